@@ -1,0 +1,57 @@
+"""dynsys — recurrent neural networks as dynamical systems.
+
+Pascanu, Mikolov & Bengio, *On the difficulty of training recurrent neural networks* (ICML 2013),
+as a library: the RNN as a map ``x_t = F(x_{t-1}, u_t, θ)`` (eq. 1–2), BPTT with temporal
+contributions (eq. 3–5), the vanishing/exploding conditions, fixed points, bifurcations, basins,
+loss surfaces, clipping and the Ω regularizer.
+
+``import dynsys`` is light: submodules are loaded on first attribute access, and sympy and
+matplotlib are only imported by :mod:`dynsys.symbolic` and :mod:`dynsys.plotting`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> submodule that defines it (loaded lazily, PEP 562)
+_EXPORTS = {
+    "DynsysError": "errors",
+    "Activation": "activations",
+    "get_activation": "activations",
+    "activation_names": "activations",
+    "Map": "maps",
+    "RNNMap": "maps",
+    "UnitMap": "maps",
+    "LogisticMap": "maps",
+    "HenonMap": "maps",
+    "DelayedLogisticMap": "maps",
+    "NewtonMap": "maps",
+    "Trajectory": "maps",
+    "iterate": "maps",
+    "load_weights": "io",
+    "save_weights": "io",
+}
+_SUBMODULES = {
+    "activations", "errors", "maps", "gradients", "io", "clipping", "symbolic", "conditions",
+    "lyapunov", "fixed_points", "stability", "continuation", "bifurcations", "basins", "graph",
+    "surface", "regularizers", "initializers", "tasks", "training", "sweep", "plotting",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'dynsys' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)

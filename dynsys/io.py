@@ -1,0 +1,240 @@
+"""All file access of dynsys: weights, results, figures and text (the only module that writes).
+
+Formats
+-------
+* Weights: ``.npz`` with keys ``W_rec`` (required), optional ``W_in``, ``b``, ``W_out``, ``b_out``
+  and an optional 0-d string array ``activation``. Read with ``allow_pickle=False`` always.
+* Results: ``NAME.npz`` (arrays) + ``NAME.json`` (metadata: config, metrics, seed, version, commit).
+  Both are written atomically (temporary file + ``os.replace``), so an interrupted write never
+  leaves a half-written result and never destroys the previous one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DynsysError
+
+__all__ = [
+    "load_weights",
+    "save_weights",
+    "save_result",
+    "load_result",
+    "result_exists",
+    "save_figure",
+    "write_text_atomic",
+    "git_commit",
+    "provenance",
+]
+
+_WEIGHT_KEYS = ("W_rec", "W_in", "b", "W_out", "b_out", "activation")
+
+
+def _open_npz(path, name: str):
+    path = Path(path)
+    if not path.exists():
+        raise DynsysError(f"{name}: file not found: {path}")
+    if path.is_dir():
+        raise DynsysError(f"{name}: {path} is a directory, expected an .npz file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DynsysError(f"{name}: cannot read {path} as .npz ({msg})") from None
+
+
+def _read_array(npz, key: str, name: str) -> np.ndarray:
+    try:
+        return np.asarray(npz[key])
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise DynsysError(
+                f"{name}: array {key!r} is a pickled object; pickles are refused (allow_pickle=False)"
+            ) from None
+        raise DynsysError(f"{name}: cannot read array {key!r} ({exc})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise DynsysError(f"{name}: corrupt array {key!r} ({type(exc).__name__})") from None
+
+
+def load_weights(path, activation=None, name: str = "weights"):
+    """Load an :class:`~dynsys.maps.RNNMap` from an ``.npz`` weights file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.npz`` file (keys ``W_rec``, optional ``W_in``, ``b``, ``W_out``, ``b_out``,
+        ``activation``).
+    activation : str, optional
+        Overrides the file's ``activation`` (default ``"tanh"`` if neither is given).
+    name : str
+        Argument name used in error messages (the CLI passes ``--weights``).
+    """
+    from .maps import RNNMap
+
+    with _open_npz(path, name) as npz:
+        keys = set(npz.files)
+        if "W_rec" not in keys:
+            raise DynsysError(f"{name}: {path} has no 'W_rec' array (found: {', '.join(sorted(keys)) or 'none'})")
+        unknown = keys - set(_WEIGHT_KEYS)
+        if unknown:
+            raise DynsysError(
+                f"{name}: unknown key(s) {', '.join(sorted(unknown))} in {path}; "
+                f"allowed: {', '.join(_WEIGHT_KEYS)}"
+            )
+        arrays = {k: _read_array(npz, k, name) for k in keys}
+    file_act = arrays.pop("activation", None)
+    if file_act is not None:
+        if file_act.ndim != 0 or file_act.dtype.kind not in "US":
+            raise DynsysError(f"{name}: 'activation' must be a 0-d string array, got {file_act.dtype} {file_act.shape}")
+        file_act = str(file_act)
+    act = activation or file_act or "tanh"
+    return RNNMap(activation=act, **arrays)
+
+
+def save_weights(path, rnn) -> Path:
+    """Save an :class:`~dynsys.maps.RNNMap` to ``.npz`` (loadable by :func:`load_weights`)."""
+    arrays = {"W_rec": rnn.W_rec, "b": rnn.b, "activation": np.array(rnn.activation.name)}
+    if rnn.input_dim:
+        arrays["W_in"] = rnn.W_in
+    if rnn.W_out is not None:
+        arrays["W_out"] = rnn.W_out
+        arrays["b_out"] = rnn.b_out
+    return _atomic_npz(Path(path), arrays)
+
+
+def _atomic_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (the old file survives an interruption)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _jsonable(obj):
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def to_json(obj, **kwargs) -> str:
+    """``json.dumps`` that understands numpy scalars/arrays (non-finite floats become strings)."""
+    return json.dumps(_jsonable(obj), **kwargs)
+
+
+def save_result(stem, arrays: Mapping[str, np.ndarray], meta: Mapping) -> Path:
+    """Save a result as ``stem.npz`` (arrays) and ``stem.json`` (metadata), atomically.
+
+    The JSON is written last, so its presence marks a complete result.
+    """
+    stem = Path(stem)
+    _atomic_npz(stem.with_suffix(".npz"), arrays)
+    write_text_atomic(stem.with_suffix(".json"), to_json(meta, indent=2, sort_keys=True) + "\n")
+    return stem
+
+
+def result_exists(stem) -> bool:
+    stem = Path(stem)
+    return stem.with_suffix(".json").exists() and stem.with_suffix(".npz").exists()
+
+
+def load_result(stem) -> tuple[dict[str, np.ndarray], dict]:
+    """Load a result saved by :func:`save_result` (``allow_pickle=False``)."""
+    stem = Path(stem)
+    try:
+        meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DynsysError(f"result {stem}: metadata file {stem.with_suffix('.json')} not found") from None
+    except json.JSONDecodeError as exc:
+        raise DynsysError(f"result {stem}: corrupt metadata ({exc.msg} at line {exc.lineno})") from None
+    with _open_npz(stem.with_suffix(".npz"), f"result {stem}") as npz:
+        arrays = {k: _read_array(npz, k, f"result {stem}") for k in npz.files}
+    return arrays, meta
+
+
+def save_figure(fig, stem, formats=("png", "pdf"), dpi: int = 150) -> list[Path]:
+    """Save a matplotlib figure as ``stem.png`` and ``stem.pdf`` (atomically each)."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".{fmt}")
+        os.close(fd)
+        try:
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight", metadata=_fig_metadata(fmt))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        out.append(path)
+    return out
+
+
+def _fig_metadata(fmt):
+    # reproducible files: no timestamps
+    if fmt == "pdf":
+        return {"CreationDate": None, "ModDate": None}
+    if fmt == "png":
+        return {"Software": None}
+    return None
+
+
+def git_commit(root=None) -> str | None:
+    """The current git commit of the checkout at ``root`` (None outside a checkout)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root or Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def provenance(root=None) -> dict:
+    """Package version and git commit, recorded with every result."""
+    from . import __version__
+
+    return {"dynsys_version": __version__, "git_commit": git_commit(root)}

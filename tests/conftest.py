@@ -1,0 +1,35 @@
+"""Shared fixtures: seeded generators (never global seeding) and CLI helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "dynsys", deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("ci", deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("dynsys")
+
+
+@pytest.fixture
+def rng():
+    """A seeded generator, fresh for each test."""
+    return np.random.default_rng(20130617)
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run ``dynsys ARGS...`` in-process; returns (exit_code, stdout, stderr)."""
+    from dynsys.cli import main
+
+    def _run(*argv):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse usage errors
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run
