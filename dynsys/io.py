@@ -30,6 +30,8 @@ __all__ = [
     "load_result",
     "result_exists",
     "save_figure",
+    "save_checkpoint",
+    "load_checkpoint",
     "write_text_atomic",
     "git_commit",
     "provenance",
@@ -123,6 +125,30 @@ def _atomic_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_checkpoint(path, arrays: Mapping[str, np.ndarray], meta: Mapping) -> Path:
+    """Save a training checkpoint as ONE ``.npz`` (arrays + ``__meta__`` JSON string), atomically.
+
+    A single file means an interruption (even SIGKILL) leaves either the previous complete
+    checkpoint or the new complete one, never a mix.
+    """
+    payload = dict(arrays)
+    payload["__meta__"] = np.array(to_json(meta, sort_keys=True))
+    return _atomic_npz(Path(path), payload)
+
+
+def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
+    """Load a checkpoint written by :func:`save_checkpoint` (``allow_pickle=False``)."""
+    with _open_npz(path, "checkpoint") as npz:
+        arrays = {k: _read_array(npz, k, "checkpoint") for k in npz.files}
+    meta = arrays.pop("__meta__", None)
+    if meta is None:
+        raise DynsysError(f"checkpoint {path}: no __meta__ record (not a dynsys checkpoint)")
+    try:
+        return arrays, json.loads(str(meta))
+    except json.JSONDecodeError as exc:
+        raise DynsysError(f"checkpoint {path}: corrupt metadata ({exc.msg})") from None
 
 
 def write_text_atomic(path, text: str) -> Path:
