@@ -56,6 +56,7 @@ class Activation:
     argmax: float
     _sympy_builder: Callable = field(repr=False, compare=False)
     inverse: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    deriv_from_output: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
     def __call__(self, x):
         return self.fn(x)
@@ -63,6 +64,12 @@ class Activation:
     def d(self, x):
         """σ′(x), element-wise."""
         return self.deriv(x)
+
+    def d_from_output(self, h):
+        """σ′(x) computed from ``h = σ(x)`` (cheaper in BPTT: no second evaluation of σ)."""
+        if self.deriv_from_output is None:  # pragma: no cover - every built-in has one
+            raise DynsysError(f"activation {self.name!r} cannot express σ′ through σ")
+        return self.deriv_from_output(h)
 
     def d2(self, x):
         """σ″(x), element-wise."""
@@ -152,24 +159,57 @@ def _logit(y):
 
 ACTIVATIONS: dict[str, Activation] = {
     "tanh": Activation(
-        "tanh", np.tanh, _tanh_d, _tanh_d2, Fraction(1), 0.0,
-        lambda sp, x: sp.tanh(x), inverse=np.arctanh,
+        "tanh",
+        np.tanh,
+        _tanh_d,
+        _tanh_d2,
+        Fraction(1),
+        0.0,
+        lambda sp, x: sp.tanh(x),
+        inverse=np.arctanh,
+        deriv_from_output=lambda h: 1.0 - h * h,
     ),
     "sigmoid": Activation(
-        "sigmoid", _sigmoid, _sigmoid_d, _sigmoid_d2, Fraction(1, 4), 0.0,
-        lambda sp, x: 1 / (1 + sp.exp(-x)), inverse=_logit,
+        "sigmoid",
+        _sigmoid,
+        _sigmoid_d,
+        _sigmoid_d2,
+        Fraction(1, 4),
+        0.0,
+        lambda sp, x: 1 / (1 + sp.exp(-x)),
+        inverse=_logit,
+        deriv_from_output=lambda h: h * (1.0 - h),
     ),
     "relu": Activation(
-        "relu", _relu, _relu_d, _zeros_like, Fraction(1), 1.0,
+        "relu",
+        _relu,
+        _relu_d,
+        _zeros_like,
+        Fraction(1),
+        1.0,
         lambda sp, x: sp.Max(x, 0),
+        deriv_from_output=_relu_d,
     ),
     "linear": Activation(
-        "linear", _identity, _ones_like, _zeros_like, Fraction(1), 0.0,
-        lambda sp, x: x, inverse=_identity,
+        "linear",
+        _identity,
+        _ones_like,
+        _zeros_like,
+        Fraction(1),
+        0.0,
+        lambda sp, x: x,
+        inverse=_identity,
+        deriv_from_output=_ones_like,
     ),
     "softsign": Activation(
-        "softsign", _softsign, _softsign_d, _softsign_d2, Fraction(1), 0.0,
+        "softsign",
+        _softsign,
+        _softsign_d,
+        _softsign_d2,
+        Fraction(1),
+        0.0,
         lambda sp, x: x / (1 + sp.Abs(x)),
+        deriv_from_output=lambda h: (1.0 - np.abs(h)) ** 2,
     ),
 }
 _ALIASES = {"logistic": "sigmoid", "identity": "linear"}
@@ -194,7 +234,5 @@ def get_activation(activation: str | Activation, name: str = "activation") -> Ac
         raise DynsysError(f"{name} must be a name (str), got {type(activation).__name__}")
     key = _ALIASES.get(activation.lower(), activation.lower())
     if key not in ACTIVATIONS:
-        raise DynsysError(
-            f"unknown {name} {activation!r}; known: {', '.join(ACTIVATIONS)}"
-        )
+        raise DynsysError(f"unknown {name} {activation!r}; known: {', '.join(ACTIVATIONS)}")
     return ACTIVATIONS[key]

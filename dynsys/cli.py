@@ -67,7 +67,9 @@ def main(argv=None) -> int:
         print(f"dynsys {args.command}: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"dynsys {args.command}: interrupted (finished work is saved; rerun to resume)", file=sys.stderr)
+        print(
+            f"dynsys {args.command}: interrupted (finished work is saved; rerun to resume)", file=sys.stderr
+        )
         return 130
 
 

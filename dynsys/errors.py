@@ -64,9 +64,7 @@ def as_float_array(
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
             want = " or ".join(str(a) for a in allowed)
-            raise DynsysError(
-                f"{name} must have {want} dimension(s), got shape {tuple(arr.shape)}"
-            )
+            raise DynsysError(f"{name} must have {want} dimension(s), got shape {tuple(arr.shape)}")
     if not allow_empty and arr.size == 0:
         raise DynsysError(f"{name} must not be empty, got shape {tuple(arr.shape)}")
     if finite and not np.all(np.isfinite(arr)):

@@ -84,7 +84,9 @@ def load_weights(path, activation=None, name: str = "weights"):
     with _open_npz(path, name) as npz:
         keys = set(npz.files)
         if "W_rec" not in keys:
-            raise DynsysError(f"{name}: {path} has no 'W_rec' array (found: {', '.join(sorted(keys)) or 'none'})")
+            raise DynsysError(
+                f"{name}: {path} has no 'W_rec' array (found: {', '.join(sorted(keys)) or 'none'})"
+            )
         unknown = keys - set(_WEIGHT_KEYS)
         if unknown:
             raise DynsysError(
@@ -95,7 +97,9 @@ def load_weights(path, activation=None, name: str = "weights"):
     file_act = arrays.pop("activation", None)
     if file_act is not None:
         if file_act.ndim != 0 or file_act.dtype.kind not in "US":
-            raise DynsysError(f"{name}: 'activation' must be a 0-d string array, got {file_act.dtype} {file_act.shape}")
+            raise DynsysError(
+                f"{name}: 'activation' must be a 0-d string array, got {file_act.dtype} {file_act.shape}"
+            )
         file_act = str(file_act)
     act = activation or file_act or "tanh"
     return RNNMap(activation=act, **arrays)
@@ -251,8 +255,12 @@ def git_commit(root=None) -> str | None:
     """The current git commit of the checkout at ``root`` (None outside a checkout)."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root or Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=5, check=False,
+            ["git", "rev-parse", "HEAD"],
+            cwd=root or Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None

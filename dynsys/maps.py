@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from .activations import Activation, get_activation
+from .activations import get_activation
 from .errors import DynsysError, as_float_array, check_positive_int
 
 __all__ = [
@@ -102,8 +102,7 @@ class Map:
         """The current value of parameter ``name``."""
         if name not in self.param_names:
             raise DynsysError(
-                f"unknown parameter {name!r} for {type(self).__name__}; "
-                f"known: {', '.join(self.param_names)}"
+                f"unknown parameter {name!r} for {type(self).__name__}; known: {', '.join(self.param_names)}"
             )
         return getattr(self, name)
 
@@ -135,9 +134,7 @@ class Map:
             raise DynsysError(f"{name} was given but {type(self).__name__} takes no input")
         arr = as_float_array(u, name)
         if arr.ndim == 0 or arr.shape[-1] != self.input_dim:
-            raise DynsysError(
-                f"{name} must have shape (..., {self.input_dim}), got shape {tuple(arr.shape)}"
-            )
+            raise DynsysError(f"{name} must have shape (..., {self.input_dim}), got shape {tuple(arr.shape)}")
         return arr
 
 

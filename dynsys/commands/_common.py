@@ -9,7 +9,9 @@ from ..errors import DynsysError
 
 def add_weights_argument(parser, required=True):
     parser.add_argument(
-        "--weights", metavar="W.npz", required=required,
+        "--weights",
+        metavar="W.npz",
+        required=required,
         help="weights file (.npz with W_rec, optional W_in, b, W_out, b_out, activation)",
     )
     parser.add_argument("--activation", default=None, help="override the file's activation")

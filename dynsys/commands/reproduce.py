@@ -7,20 +7,31 @@ HELP = "regenerate every figure into figures/ and write figures/REPORT.md"
 
 
 def add_arguments(p):
-    p.add_argument("--profile", default="default", choices=("default", "long", "paper"),
-                   help="problem sizes: default fits minutes on a laptop; paper is the full protocol")
+    p.add_argument(
+        "--profile",
+        default="default",
+        choices=("default", "long", "paper"),
+        help="problem sizes: default fits minutes on a laptop; paper is the full protocol",
+    )
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
-    p.add_argument("--force", action="store_true", help="recompute even if a result with the same config exists")
+    p.add_argument(
+        "--force", action="store_true", help="recompute even if a result with the same config exists"
+    )
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="a Dask scheduler to run sweeps on")
-    p.add_argument("--root", default=None, help="the dynsys checkout (default: found from the current folder)")
+    p.add_argument(
+        "--scheduler", default=None, metavar="tcp://HOST:PORT", help="a Dask scheduler to run sweeps on"
+    )
+    p.add_argument(
+        "--root", default=None, help="the dynsys checkout (default: found from the current folder)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args) -> int:
     from ..errors import DynsysError, check_positive_int
-    from ..reproduce import discover, find_root, run as run_all
+    from ..reproduce import discover, find_root
+    from ..reproduce import run as run_all
 
     check_positive_int(args.jobs, "--jobs")
     if args.list:
@@ -28,8 +39,15 @@ def run(args) -> int:
             print(f"{e.name:24s} {e.title}")
         return 0
     try:
-        path = run_all(args.root, profile=args.profile, only=args.only, force=args.force,
-                       jobs=args.jobs, scheduler=args.scheduler, progress=not args.no_progress)
+        path = run_all(
+            args.root,
+            profile=args.profile,
+            only=args.only,
+            force=args.force,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            progress=not args.no_progress,
+        )
     except DynsysError:
         raise
     print(f"report: {path}")

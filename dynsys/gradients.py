@@ -1,0 +1,601 @@
+r"""Backpropagation through time for the RNN map, with the paper's diagnostics (eq. 3–5).
+
+The network is ``x_t = W_rec σ(x_{t-1}) + W_in u_t + b`` (eq. 2), ``h_t = σ(x_t)``, ``t = 1..T``.
+The cost is ``E = Σ_t E_t`` (eq. 3) with ``E_t`` read from ``h_t`` at chosen steps, averaged over the
+batch. Besides the loss and the gradients this module gives
+
+* the **temporal contributions** of eq. 4, ``(∂E_t/∂x_t)(∂x_t/∂x_k)(∂⁺x_k/∂θ)`` for every
+  ``k ≤ t``, as arrays (:func:`temporal_contributions`) or as a ``(T, T)`` matrix of norms
+  (``bptt(..., contributions=True)``); they sum back to the total gradient of ``W_rec``, ``W_in``
+  and ``b`` (the readout has only immediate contributions);
+* the **Jacobian products** of eq. 5, ``∂x_t/∂x_k = Π_{i=k+1..t} W_rec diag(σ′(x_{i-1}))`` (column
+  convention), for every ``k ≤ t`` (:func:`jacobian_product`, :func:`jacobian_product_norms`).
+
+The core (:func:`bptt_stacked`) runs K networks of the same size at once (stacked weights, batched
+matmuls); :func:`bptt` is the single-network interface with validation and diagnostics.
+
+Losses (mean over the batch, sum over the chosen steps)
+-------------------------------------------------------
+* :class:`StateLoss` — ``Σ_i (σ(x_t)_i − y_{t,i})²`` on the state itself (e.g. the one-unit
+  ``E = (σ(x_50) − 0.7)²`` of paper Fig. 6).
+* :class:`ReadoutLoss` — through ``y_t = W_out σ(x_t) + b_out``: softmax cross-entropy against
+  integer labels, or squared error ``Σ_j (y_tj − target_j)²``.
+
+Examples
+--------
+>>> import numpy as np
+>>> from dynsys.maps import RNNMap
+>>> rng = np.random.default_rng(0)
+>>> rnn = RNNMap(rng.normal(size=(3, 3)), rng.normal(size=(3, 2)), W_out=rng.normal(size=(4, 3)))
+>>> u = rng.normal(size=(10, 5, 2))                       # (T, B, m)
+>>> res = bptt(rnn, u, ReadoutLoss(rng.integers(0, 4, size=(1, 5))), contributions=True)
+>>> res.grads["W_rec"].shape, res.contribution_norms.shape
+((3, 3), (10, 10))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .activations import get_activation
+from .errors import DynsysError, as_float_array, check_positive_int
+from .maps import Map, RNNMap
+
+__all__ = [
+    "StateLoss",
+    "ReadoutLoss",
+    "BPTTResult",
+    "bptt",
+    "bptt_stacked",
+    "temporal_contributions",
+    "jacobian_product",
+    "jacobian_product_norms",
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Losses
+# ---------------------------------------------------------------------------------------
+
+
+def _resolve_steps(steps, T: int, name: str = "steps") -> np.ndarray:
+    if isinstance(steps, str):
+        if steps == "last":
+            return np.array([T])
+        if steps == "all":
+            return np.arange(1, T + 1)
+        raise DynsysError(f"{name} must be 'last', 'all' or a list of steps in 1..T, got {steps!r}")
+    arr = np.atleast_1d(np.asarray(steps))
+    if arr.dtype.kind not in "iu" or arr.ndim != 1 or arr.size == 0:
+        raise DynsysError(f"{name} must be a non-empty list of integer steps in 1..{T}, got {steps!r}")
+    if arr.min() < 1 or arr.max() > T:
+        raise DynsysError(f"{name} must lie in 1..{T} (T = number of steps), got {arr.min()}..{arr.max()}")
+    if np.unique(arr).size != arr.size:
+        raise DynsysError(f"{name} must not repeat a step, got {arr.tolist()}")
+    return arr.astype(int)
+
+
+@dataclass(frozen=True, eq=False)
+class StateLoss:
+    """Squared error on the hidden state ``σ(x_t)``: ``E_t = Σ_i (σ(x_t)_i − y_{t,i})²``.
+
+    Parameters
+    ----------
+    targets : array_like, shape (S, B, n) or broadcastable (e.g. a scalar)
+        One target per chosen step.
+    steps : 'last', 'all' or sequence of int in 1..T
+        The steps t at which ``E_t`` is read.
+    """
+
+    targets: object
+    steps: object = "last"
+
+    def value_and_grad(self, hidden, readout):
+        # hidden: (S, K, B, n) -> per-member loss (K,), dE/dh (S, K, B, n), no readout grads
+        y = np.asarray(self.targets, dtype=hidden.dtype)
+        if y.ndim == 3 and hidden.ndim == 4:  # (S, B, n) -> broadcast over K
+            y = y[:, None]
+        diff = hidden - y
+        B = hidden.shape[2]
+        loss = np.einsum("skbn,skbn->k", diff, diff) / B
+        return loss, (2.0 / B) * diff, {}
+
+
+@dataclass(frozen=True, eq=False)
+class ReadoutLoss:
+    """A loss through the linear readout ``y_t = W_out σ(x_t) + b_out``.
+
+    Parameters
+    ----------
+    targets : array_like
+        ``kind="softmax"``: integer labels, shape (S, B) (or (S, K, B) for an ensemble);
+        ``kind="mse"``: float targets, shape (S, B, k) (or (S, K, B, k)).
+    kind : {'softmax', 'mse'}
+        Softmax cross-entropy or squared error ``Σ_j (y_tj − target_j)²``.
+    steps : 'last', 'all' or sequence of int in 1..T
+    """
+
+    targets: object
+    kind: Literal["softmax", "mse"] = "softmax"
+    steps: object = "last"
+
+    def value_and_grad(self, hidden, readout):
+        W_out, b_out = readout  # (K, k, n), (K, k)
+        y = np.matmul(hidden, np.swapaxes(W_out, -1, -2)[None]) + b_out[None, :, None, :]
+        B = hidden.shape[2]
+        if self.kind == "softmax":
+            labels = np.asarray(self.targets)
+            if labels.ndim == 2:
+                labels = np.broadcast_to(labels[:, None], y.shape[:3])
+            z = y - y.max(axis=-1, keepdims=True)
+            logsum = np.log(np.exp(z).sum(axis=-1))
+            picked = np.take_along_axis(z, labels[..., None], axis=-1)[..., 0]
+            loss = (logsum - picked).sum(axis=(0, 2)) / B
+            gy = np.exp(z - logsum[..., None])
+            np.put_along_axis(gy, labels[..., None], np.take_along_axis(gy, labels[..., None], -1) - 1.0, -1)
+            gy /= B
+        else:
+            t = np.asarray(self.targets, dtype=hidden.dtype)
+            if t.ndim == 3:
+                t = t[:, None]
+            diff = y - t
+            loss = np.einsum("skbj,skbj->k", diff, diff) / B
+            gy = (2.0 / B) * diff
+        gh = np.matmul(gy, W_out[None])
+        grads = {
+            "W_out": np.einsum("skbj,skbn->kjn", gy, hidden),
+            "b_out": gy.sum(axis=(0, 2)),
+        }
+        return loss, gh, grads
+
+
+# ---------------------------------------------------------------------------------------
+# The stacked core
+# ---------------------------------------------------------------------------------------
+
+
+def _forward(W_rec, W_in, b, act, inputs, h0, x0, T):
+    K, B, n = h0.shape
+    dtype = h0.dtype
+    xs = np.empty((T + 1, K, B, n), dtype=dtype)
+    hs = np.empty((T + 1, K, B, n), dtype=dtype)
+    xs[0] = np.nan if x0 is None else x0
+    hs[0] = h0
+    WT = np.swapaxes(W_rec, -1, -2)
+    if inputs is not None and W_in.shape[-1]:
+        if inputs.ndim == 3:  # (T, B, m) shared by every member
+            drive = np.matmul(inputs[:, None], np.swapaxes(W_in, -1, -2)[None])
+        else:  # (T, K, B, m)
+            drive = np.matmul(inputs, np.swapaxes(W_in, -1, -2)[None])
+        drive += b[None, :, None, :]
+    else:
+        drive = np.broadcast_to(b[None, :, None, :], (T, K, B, n))
+    if K == 1:  # plain 2-D matmuls: less dispatch overhead in the time loop
+        WT, xv, hv, dv = WT[0], xs[:, 0], hs[:, 0], drive[:, 0]
+    else:
+        xv, hv, dv = xs, hs, drive
+    h = hv[0]
+    for t in range(1, T + 1):
+        x = xv[t]
+        np.matmul(h, WT, out=x)
+        x += dv[t - 1]
+        h = hv[t]
+        h[...] = act.fn(x)
+    return xs, hs
+
+
+def _core(W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T):
+    K, B, n = h0.shape
+    xs, hs = _forward(W_rec, W_in, b, act, inputs, h0, x0, T)
+    steps = _resolve_steps(loss.steps, T, "loss.steps")
+    value, gh_loss, grads = loss.value_and_grad(hs[steps], (W_out, b_out))
+    dsig = act.d_from_output(hs)  # σ′(x_t) through h_t = σ(x_t): no second σ evaluation
+    if x0 is None:
+        dsig[0] = np.nan  # x_0 is unknown when only h_0 is given
+    deltas = np.empty_like(xs)
+    inject = dict(zip(steps.tolist(), range(len(steps))))
+    if K == 1:
+        Wv, dv, sv, gl = W_rec[0], deltas[:, 0], dsig[:, 0], gh_loss[:, 0]
+    else:
+        Wv, dv, sv, gl = W_rec, deltas, dsig, gh_loss
+    gh = np.zeros(dv.shape[1:], dtype=xs.dtype)
+    for t in range(T, 0, -1):
+        if t in inject:
+            gh += gl[inject[t]]
+        d = dv[t]
+        np.multiply(gh, sv[t], out=d)
+        gh = np.matmul(d, Wv)
+    if x0 is not None:
+        np.multiply(gh, sv[0], out=dv[0])
+    else:
+        dv[0] = np.nan
+    D = deltas[1:].transpose(1, 3, 0, 2).reshape(K, n, T * B)  # (K, n, T·B)
+    H = hs[:-1].transpose(1, 0, 2, 3).reshape(K, T * B, n)  # (K, T·B, n)
+    grads["W_rec"] = np.matmul(D, H)
+    grads["b"] = deltas[1:].sum(axis=(0, 2))
+    m = W_in.shape[-1]
+    if inputs is not None and m:
+        if inputs.ndim == 3:
+            grads["W_in"] = np.matmul(D, np.broadcast_to(inputs.reshape(T * B, m), (K, T * B, m)))
+        else:
+            grads["W_in"] = np.matmul(D, inputs.transpose(1, 0, 2, 3).reshape(K, T * B, m))
+    else:
+        grads["W_in"] = np.zeros_like(W_in)
+    return value, grads, xs, hs, deltas, steps, gh_loss, dsig
+
+
+def bptt_stacked(W_rec, W_in, b, W_out, b_out, activation, inputs, loss, h0=None, x0=None, steps=None):
+    """BPTT for K networks of the same size in one vectorized pass (no validation: trusted inputs).
+
+    Parameters
+    ----------
+    W_rec : ndarray, shape (K, n, n)
+    W_in : ndarray, shape (K, n, m)
+    b : ndarray, shape (K, n)
+    W_out, b_out : ndarray, shapes (K, k, n) and (K, k), or None for a :class:`StateLoss`
+    activation : str or Activation
+    inputs : ndarray, shape (T, B, m) (shared) or (T, K, B, m), or None
+    loss : StateLoss or ReadoutLoss
+    h0 : ndarray, shape (K, B, n), optional
+        Initial hidden state ``σ(x_0)``; zeros by default (the paper's code).
+    x0 : ndarray, shape (K, B, n), optional
+        Initial pre-activation state instead of ``h0``.
+    steps : int, optional
+        T when ``inputs`` is None.
+
+    Returns
+    -------
+    loss : ndarray, shape (K,)
+    grads : dict of ndarray
+        ``W_rec``, ``W_in``, ``b`` (and ``W_out``, ``b_out`` for a readout loss), leading axis K.
+    extra : dict
+        ``states`` (T+1, K, B, n) pre-activations, ``hidden`` = σ(states) (row 0 = h0),
+        ``deltas`` (T+1, K, B, n) = ∂E/∂x_t, ``dsigma`` = σ′(states).
+    """
+    act = get_activation(activation)
+    K, n = W_rec.shape[0], W_rec.shape[-1]
+    T = inputs.shape[0] if inputs is not None else int(steps)
+    B = inputs.shape[-2] if inputs is not None else (h0 if h0 is not None else x0).shape[-2]
+    if W_out is None:
+        W_out = np.zeros((K, 0, n), dtype=W_rec.dtype)
+        b_out = np.zeros((K, 0), dtype=W_rec.dtype)
+    if x0 is not None:
+        h0 = act.fn(x0)
+    elif h0 is None:
+        h0 = np.zeros((K, B, n), dtype=W_rec.dtype)
+    value, grads, xs, hs, deltas, *_, dsig = _core(W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T)
+    return value, grads, {"states": xs, "hidden": hs, "deltas": deltas, "dsigma": dsig}
+
+
+# ---------------------------------------------------------------------------------------
+# Single network with validation and diagnostics
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class BPTTResult:
+    """The result of :func:`bptt`.
+
+    Attributes
+    ----------
+    loss : float
+        ``E``: mean over the batch of the sum over the chosen steps.
+    grads : dict of ndarray
+        ``∂E/∂θ`` for ``W_rec``, ``W_in``, ``b`` (and ``W_out``, ``b_out`` with a readout loss),
+        each with the shape of the parameter.
+    states : ndarray, shape (T+1, B, n)
+        Pre-activations ``x_t`` (row 0 is ``x_0``, NaN when ``h0`` was given).
+    hidden : ndarray, shape (T+1, B, n)
+        ``σ(x_t)`` (row 0 is ``h_0``).
+    deltas : ndarray, shape (T+1, B, n)
+        ``∂E/∂x_t`` (row 0 is ``∂E/∂x_0`` when ``x0`` was given, else NaN).
+    loss_steps : ndarray of int
+        The steps t at which the loss is read.
+    contribution_norms : ndarray, shape (T, T) or None
+        ``[t-1, k-1]`` = Frobenius norm of the temporal contribution (t, k) of eq. 4 to
+        ``(W_rec, W_in, b)`` together, summed over the batch; zero for steps without loss; NaN for k > t.
+    jacobian_norms : ndarray, shape (T+1, T+1, B) or None
+        ``[t, k]`` = ``‖∂x_t/∂x_k‖₂`` (eq. 5); NaN for k > t (and for k = 0 when only ``h0`` is known).
+    """
+
+    loss: float
+    grads: dict
+    states: np.ndarray
+    hidden: np.ndarray
+    deltas: np.ndarray
+    loss_steps: np.ndarray
+    contribution_norms: np.ndarray | None = None
+    jacobian_norms: np.ndarray | None = None
+
+
+def _validate(rnn, inputs, loss, x0, h0, steps, dtype):
+    if not isinstance(rnn, RNNMap):
+        raise DynsysError(f"rnn must be an RNNMap, got {type(rnn).__name__}")
+    if not isinstance(loss, (StateLoss, ReadoutLoss)):
+        raise DynsysError(f"loss must be a StateLoss or ReadoutLoss, got {type(loss).__name__}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float64, np.float32):
+        raise DynsysError(f"dtype must be float64 or float32, got {dtype}")
+    n, m = rnn.dim, rnn.input_dim
+    if x0 is not None and h0 is not None:
+        raise DynsysError("give x0 or h0, not both")
+    init = x0 if x0 is not None else h0
+    init_name = "x0" if x0 is not None else "h0"
+    if inputs is not None:
+        inputs = as_float_array(inputs, "inputs", ndim=3, dtype=dtype)
+        if inputs.shape[-1] != m:
+            raise DynsysError(f"inputs must have shape (T, B, {m}) for this RNN, got {inputs.shape}")
+        T, B = inputs.shape[:2]
+        if steps is not None and steps != T:
+            raise DynsysError(f"steps={steps} does not match len(inputs)={T}")
+    else:
+        if steps is None:
+            raise DynsysError("steps is required when inputs is None")
+        T = check_positive_int(steps, "steps")
+        B = None
+    if init is not None:
+        init = as_float_array(init, init_name, ndim=(1, 2), dtype=dtype)
+        if init.ndim == 1:
+            init = init[None]
+        if init.shape[-1] != n:
+            raise DynsysError(f"{init_name} must have shape (B, {n}), got {init.shape}")
+        if B is None:
+            B = init.shape[0]
+        elif init.shape[0] not in (1, B):
+            raise DynsysError(f"{init_name} has batch {init.shape[0]} but inputs have batch {B}")
+        init = np.broadcast_to(init, (B, n))
+    elif B is None:
+        B = 1
+    if isinstance(loss, ReadoutLoss):
+        if rnn.W_out is None:
+            raise DynsysError("a ReadoutLoss needs an RNNMap with W_out")
+        if loss.kind not in ("softmax", "mse"):
+            raise DynsysError(f"loss.kind must be 'softmax' or 'mse', got {loss.kind!r}")
+    S = len(_resolve_steps(loss.steps, T, "loss.steps"))
+    tg = np.asarray(loss.targets)
+    if isinstance(loss, ReadoutLoss) and loss.kind == "softmax":
+        k = rnn.W_out.shape[0]
+        if tg.shape != (S, B) or tg.dtype.kind not in "iu":
+            raise DynsysError(
+                f"loss.targets must be integer labels of shape ({S}, {B}), got {tg.dtype} {tg.shape}"
+            )
+        if tg.min() < 0 or tg.max() >= k:
+            raise DynsysError(f"loss.targets must be class labels in 0..{k - 1}")
+    else:
+        k = rnn.W_out.shape[0] if isinstance(loss, ReadoutLoss) else n
+        try:
+            np.broadcast_to(tg, (S, B, k))
+        except ValueError:
+            raise DynsysError(
+                f"loss.targets must broadcast to ({S}, {B}, {k}), got shape {tg.shape}"
+            ) from None
+        as_float_array(tg, "loss.targets")
+    return inputs, init, T, B, dtype
+
+
+def bptt(
+    rnn: RNNMap,
+    inputs=None,
+    loss: StateLoss | ReadoutLoss | None = None,
+    *,
+    x0=None,
+    h0=None,
+    steps: int | None = None,
+    contributions: bool = False,
+    jacobian_norms: bool = False,
+    dtype=np.float64,
+) -> BPTTResult:
+    """Loss, gradients and the eq. 4–5 diagnostics of one RNN over a batch of sequences.
+
+    Parameters
+    ----------
+    rnn : RNNMap
+        The network (eq. 2); a :class:`ReadoutLoss` uses its ``W_out``, ``b_out``.
+    inputs : array_like, shape (T, B, m), optional
+        ``inputs[t-1] = u_t``. Omit for an autonomous run of ``steps`` steps.
+    loss : StateLoss or ReadoutLoss
+    x0 : array_like, shape (B, n) or (n,), optional
+        Initial pre-activation state.
+    h0 : array_like, shape (B, n) or (n,), optional
+        Initial hidden state ``σ(x_0)`` instead (zeros when neither is given, as in the paper's code).
+    steps : int, optional
+        T when ``inputs`` is None.
+    contributions : bool
+        Compute the ``(T, T)`` matrix of temporal-contribution norms (eq. 4). Cost ``O(T² B (B + n) n)``.
+    jacobian_norms : bool
+        Compute ``‖∂x_t/∂x_k‖₂`` for all ``k ≤ t`` (eq. 5). Cost ``O(T² B n³)``.
+    dtype : float64 (default) or float32
+
+    Returns
+    -------
+    BPTTResult
+    """
+    if loss is None:
+        raise DynsysError("loss is required (StateLoss or ReadoutLoss)")
+    inputs, init, T, B, dtype = _validate(rnn, inputs, loss, x0, h0, steps, dtype)
+    n = rnn.dim
+    W_rec = rnn.W_rec.astype(dtype)[None]
+    W_in = rnn.W_in.astype(dtype)[None]
+    b = rnn.b.astype(dtype)[None]
+    W_out = (rnn.W_out if rnn.W_out is not None else np.zeros((0, n))).astype(dtype)[None]
+    b_out = (rnn.b_out if rnn.b_out is not None else np.zeros(0)).astype(dtype)[None]
+    act = rnn.activation
+    if x0 is not None:
+        x0a = init[None].astype(dtype)
+        h0a = act.fn(x0a)
+    else:
+        x0a = None
+        h0a = (np.zeros((B, n)) if init is None else init)[None].astype(dtype)
+    value, grads, xs, hs, deltas, lsteps, gh_loss, dsig = _core(
+        W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0a, x0a, T
+    )
+    out = {k: v[0] for k, v in grads.items()}
+    if rnn.W_out is None:
+        out.pop("W_out", None)
+        out.pop("b_out", None)
+    if rnn.input_dim == 0:
+        out["W_in"] = np.zeros((n, 0), dtype=dtype)
+    cn = None
+    if contributions:
+        cn = _contribution_norms(rnn, xs[:, 0], hs[:, 0], dsig[:, 0], inputs, lsteps, gh_loss[:, 0], T)
+    jn = None
+    if jacobian_norms:
+        jn = _product_norms(rnn.W_rec.astype(dtype) * dsig[:-1, 0, :, None, :])
+    return BPTTResult(
+        loss=float(value[0]),
+        grads=out,
+        states=xs[:, 0],
+        hidden=hs[:, 0],
+        deltas=deltas[:, 0],
+        loss_steps=lsteps,
+        contribution_norms=cn,
+        jacobian_norms=jn,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Temporal contributions (eq. 4)
+# ---------------------------------------------------------------------------------------
+
+
+def _sweep_contributions(W_rec, dsig, lsteps, gh_loss, T):
+    """Yield ``(k, Dk)`` for k = T..1, ``Dk[s] = ∂E_{t_s}/∂x_k`` (zero where ``t_s < k``)."""
+    S = len(lsteps)
+    Dk = np.zeros((S,) + dsig.shape[1:], dtype=dsig.dtype)
+    for k in range(T, 0, -1):
+        if k < T:
+            Dk = np.matmul(Dk, W_rec) * dsig[k]
+        hit = np.nonzero(lsteps == k)[0]
+        if hit.size:
+            Dk[hit] = gh_loss[hit] * dsig[k]
+        yield k, Dk
+
+
+def _contribution_norms(rnn, xs, hs, dsig, inputs, lsteps, gh_loss, T):
+    W_rec = rnn.W_rec.astype(xs.dtype)
+    out = np.full((T, T), np.nan)
+    tri = np.tril(np.ones((T, T), dtype=bool))
+    out[tri] = 0.0
+    for k, Dk in _sweep_contributions(W_rec, dsig, lsteps, gh_loss, T):
+        gram_d = np.matmul(Dk, np.swapaxes(Dk, -1, -2))  # (S, B, B)
+        other = hs[k - 1] @ hs[k - 1].T + 1.0  # W_rec part + b part
+        if inputs is not None and rnn.input_dim:
+            other = other + inputs[k - 1] @ inputs[k - 1].T
+        sq = np.einsum("sbc,bc->s", gram_d, other)
+        valid = lsteps >= k
+        out[lsteps[valid] - 1, k - 1] = np.sqrt(np.maximum(sq[valid], 0.0))
+    return out
+
+
+def temporal_contributions(rnn: RNNMap, inputs=None, loss=None, *, x0=None, h0=None, steps=None):
+    """The temporal contributions of eq. 4 as gradient arrays (small problems: memory O(T² n²)).
+
+    Returns
+    -------
+    dict
+        ``"W_rec"``: shape (T, T, n, n), ``"W_in"``: (T, T, n, m), ``"b"``: (T, T, n); entry
+        ``[t-1, k-1]`` is ``(∂E_t/∂x_t)(∂x_t/∂x_k)(∂⁺x_k/∂θ)`` summed over the batch, zero for k > t and
+        for steps t without loss. Summed over (t, k) they equal ``bptt(...).grads`` (eq. 3–4).
+    """
+    if loss is None:
+        raise DynsysError("loss is required (StateLoss or ReadoutLoss)")
+    inputs, _, T, _, _ = _validate(rnn, inputs, loss, x0, h0, steps, np.float64)
+    res = bptt(rnn, inputs, loss, x0=x0, h0=h0, steps=None if inputs is not None else T)
+    n, m = rnn.dim, rnn.input_dim
+    xs, hs = res.states, res.hidden
+    dsig = rnn.activation.deriv(xs)
+    lsteps = res.loss_steps
+    W_out = rnn.W_out if rnn.W_out is not None else np.zeros((0, n))
+    b_out = rnn.b_out if rnn.b_out is not None else np.zeros(0)
+    _, gh_loss, _ = loss.value_and_grad(hs[lsteps][:, None], (W_out[None], b_out[None]))
+    gh_loss = gh_loss[:, 0]
+    out = {"W_rec": np.zeros((T, T, n, n)), "W_in": np.zeros((T, T, n, m)), "b": np.zeros((T, T, n))}
+    for k, Dk in _sweep_contributions(rnn.W_rec, dsig, lsteps, gh_loss, T):
+        rows = lsteps[lsteps >= k] - 1
+        sel = lsteps >= k
+        out["W_rec"][rows, k - 1] = np.einsum("sbi,bj->sij", Dk[sel], hs[k - 1])
+        out["b"][rows, k - 1] = Dk[sel].sum(axis=1)
+        if inputs is not None and m:
+            out["W_in"][rows, k - 1] = np.einsum("sbi,bj->sij", Dk[sel], inputs[k - 1])
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Jacobian products (eq. 5)
+# ---------------------------------------------------------------------------------------
+
+
+def _one_step_jacobians(map: Map, states, inputs):
+    T = states.shape[0] - 1
+    return np.stack(
+        [map.jacobian(states[t - 1], None if inputs is None else inputs[t - 1]) for t in range(1, T + 1)]
+    )
+
+
+def jacobian_product(map: Map, states, inputs=None, *, t: int, k: int):
+    """``∂x_t/∂x_k = J_t J_{t-1} ⋯ J_{k+1}`` (eq. 5, column convention), ``J_i = ∂F/∂x(x_{i-1}, u_i)``.
+
+    Parameters
+    ----------
+    map : Map
+    states : array_like, shape (T+1, ..., n)
+        A trajectory (e.g. ``iterate(...).states``).
+    inputs : array_like, shape (T, ..., m), optional
+    t, k : int
+        ``0 ≤ k ≤ t ≤ T``.
+
+    Returns
+    -------
+    ndarray, shape (..., n, n)
+    """
+    states = as_float_array(states, "states")
+    T = states.shape[0] - 1
+    if not (0 <= k <= t <= T):
+        raise DynsysError(f"need 0 <= k <= t <= {T}, got t={t}, k={k}")
+    n = states.shape[-1]
+    P = np.broadcast_to(np.eye(n), states.shape[1:-1] + (n, n)).copy()
+    for i in range(k + 1, t + 1):
+        P = map.jacobian(states[i - 1], None if inputs is None else inputs[i - 1]) @ P
+    return P
+
+
+def _product_norms(J, ord=2):
+    """``[t, k] = ‖J_t ⋯ J_{k+1}‖`` for one-step Jacobians ``J`` of shape (T, ..., n, n)."""
+    T = J.shape[0]
+    batch = J.shape[1:-2]
+    n = J.shape[-1]
+    out = np.full((T + 1, T + 1) + batch, np.nan)
+    eye = np.broadcast_to(np.eye(n), batch + (n, n))
+    for k in range(T + 1):
+        out[k, k] = np.linalg.norm(eye, ord=ord, axis=(-2, -1))
+        P = None
+        for t in range(k + 1, T + 1):
+            P = J[t - 1] if P is None else np.matmul(J[t - 1], P)
+            out[t, k] = np.linalg.norm(P, ord=ord, axis=(-2, -1))
+    if np.isnan(J[0]).any():  # x_0 unknown (only h_0 was given)
+        out[:, 0] = np.nan
+    return out
+
+
+def jacobian_product_norms(map: Map, states, inputs=None, ord: Literal[2, "fro"] | float = 2):
+    """``‖∂x_t/∂x_k‖`` for every ``0 ≤ k ≤ t ≤ T`` along a trajectory (eq. 5).
+
+    Parameters
+    ----------
+    map : Map
+    states : array_like, shape (T+1, ..., n)
+    inputs : array_like, shape (T, ..., m), optional
+    ord : 2 (spectral, default), 'fro', or any matrix norm order of :func:`numpy.linalg.norm`
+
+    Returns
+    -------
+    ndarray, shape (T+1, T+1, ...)
+        ``[t, k]``; NaN for ``k > t``.
+    """
+    states = map.validate_state(states, "states")
+    if states.ndim < 2:
+        raise DynsysError(f"states must have shape (T+1, ..., {map.dim}), got {states.shape}")
+    return _product_norms(_one_step_jacobians(map, states, inputs), ord=ord)
