@@ -30,7 +30,7 @@ def test_temporal_order_positions_classes_and_label(rng, l):
     s = _symbols(batch.inputs)
     rel = s < 2
     assert np.all(rel.sum(axis=0) == 2)  # exactly two relevant symbols
-    t, b = np.nonzero(rel.T)  # sorted by sequence, then time
+    _, b = np.nonzero(rel.T)  # sorted by sequence, then time
     p = b.reshape(B, 2)
     tenth = l // 10
     assert np.all((p[:, 0] >= tenth) & (p[:, 0] < 2 * tenth))
