@@ -1,0 +1,285 @@
+"""The trainer: one update against a hand-computed PyTorch update, resume, ensemble, non-finite policy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dynsys.errors import DynsysError
+from dynsys.initializers import initialize
+from dynsys.tasks import get_task
+from dynsys.training import TrainConfig, evaluate, train, training_step
+
+NAMES = ("W_rec", "W_in", "b", "W_out", "b_out")
+
+
+def _stack(*ps):
+    return {k: np.stack([getattr(p, k) for p in ps]) for k in NAMES}
+
+
+def _torch_update(torch, p, inputs, targets, task, act, lr, clip, alpha):
+    """Hand-written reference: forward h_t = σ(W h_{t-1} + W_in u_t + b), autograd, Ω (code form), clip, SGD."""
+    F = torch.nn.functional
+    t = {k: torch.tensor(np.asarray(v), dtype=torch.float64, requires_grad=True) for k, v in p.items()}
+    sig = torch.tanh if act == "tanh" else torch.sigmoid
+    u = torch.tensor(inputs, dtype=torch.float64)
+    T, B, _ = u.shape
+    h = torch.zeros(B, t["W_rec"].shape[0], dtype=torch.float64)
+    hs = []
+    for s in range(T):
+        h = sig(h @ t["W_rec"].T + u[s] @ t["W_in"].T + t["b"])
+        h.retain_grad()
+        hs.append(h)
+    read = [T - 1] if task.read == "last" else list(range(T))
+    loss = 0.0
+    for i, s in enumerate(read):
+        y = hs[s] @ t["W_out"].T + t["b_out"]
+        if task.output == "softmax":
+            loss = loss + F.cross_entropy(y, torch.tensor(targets[i]), reduction="sum") / B
+        else:
+            loss = loss + ((y - torch.tensor(targets[i])) ** 2).sum() / B
+    loss = loss * task.loss_scale(T)
+    loss.backward()
+    grads = {k: v.grad.detach().clone() for k, v in t.items()}
+    if alpha > 0:  # Ω with δ_k = ∂C/∂h_k and σ′ held constant; only W_rec is differentiated
+        W = t["W_rec"].detach().clone().requires_grad_(True)
+        terms = []
+        for hk in hs:
+            d = hk.grad.detach()
+            hv = hk.detach()
+            ds = 1 - hv**2 if act == "tanh" else hv * (1 - hv)
+            v = (ds * d) @ W  # row form of W_recᵀ (σ′ ⊙ δ)
+            den = (d**2).sum(1)
+            ok = den >= 1e-20
+            terms.append(torch.where(ok, ((v**2).sum(1) / torch.where(ok, den, 1.0) - 1) ** 2, 0.0))
+            terms.append(ok.double())
+        num = sum(terms[0::2]).sum()
+        cnt = sum(terms[1::2]).sum()
+        om = num / cnt
+        om.backward()
+        grads["W_rec"] = grads["W_rec"] + alpha * W.grad
+    norm = torch.sqrt(sum((g**2).sum() for g in grads.values()))
+    if norm > clip:
+        grads = {k: g * (clip / norm) for k, g in grads.items()}
+    new = {k: (t[k].detach() - lr * grads[k]).numpy() for k in NAMES}
+    return new, float(loss.detach()), float(norm.detach())
+
+
+@pytest.mark.parametrize(
+    ("task_name", "init", "alpha", "clip"),
+    [
+        ("temporal_order", "smart_tanh", 0.0, 0.05),  # MSGD-C, clipping active
+        ("temporal_order", "smart_tanh", 2.0, 0.05),  # MSGD-CR
+        ("addition", "basic_tanh", 4.0, 1e9),  # MSGD-R without clipping, linear output
+        ("memorization_5bit", "sigmoid", 2.0, 1e-3),  # every step read, sigmoid units
+    ],
+)
+def test_one_update_equals_torch(rng, task_name, init, alpha, clip):
+    torch = pytest.importorskip("torch")
+    task = get_task(task_name)
+    p = initialize(init, 7, task.n_in, task.n_out, rng=rng)
+    # make the network less trivial than its tiny initial scale
+    p = type(p)(
+        p.W_rec * 40 if init != "smart_tanh" else p.W_rec * 1.2,
+        p.W_in * 30,
+        p.b + 0.1,
+        p.W_out * 30,
+        p.b_out,
+        p.activation,
+    )
+    batch = task.generate(rng, 20, 6)
+    params = _stack(p)
+    new, _, info = training_step(
+        params,
+        batch.inputs,
+        batch.targets,
+        task,
+        p.activation,
+        lr=np.array([0.3]),
+        clip=np.array([clip]),
+        alpha=np.array([alpha]),
+    )
+    ref, ref_loss, ref_norm = _torch_update(
+        torch, p.arrays(), batch.inputs, batch.targets, task, p.activation, 0.3, clip, alpha
+    )
+    assert info.loss[0] == pytest.approx(ref_loss, rel=1e-12)
+    assert info.norm[0] == pytest.approx(ref_norm, rel=1e-10)
+    assert bool(info.clipped[0]) == (ref_norm > clip)
+    for k in NAMES:
+        np.testing.assert_allclose(new[k][0], ref[k], rtol=0, atol=1e-10, err_msg=k)
+    if alpha > 0:
+        assert np.isfinite(info.omega[0]) and info.omega[0] > 0
+
+
+def test_ensemble_step_equals_single_steps(rng):
+    task = get_task("temporal_order")
+    ps = [initialize("smart_tanh", 6, 6, 4, rng=s) for s in range(3)]
+    batch = task.generate(rng, 20, 5)
+    lr, clip, alpha = np.array([0.1, 0.1, 0.2]), np.array([np.inf, 0.01, 0.01]), np.array([0.0, 0.0, 3.0])
+    new, _, info = training_step(
+        _stack(*ps), batch.inputs, batch.targets, task, "tanh", lr=lr, clip=clip, alpha=alpha
+    )
+    for i, p in enumerate(ps):
+        one, _, inf1 = training_step(
+            _stack(p),
+            batch.inputs,
+            batch.targets,
+            task,
+            "tanh",
+            lr=lr[i : i + 1],
+            clip=clip[i : i + 1],
+            alpha=alpha[i : i + 1],
+        )
+        for k in NAMES:
+            np.testing.assert_allclose(new[k][i], one[k][0], rtol=1e-13, atol=1e-15)
+        assert info.norm[i] == pytest.approx(inf1.norm[0], rel=1e-13)
+
+
+@pytest.mark.parametrize("policy", ["shrink", "skip"])
+def test_nonfinite_update_policy(rng, policy):
+    task = get_task("addition")
+    p = initialize("basic_tanh", 5, 2, 1, rng=rng)
+    params = _stack(p)
+    params["W_out"] = params["W_out"] * 1e300  # loss and gradient overflow
+    batch = task.generate(rng, 20, 4)
+    new, _, info = training_step(
+        params,
+        batch.inputs,
+        batch.targets,
+        task,
+        "tanh",
+        lr=np.array([0.5]),
+        clip=np.array([1.0]),
+        alpha=np.array([0.0]),
+        nonfinite=policy,
+    )
+    assert info.nonfinite[0] and not info.clipped[0]
+    want = params["W_rec"] * (1 - 0.5 * 0.02) if policy == "shrink" else params["W_rec"]
+    np.testing.assert_allclose(new["W_rec"], want, rtol=1e-15)
+    for k in ("W_in", "b", "W_out", "b_out"):
+        np.testing.assert_array_equal(new[k], params[k])
+
+
+@pytest.mark.parametrize("opt", ["momentum", "adam"])
+def test_optimizers_match_torch(rng, opt):
+    torch = pytest.importorskip("torch")
+    task = get_task("temporal_order")
+    p = initialize("basic_tanh", 5, 6, 4, rng=rng)
+    params = _stack(p)
+    tp = [torch.tensor(p.arrays()[k], dtype=torch.float64, requires_grad=True) for k in NAMES]
+    topt = (
+        torch.optim.SGD(tp, lr=0.05, momentum=0.9)
+        if opt == "momentum"
+        else torch.optim.Adam(tp, lr=0.05, betas=(0.9, 0.999), eps=1e-8)
+    )
+    state = None
+    for _ in range(3):
+        batch = task.generate(rng, 20, 4)
+        # our gradient (no clipping) fed to torch's optimizer
+        from dynsys.gradients import ReadoutLoss, bptt_stacked
+
+        _, g, _ = bptt_stacked(
+            *(params[k] for k in NAMES), "tanh", batch.inputs, ReadoutLoss(batch.targets, "softmax", "last")
+        )
+        for t_, k in zip(tp, NAMES):
+            t_.grad = torch.tensor(g[k][0])
+        topt.step()
+        params, state, _ = training_step(
+            params,
+            batch.inputs,
+            batch.targets,
+            task,
+            "tanh",
+            lr=np.array([0.05]),
+            clip=np.array([np.inf]),
+            alpha=np.array([0.0]),
+            opt_state=state,
+            optimizer=opt,
+        )
+        for t_, k in zip(tp, NAMES):
+            np.testing.assert_allclose(params[k][0], t_.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def _cfg(**kw):
+    base = dict(
+        task="temporal_order",
+        length=20,
+        n_hidden=8,
+        batch=5,
+        updates=60,
+        eval_every=20,
+        eval_sequences=50,
+        confirm_sequences=100,
+        eval_chunk=50,
+        methods=("msgd-cr",),
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_resume_is_bit_identical(tmp_path):
+    cfg = _cfg(methods=("msgd", "msgd-c", "msgd-cr"), seeds=(0, 1), checkpoint_every=7, record_updates=True)
+    full = train(cfg, tmp_path / "a")
+    part = train(cfg, tmp_path / "b", stop_after=31)  # stops mid-way between evaluations
+    assert part.eval_updates.tolist() == [20]
+    rest = train(cfg, tmp_path / "b")
+    for k in NAMES:
+        np.testing.assert_array_equal(rest.params[k], full.params[k])
+    np.testing.assert_array_equal(rest.eval_updates, full.eval_updates)
+    for f in ("loss", "error", "grad_norm", "clip_fraction", "rho", "lambda1", "omega"):
+        np.testing.assert_array_equal(getattr(rest, f), getattr(full, f))
+    np.testing.assert_array_equal(rest.update_norm, full.update_norm)
+    # a finished run is returned as is; a larger budget extends it
+    again = train(cfg, tmp_path / "a")
+    np.testing.assert_array_equal(again.params["W_rec"], full.params["W_rec"])
+    with pytest.raises(DynsysError, match="different config"):
+        train(_cfg(lr=0.5), tmp_path / "a")
+
+
+def test_history_contents_and_member_independence(tmp_path):
+    cfg = _cfg(methods=("msgd", "msgd-c", "msgd-cr"), seeds=(3, 4), clip=0.05)
+    h = train(cfg)
+    K = 6
+    assert h.error.shape == (3, K) and h.members[0] == ("smart_tanh", "msgd", 3)
+    assert np.all(np.isnan(h.omega[:, :2])) and np.all(h.omega[:, 4:] > 0)
+    assert np.all(h.clip_fraction[:, :2] == 0) and np.all(h.clip_fraction[:, 2:] >= 0)
+    assert np.all((h.error >= 0) & (h.error <= 1))
+    for i in range(K):
+        W = h.params["W_rec"][i]
+        assert h.lambda1[-1, i] == pytest.approx(np.linalg.norm(W, 2), rel=1e-12)
+        assert h.lambda1[-1, i] >= h.rho[-1, i] - 1e-12
+    # each member equals the same network trained alone (paired data streams per seed)
+    solo = train(_cfg(methods=("msgd-c",), seeds=(4,), clip=0.05))
+    np.testing.assert_allclose(solo.params["W_rec"][0], h.params["W_rec"][3], rtol=1e-10, atol=1e-13)
+    assert 0 <= h.success_rate() <= 1
+
+
+def test_evaluate_counts_errors_of_a_constructed_network():
+    # a 1-unit "network" whose readout ignores the state: always predicts class 2
+    task = get_task("temporal_order")
+    rng = np.random.default_rng(0)
+    batch = task.generate(rng, 20, 400)
+    params = {
+        "W_rec": np.zeros((1, 1, 1)),
+        "W_in": np.zeros((1, 1, 6)),
+        "b": np.zeros((1, 1)),
+        "W_out": np.zeros((1, 4, 1)),
+        "b_out": np.array([[0.0, 0.0, 5.0, 0.0]]),
+    }
+    wrong, loss = evaluate(params, task, "tanh", batch.inputs, batch.targets)
+    np.testing.assert_array_equal(wrong[0], batch.targets[0] != 2)
+    z = np.array([0, 0, 5.0, 0])
+    lse = np.log(np.exp(z).sum())
+    assert loss[0] == pytest.approx(np.mean(lse - z[batch.targets[0]]), rel=1e-12)
+
+
+def test_config_validation():
+    with pytest.raises(DynsysError, match="method"):
+        TrainConfig(methods=("sgd",))
+    with pytest.raises(DynsysError, match="share one activation"):
+        TrainConfig(inits=("sigmoid", "smart_tanh"))
+    with pytest.raises(DynsysError, match="unknown config key"):
+        TrainConfig.from_dict({"task": "addition", "bogus": 1})
+    with pytest.raises(DynsysError, match="unknown task"):
+        TrainConfig(task="nope")
+    assert TrainConfig(inits="smart-tanh").inits == ("smart_tanh",)
