@@ -1,0 +1,163 @@
+"""``dynsys train``: outputs, errors, and resume after SIGKILL (subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from dynsys import io
+
+ARGS = [
+    "--task",
+    "temporal_order",
+    "--length",
+    "20",
+    "--init",
+    "smart_tanh",
+    "--method",
+    "msgd-cr",
+    "--hidden",
+    "12",
+    "--batch",
+    "10",
+    "--eval-every",
+    "100",
+    "--eval-sequences",
+    "50",
+    "--confirm-sequences",
+    "100",
+    "--no-progress",
+]
+
+
+def test_train_cli_writes_run_folder(run_cli, tmp_path):
+    out = tmp_path / "run"
+    code, stdout, err = run_cli("train", *ARGS, "--updates", "40", "--seed", "2", "--out", out)
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["updates_done"] == 40 and summary["out"] == str(out)
+    rnn = io.load_weights(out / "weights.npz")
+    ck, _meta = io.load_checkpoint(out / "checkpoint.npz")
+    np.testing.assert_array_equal(rnn.W_rec, ck["param_W_rec"][0])
+    arrays, hmeta = io.load_result(out / "history")
+    assert arrays["error"].shape == (1,) and hmeta["config"]["seeds"] == [2]
+    # a rerun with a larger budget resumes from update 40
+    code, stdout, _ = run_cli("train", *ARGS, "--updates", "60", "--seed", "2", "--out", out)
+    assert code == 0 and json.loads(stdout)["updates_done"] == 60
+
+
+def test_train_cli_errors(run_cli, tmp_path):
+    code, _, err = run_cli("train", "--task", "nope", "--length", "20", "--out", tmp_path / "x")
+    assert code == 2 and "unknown task 'nope'" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli("train", "--task", "addition", "--length", "a:b", "--out", tmp_path / "x")
+    assert code == 2 and "--length" in err
+    code, _, err = run_cli(
+        "train", "--task", "addition", "--length", "20", "--method", "sgd", "--out", tmp_path / "x"
+    )
+    assert code == 2 and "method" in err
+
+
+def test_sigkill_halfway_then_resume_equals_uninterrupted(tmp_path):
+    base = [
+        sys.executable,
+        "-m",
+        "dynsys",
+        "train",
+        *ARGS,
+        "--updates",
+        "600",
+        "--seed",
+        "1",
+        "--checkpoint-every",
+        "10",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    ref = subprocess.run(
+        [*base, "--out", str(tmp_path / "ref")], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert ref.returncode == 0, ref.stderr
+    run_dir = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [*base, "--out", str(run_dir)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    ck = run_dir / "checkpoint.npz"
+    deadline = time.time() + 240
+    update = 0
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if ck.exists():
+                try:
+                    update = io.load_checkpoint(ck)[1]["update"]
+                except Exception:  # the file is replaced atomically; a read can still race the rename
+                    update = 0
+                if update >= 150:
+                    break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    _arrays, meta = io.load_checkpoint(ck)
+    assert 150 <= meta["update"] < 600
+    resumed = subprocess.run(
+        [*base, "--out", str(run_dir)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    a, _ = io.load_checkpoint(run_dir / "checkpoint.npz")
+    b, _ = io.load_checkpoint(tmp_path / "ref" / "checkpoint.npz")
+    for k in (
+        "param_W_rec",
+        "param_W_in",
+        "param_b",
+        "param_W_out",
+        "param_b_out",
+        "eval_error",
+        "eval_grad_norm",
+        "eval_omega",
+    ):
+        np.testing.assert_array_equal(a[k], b[k])
+    w1 = io.load_weights(run_dir / "weights.npz")
+    w2 = io.load_weights(tmp_path / "ref" / "weights.npz")
+    np.testing.assert_array_equal(w1.W_rec, w2.W_rec)
+
+
+@pytest.mark.parametrize("task", ["addition", "memorization_5bit", "flipflop_3bit"])
+def test_train_cli_other_tasks(run_cli, tmp_path, task):
+    code, stdout, err = run_cli(
+        "train",
+        "--task",
+        task,
+        "--length",
+        "20:25",
+        "--init",
+        "basic_tanh",
+        "--method",
+        "msgd-c",
+        "--hidden",
+        "6",
+        "--batch",
+        "4",
+        "--updates",
+        "10",
+        "--eval-every",
+        "5",
+        "--eval-sequences",
+        "20",
+        "--confirm-sequences",
+        "0",
+        "--no-progress",
+        "--out",
+        tmp_path / task,
+    )
+    assert code == 0, err
+    assert json.loads(stdout)["updates_done"] == 10
