@@ -32,6 +32,16 @@ _EXPORTS = {
     "iterate": "maps",
     "load_weights": "io",
     "save_weights": "io",
+    "Task": "tasks",
+    "get_task": "tasks",
+    "task_names": "tasks",
+    "RNNParams": "initializers",
+    "initialize": "initializers",
+    "omega": "regularizers",
+    "OmegaResult": "regularizers",
+    "TrainConfig": "training",
+    "TrainingHistory": "training",
+    "train": "training",
 }
 _SUBMODULES = {
     "activations", "errors", "maps", "gradients", "io", "clipping", "symbolic", "conditions",
