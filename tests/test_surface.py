@@ -171,8 +171,8 @@ def test_basin_boundary_curve_and_polyline_distance(rng):
 
 def test_clipped_descent_settles_unclipped_is_thrown_out():
     starts = np.c_[np.linspace(4.7, 5.2, 11), np.full(11, -2.78)]
-    plain = descend(starts, lr=0.1, steps=300, window=WINDOW)
-    clip = descend(starts, lr=0.1, steps=300, threshold=1.0, window=WINDOW)
+    plain = descend(starts, lr=0.1, steps=600, window=WINDOW)
+    clip = descend(starts, lr=0.1, steps=600, threshold=1.0, window=WINDOW)
     assert np.all(plain.loss[0] > 0.3)  # the high-loss side of the wall
     # every unclipped run leaves the window; most of them on the very step taken from the wall
     assert np.all(plain.left_window >= 1)
@@ -183,6 +183,8 @@ def test_clipped_descent_settles_unclipped_is_thrown_out():
     # same lr with clipping: stays in the window and reaches lower loss than it started with
     assert np.all(clip.left_window == -1)
     assert np.all(clip.loss[-1] < 0.01 * clip.loss[0])
+    # ... and has settled: the last 50 steps all stay low (no more bounces over the wall)
+    assert np.all(clip.loss[-50:].max(axis=0) < 0.01 * clip.loss[0])
     assert clip.clipped.any(axis=0).all()
     assert np.all(clip.step_lengths <= 0.1 * 1.0 * (1 + 1e-12))
 
