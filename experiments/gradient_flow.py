@@ -56,12 +56,17 @@ def compute(cfg, ctx):
         slope = np.polyfit(lags[1:], mean[1:], 1)[0]  # fitted log10 rate per step
         key = f"{act}_{eta:g}"
         arrays[f"{key}_mean"], arrays[f"{key}_lo"], arrays[f"{key}_hi"] = mean, lo, hi
-        metrics["cases"].append({
-            "activation": act, "eta": eta, "lambda1": float(np.linalg.norm(rnn.W_rec, 2)),
-            "fitted_rate_per_step": float(10 ** slope), "max_norm_over_bound": float(ratio.max()),
-            "bound_holds": bool(ratio.max() <= 1 + 1e-10),
-            "pairs_checked": int(ratio.size),
-        })
+        metrics["cases"].append(
+            {
+                "activation": act,
+                "eta": eta,
+                "lambda1": float(np.linalg.norm(rnn.W_rec, 2)),
+                "fitted_rate_per_step": float(10**slope),
+                "max_norm_over_bound": float(ratio.max()),
+                "bound_holds": bool(ratio.max() <= 1 + 1e-10),
+                "pairs_checked": int(ratio.size),
+            }
+        )
     metrics["bound_holds_everywhere"] = all(c["bound_holds"] for c in metrics["cases"])
     return arrays, metrics
 
@@ -70,26 +75,34 @@ def draw(arrays, meta, figdir):
     from dynsys.plotting.gradients import gradient_flow_figure
 
     lags = arrays["lags"]
-    res = {a: [(lags, arrays[f"{a}_{e:g}_mean"], arrays[f"{a}_{e:g}_lo"], arrays[f"{a}_{e:g}_hi"]) for e in ETAS]
-           for a in ACTS}
+    res = {
+        a: [(lags, arrays[f"{a}_{e:g}_mean"], arrays[f"{a}_{e:g}_lo"], arrays[f"{a}_{e:g}_hi"]) for e in ETAS]
+        for a in ACTS
+    }
     fig = gradient_flow_figure(res, ETAS, ACTS, lag_max=int(lags[-1]))
     save_figure(fig, figdir / "gradient_flow")
     return ["gradient_flow"]
 
 
 def report(arrays, meta):
-    rows = ["| activation | λ₁γ | λ₁ | fitted rate per step | max ‖∂x_t/∂x_k‖ / η^{t−k} | bound holds |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        "| activation | λ₁γ | λ₁ | fitted rate per step | max ‖∂x_t/∂x_k‖ / η^{t−k} | bound holds |",
+        "|---|---|---|---|---|---|",
+    ]
     for c in meta["metrics"]["cases"]:
-        rows.append(f"| {c['activation']} | {c['eta']:g} | {c['lambda1']:.4g} | {c['fitted_rate_per_step']:.4f} | "
-                    f"{c['max_norm_over_bound']:.3g} | {'yes' if c['bound_holds'] else '**no**'} "
-                    f"({c['pairs_checked']} pairs) |")
+        rows.append(
+            f"| {c['activation']} | {c['eta']:g} | {c['lambda1']:.4g} | {c['fitted_rate_per_step']:.4f} | "
+            f"{c['max_norm_over_bound']:.3g} | {'yes' if c['bound_holds'] else '**no**'} "
+            f"({c['pairs_checked']} pairs) |"
+        )
     held = meta["metrics"]["bound_holds_everywhere"]
     rows.append("")
-    rows.append(f"The bound of eq. 7 held for every (t, k, sequence): **{'yes' if held else 'no'}**. "
-                "Below λ₁γ = 1 the measured norms decay at least as fast as η^{t−k} (vanishing is guaranteed). "
-                "Above it the norms first grow, then saturation of σ (σ′ < γ away from 0) caps the growth: "
-                "λ₁γ > 1 is necessary, not sufficient, for exploding gradients.")
+    rows.append(
+        f"The bound of eq. 7 held for every (t, k, sequence): **{'yes' if held else 'no'}**. "
+        "Below λ₁γ = 1 the measured norms decay at least as fast as η^{t−k} (vanishing is guaranteed). "
+        "Above it the norms first grow, then saturation of σ (σ′ < γ away from 0) caps the growth: "
+        "λ₁γ > 1 is necessary, not sufficient, for exploding gradients."
+    )
     return "\n".join(rows)
 
 
@@ -97,8 +110,8 @@ EXPERIMENT = Experiment(
     name="gradient_flow",
     title="Gradient flow: ‖∂x_t/∂x_k‖ against t − k for λ₁γ around 1 (eq. 5–7)",
     checks="the Jacobian products of eq. 5 measured along weakly driven trajectories of 50-unit tanh and "
-           "sigmoid RNNs (W_rec a scaled random orthogonal matrix, so λ₁ = ρ = η/γ), against the bound "
-           "‖∂x_t/∂x_k‖ ≤ (λ₁γ)^{t−k} of eq. 7; the bound is nearly attained near x = 0 where σ′ = γ.",
+    "sigmoid RNNs (W_rec a scaled random orthogonal matrix, so λ₁ = ρ = η/γ), against the bound "
+    "‖∂x_t/∂x_k‖ ≤ (λ₁γ)^{t−k} of eq. 7; the bound is nearly attained near x = 0 where σ′ = γ.",
     profiles={
         "default": {"seed": 1, "n": 50, "m": 5, "T": 60, "batch": 6, "burn_in": 10, "drive": 0.1},
         "paper": {"seed": 1, "n": 50, "m": 5, "T": 200, "batch": 32, "burn_in": 20, "drive": 0.1},

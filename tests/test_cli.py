@@ -19,7 +19,7 @@ def test_no_command_prints_help(run_cli):
 
 
 def test_usage_error_is_one_line_exit_2(run_cli):
-    code, out, err = run_cli("reproduce", "--profile", "huge")
+    code, _, err = run_cli("reproduce", "--profile", "huge")
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "invalid choice" in err
     code, _, err = run_cli("frobnicate")
@@ -41,13 +41,17 @@ def test_reproduce_lists_experiments(run_cli):
 
 
 def test_console_script_runs_as_module(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "dynsys", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "dynsys", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.startswith("dynsys ")
 
 
 def test_import_is_light():
-    code = ("import sys, dynsys; dynsys.RNNMap; dynsys.gradients; "
-            "bad = [m for m in ('sympy', 'matplotlib', 'torch', 'dask') if m in sys.modules]; print(bad)")
+    code = (
+        "import sys, dynsys; dynsys.RNNMap; dynsys.gradients; "
+        "bad = [m for m in ('sympy', 'matplotlib', 'torch', 'dask') if m in sys.modules]; print(bad)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

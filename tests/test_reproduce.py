@@ -11,7 +11,7 @@ from dynsys.reproduce import Experiment, config_hash, discover, find_root, run
 
 ROOT = Path(__file__).resolve().parent.parent
 
-TOY = '''
+TOY = """
 import numpy as np
 from dynsys.reproduce import Experiment
 from dynsys.io import save_figure, write_text_atomic
@@ -37,7 +37,7 @@ def report(arrays, meta):
 
 EXPERIMENT = Experiment(name="toy", title="Toy", checks="nothing", profiles={"default": {"n": 5}, "paper": {"n": 7}},
                         compute=compute, draw=draw, report=report)
-'''
+"""
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_gradient_flow_experiment_end_to_end(tmp_path):
     assert meta["metrics"]["bound_holds_everywhere"] is True
     rates = {(c["activation"], c["eta"]): c["fitted_rate_per_step"] for c in meta["metrics"]["cases"]}
     # the measured decay never beats the bound's rate from above and vanishes below η = 1
-    for (act, eta), rate in rates.items():
+    for (_, eta), rate in rates.items():
         assert rate <= eta + 1e-9
     assert rates[("tanh", 0.5)] < 0.6 and rates[("tanh", 1.5)] > 1.0
     assert np.all(np.diff(arrays["tanh_0.5_mean"]) < 0)

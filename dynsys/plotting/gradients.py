@@ -46,5 +46,7 @@ def gradient_flow_figure(results, etas, activations, lag_max):
         ax.set_xlim(0, lag_max)
     axes[0].set_ylabel("log₁₀ ‖∂x_t/∂x_k‖₂")
     axes[0].set_ylim(-12, 6)
-    axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), title="solid: measured\ndotted: bound (λ₁γ)^{t−k}")
+    axes[-1].legend(
+        loc="center left", bbox_to_anchor=(1.02, 0.5), title="solid: measured\ndotted: bound (λ₁γ)^{t−k}"
+    )
     return fig

@@ -1,0 +1,384 @@
+"""Sweeps: many runs of one registered runner over a grid of configs, resumable, on a local process
+pool (default) or a Dask cluster.
+
+A sweep is a *runner* (a registered function ``config -> (metrics, arrays)``) and a list of configs.
+Results go to a :class:`~dynsys.io.ResultStore` (SQLite, WAL), one row per run keyed by a hash of
+``(runner, config)``. Rerunning a sweep skips the runs already ``done``; a run that raised is
+recorded as ``failed`` with its error and does not stop the sweep (it is retried by the next sweep
+unless ``retry_failed=False``). Only the parent process writes the store.
+
+Sweep files (TOML)
+------------------
+::
+
+    [sweep]
+    runner = "logistic_lyapunov"   # a name from RUNNERS (never an import path: no code from files)
+    store = "lyap.sqlite"          # relative to the TOML file
+
+    [base]                         # fixed config keys
+    steps = 20000
+
+    [grid]                         # cartesian product of these lists
+    r = [3.5, 3.7, 4.0]
+    seed = [0, 1]
+
+Executors: ``executor="local"`` (a process pool, one worker per core by default) or ``"dask"`` (a
+``distributed.Client`` on ``scheduler="tcp://HOST:PORT"``, or a new ``LocalCluster`` when no
+scheduler is given). The Dask executor needs the optional ``dask[distributed]`` extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import os
+import time
+import tomllib
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DynsysError, check_choice, check_positive_int
+
+__all__ = [
+    "Runner",
+    "RUNNERS",
+    "SweepSpec",
+    "SweepSummary",
+    "load_sweep",
+    "expand_grid",
+    "run_sweep",
+    "run_key",
+]
+
+
+@dataclass(frozen=True)
+class Runner:
+    """A function a sweep may run: ``target`` is ``"module:function"`` inside dynsys.
+
+    ``keys`` lists the config keys it accepts (``None``: the runner validates its config itself).
+    """
+
+    name: str
+    target: str
+    description: str
+    keys: frozenset[str] | None = None
+    required: frozenset[str] = frozenset()
+
+    def resolve(self) -> Callable:
+        module, func = self.target.split(":")
+        return getattr(importlib.import_module(module), func)
+
+
+def logistic_lyapunov(config: Mapping) -> tuple[dict, dict]:
+    """A cheap reference runner: the Lyapunov exponent of the logistic map at ``r``.
+
+    Config: ``r`` (required), ``steps`` (20000), ``transient`` (1000), ``seed`` (0, picks x₀).
+    Exact value at r = 4: ln 2.
+    """
+    from .errors import check_finite_scalar
+    from .maps import LogisticMap
+
+    r = check_finite_scalar(config["r"], "r")
+    steps = check_positive_int(config.get("steps", 20000), "steps")
+    transient = check_positive_int(config.get("transient", 1000), "transient", minimum=0)
+    rng = np.random.default_rng(config.get("seed", 0))
+    m = LogisticMap(r)
+    x = rng.uniform(0.05, 0.95, size=(1,))
+    for _ in range(transient):
+        x = m.step(x)
+    xs = np.empty(steps)
+    xf = float(x[0])
+    for i in range(steps):  # scalar loop: the orbit is inherently sequential
+        xs[i] = xf
+        xf = r * xf * (1.0 - xf)
+    logs = np.log(np.abs(m.jacobian(xs[:, None])[:, 0, 0]) + 1e-300)
+    return {"lyapunov": float(logs.mean()), "r": r}, {
+        "running_mean": np.cumsum(logs) / np.arange(1, steps + 1)
+    }
+
+
+RUNNERS: dict[str, Runner] = {
+    "logistic_lyapunov": Runner(
+        "logistic_lyapunov",
+        "dynsys.sweep:logistic_lyapunov",
+        "Lyapunov exponent of the logistic map (a cheap reference runner)",
+        keys=frozenset({"r", "steps", "transient", "seed"}),
+        required=frozenset({"r"}),
+    ),
+    "train": Runner(
+        "train",
+        "dynsys.training:run_config",
+        "one training run of the trainer (dynsys.training); config keys are TrainConfig's",
+    ),
+}
+
+
+def get_runner(name) -> Runner:
+    if isinstance(name, Runner):
+        return name
+    check_choice(name, "runner", RUNNERS)
+    return RUNNERS[name]
+
+
+def run_key(runner: str, config: Mapping) -> str:
+    """The store key of a run: a hash of the runner name and the canonical config."""
+    from .reproduce import config_hash
+
+    return config_hash({"runner": runner, "config": dict(config)})
+
+
+def expand_grid(base: Mapping, grid: Mapping[str, Sequence]) -> list[dict]:
+    """The cartesian product of ``grid``'s lists, each merged into ``base``."""
+    for key, values in grid.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            raise DynsysError(f"grid.{key} must be a non-empty list, got {values!r}")
+        if key in base:
+            raise DynsysError(f"key {key!r} is in both [base] and [grid]")
+    keys = list(grid)
+    return [{**base, **dict(zip(keys, combo))} for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep: runner name, configs and store path."""
+
+    runner: str
+    configs: tuple[dict, ...]
+    store: Path
+
+    def __post_init__(self):
+        runner = get_runner(self.runner)
+        if not self.configs:
+            raise DynsysError("the sweep has no configs")
+        for cfg in self.configs:
+            _check_keys(runner, cfg)
+
+
+def _check_keys(runner: Runner, cfg: Mapping) -> None:
+    if runner.keys is not None:
+        unknown = sorted(set(cfg) - runner.keys)
+        if unknown:
+            raise DynsysError(
+                f"unknown config key(s) {', '.join(unknown)} for runner {runner.name!r}; "
+                f"known: {', '.join(sorted(runner.keys))}"
+            )
+    missing = sorted(runner.required - set(cfg))
+    if missing:
+        raise DynsysError(f"missing config key(s) {', '.join(missing)} for runner {runner.name!r}")
+
+
+def load_sweep(path, store=None) -> SweepSpec:
+    """Read and validate a sweep TOML file (see the module docstring). Nothing is written."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DynsysError(f"sweep file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise DynsysError(f"sweep file {path} is not UTF-8 text") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DynsysError(f"malformed TOML in {path}: {exc}") from None
+    unknown = sorted(set(doc) - {"sweep", "base", "grid"})
+    if unknown:
+        raise DynsysError(
+            f"unknown table(s) [{'], ['.join(unknown)}] in {path}; allowed: [sweep], [base], [grid]"
+        )
+    sweep = doc.get("sweep")
+    if not isinstance(sweep, dict) or "runner" not in sweep:
+        raise DynsysError(f"{path} needs a [sweep] table with a runner name")
+    bad = sorted(set(sweep) - {"runner", "store"})
+    if bad:
+        raise DynsysError(f"unknown key(s) {', '.join(bad)} in [sweep] of {path}; allowed: runner, store")
+    base = doc.get("base", {})
+    grid = doc.get("grid", {})
+    if not isinstance(base, dict) or not isinstance(grid, dict):
+        raise DynsysError(f"[base] and [grid] in {path} must be tables")
+    configs = expand_grid(base, grid) if grid else [dict(base)]
+    store_path = Path(store) if store else path.parent / sweep.get("store", path.with_suffix(".sqlite").name)
+    return SweepSpec(runner=str(sweep["runner"]), configs=tuple(configs), store=store_path)
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a sweep did."""
+
+    store: Path
+    total: int
+    done: int
+    failed: int
+    skipped: int
+    seconds: float
+    errors: dict = field(default_factory=dict)
+
+
+def _execute(target: str, config: dict):
+    """Run one config in a worker. Never raises: failures come back as data."""
+    t0 = time.perf_counter()
+    try:
+        module, func = target.split(":")
+        fn = getattr(importlib.import_module(module), func)
+        out = fn(config)
+        metrics, arrays = out if isinstance(out, tuple) else (out, {})
+        arrays = {k: np.asarray(v) for k, v in (arrays or {}).items()}
+        return "done", metrics, arrays, None, time.perf_counter() - t0
+    except Exception as exc:  # recorded in the store, never lost
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return "failed", None, None, last, time.perf_counter() - t0
+
+
+class _LocalExecutor:
+    def __init__(self, workers: int):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver"))
+
+    def submit(self, target, cfg):
+        return self.pool.submit(_execute, target, cfg)
+
+    def as_completed(self, futures):
+        from concurrent.futures import as_completed
+
+        return as_completed(futures)
+
+    def close(self, cancel=False):
+        self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+class _DaskExecutor:
+    def __init__(self, workers: int, scheduler: str | None):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise DynsysError(
+                "the dask executor needs dask[distributed]: pip install 'dynsys[dask]'"
+            ) from None
+        self.cluster = None
+        if scheduler:
+            try:
+                self.client = Client(scheduler, timeout="10s")
+            except (OSError, TimeoutError) as exc:
+                raise DynsysError(
+                    f"cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__})"
+                ) from None
+        else:
+            self.cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            self.client = Client(self.cluster)
+
+    def submit(self, target, cfg):
+        return self.client.submit(_execute, target, cfg, pure=False)
+
+    def as_completed(self, futures):
+        from distributed import as_completed
+
+        yield from as_completed(futures)
+
+    def close(self, cancel=False):
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def run_sweep(
+    spec: SweepSpec,
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    retry_failed: bool = True,
+    progress: bool | Callable = True,
+) -> SweepSummary:
+    """Run every config of ``spec`` not yet done, recording each result as it completes.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+    executor : {'local', 'dask'}
+        ``'dask'`` is implied when ``scheduler`` is given.
+    workers : int, optional
+        Worker processes (default: one per core).
+    scheduler : str, optional
+        A Dask scheduler address ``tcp://HOST:PORT``.
+    retry_failed : bool
+        Rerun configs whose previous attempt failed.
+    progress : bool or callable
+        A tqdm bar (default) or a ``progress(iterable, total=..., desc=...)`` wrapper.
+    """
+    from .io import ResultStore
+
+    if scheduler:
+        executor = "dask"
+    check_choice(executor, "executor", ("local", "dask"))
+    workers = check_positive_int(workers if workers is not None else (os.cpu_count() or 1), "workers")
+    runner = get_runner(spec.runner)
+    t0 = time.perf_counter()
+    with ResultStore(spec.store) as store:
+        statuses = store.statuses()
+        todo, skipped = [], 0
+        seen = set()
+        for cfg in spec.configs:
+            key = run_key(runner.name, cfg)
+            if key in seen:
+                continue
+            seen.add(key)
+            st = statuses.get(key)
+            if st == "done" or (st == "failed" and not retry_failed):
+                skipped += 1
+            else:
+                todo.append((key, cfg))
+        done = failed = 0
+        errors = {}
+        if todo:
+            ex = (
+                _DaskExecutor(workers, scheduler)
+                if executor == "dask"
+                else _LocalExecutor(min(workers, len(todo)))
+            )
+            cancel = True
+            try:
+                futures = {}
+                for key, cfg in todo:
+                    store.mark_running(key, runner.name, cfg)
+                    futures[ex.submit(runner.target, cfg)] = (key, cfg)
+                it = ex.as_completed(list(futures))
+                it = _wrap_progress(progress, it, len(futures), f"sweep {runner.name}")
+                for fut in it:
+                    key, cfg = futures[fut]
+                    status, metrics, arrays, error, seconds = fut.result()
+                    store.record(
+                        key,
+                        runner.name,
+                        cfg,
+                        status=status,
+                        metrics=metrics,
+                        arrays=arrays,
+                        error=error,
+                        seconds=seconds,
+                    )
+                    if status == "done":
+                        done += 1
+                    else:
+                        failed += 1
+                        errors[key] = error
+                cancel = False
+            finally:
+                ex.close(cancel=cancel)
+    return SweepSummary(spec.store, len(seen), done, failed, skipped, time.perf_counter() - t0, errors)
+
+
+def _wrap_progress(progress, it: Iterable, total: int, desc: str):
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        return tqdm(it, total=total, desc=desc, dynamic_ncols=True)
+    if callable(progress):
+        return progress(it, total=total, desc=desc)
+    return it

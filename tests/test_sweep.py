@@ -1,0 +1,190 @@
+"""Sweeps: local pool vs Dask, resume, failures as data, SIGKILL safety, bad input."""
+
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from dynsys.errors import DynsysError
+from dynsys.io import ResultStore
+from dynsys.sweep import SweepSpec, expand_grid, load_sweep, logistic_lyapunov, run_key, run_sweep
+
+TOML = """
+[sweep]
+runner = "logistic_lyapunov"
+store = "s.sqlite"
+
+[base]
+steps = {steps}
+transient = 100
+
+[grid]
+r = {rs}
+seed = [0, 1]
+"""
+
+
+def write(tmp_path, steps=3000, rs="[3.2, 3.9, 4.0]", name="s.toml"):
+    path = tmp_path / name
+    path.write_text(TOML.format(steps=steps, rs=rs))
+    return path
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_runner_matches_closed_form():
+    metrics, arrays = logistic_lyapunov({"r": 4.0, "steps": 200_000, "seed": 3})
+    assert metrics["lyapunov"] == pytest.approx(np.log(2), abs=0.01)
+    m32, _ = logistic_lyapunov({"r": 3.2})  # stable period 2: negative exponent
+    assert m32["lyapunov"] < 0
+
+
+def test_expand_grid():
+    cfgs = expand_grid({"a": 1}, {"b": [1, 2], "c": ["x", "y", "z"]})
+    assert len(cfgs) == 6 and cfgs[0] == {"a": 1, "b": 1, "c": "x"}
+    with pytest.raises(DynsysError, match="grid.b must be a non-empty list"):
+        expand_grid({}, {"b": []})
+    with pytest.raises(DynsysError, match="in both"):
+        expand_grid({"b": 1}, {"b": [1]})
+
+
+def test_local_sweep_resume_and_failures(tmp_path):
+    spec = load_sweep(write(tmp_path, rs='[3.2, 4.0, "bad"]'))
+    s1 = run_sweep(spec, workers=2, progress=False)
+    assert (s1.total, s1.done, s1.failed, s1.skipped) == (6, 4, 2, 0)
+    assert all("r must be a number" in e for e in s1.errors.values())
+    with ResultStore(spec.store) as st:
+        done = {r["key"]: r for r in st.rows("done")}
+        failed = st.rows("failed")
+        assert len(done) == 4 and len(failed) == 2 and failed[0]["error"]
+        row = done[run_key("logistic_lyapunov", {"steps": 3000, "transient": 100, "r": 4.0, "seed": 0})]
+        assert row["metrics"]["lyapunov"] == pytest.approx(np.log(2), abs=0.05)
+        assert row["dynsys_version"] and st.load_arrays(row["key"])["running_mean"].shape == (3000,)
+        assert st.integrity_check() == "ok"
+    s2 = run_sweep(spec, workers=2, progress=False, retry_failed=False)
+    assert (s2.done, s2.failed, s2.skipped) == (0, 0, 6)
+    s3 = run_sweep(spec, workers=2, progress=False)  # failed ones are retried (and fail again)
+    assert (s3.done, s3.failed, s3.skipped) == (0, 2, 4)
+    with ResultStore(spec.store) as st:
+        again = {r["key"]: r for r in st.rows("done")}
+    assert {k: r["finished"] for k, r in again.items()} == {k: r["finished"] for k, r in done.items()}
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_gives_the_same_results(tmp_path):
+    pytest.importorskip("distributed")
+    spec = load_sweep(write(tmp_path))
+    local = run_sweep(spec, workers=2, progress=False)
+    dspec = SweepSpec(spec.runner, spec.configs, tmp_path / "dask.sqlite")
+    dask = run_sweep(dspec, executor="dask", workers=2, progress=False)
+    assert local.done == dask.done == 6
+    with ResultStore(spec.store) as a, ResultStore(dspec.store) as b:
+        ra = {r["key"]: r["metrics"] for r in a.rows()}
+        rb = {r["key"]: r["metrics"] for r in b.rows()}
+    assert ra == rb  # bit-identical metrics, same keys
+
+
+def test_sigkill_mid_sweep_then_resume(tmp_path):
+    toml = write(tmp_path, steps=60_000, rs="[3.1, 3.3, 3.5, 3.7, 3.8, 3.9, 4.0]")
+    store = tmp_path / "s.sqlite"
+    cmd = [sys.executable, "-m", "dynsys", "sweep", str(toml), "--workers", "1", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    n_done = 0
+    while time.time() < deadline:
+        time.sleep(0.2)
+        if store.exists():
+            try:
+                with sqlite3.connect(store, timeout=5) as c:
+                    n_done = c.execute("SELECT COUNT(*) FROM runs WHERE status='done'").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+            if n_done >= 2:
+                break
+    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its workers, mid-run
+    proc.wait()
+    assert 2 <= n_done < 14
+    with ResultStore(store) as st:
+        assert st.integrity_check() == "ok"
+        before = {r["key"]: r["finished"] for r in st.rows("done")}
+    assert len(before) < 14
+    spec = load_sweep(toml)
+    s = run_sweep(spec, workers=2, progress=False)
+    assert s.skipped == len(before) and s.done == 14 - len(before) and s.failed == 0
+    with ResultStore(store) as st:
+        after = {r["key"]: r["finished"] for r in st.rows("done")}
+        assert st.integrity_check() == "ok"
+    assert len(after) == 14
+    assert all(after[k] == v for k, v in before.items())  # no finished run repeated
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[sweep\nrunner=1", "malformed TOML"),
+        ('[sweep]\nrunner = "logistic_lyapunov"\n[base]\nr = 3.0\nfoo = 1\n', r"unknown config key\(s\) foo"),
+        ('[sweep]\nrunner = "nope"\n', "unknown runner 'nope'; known: logistic_lyapunov, train"),
+        ('[sweep]\nrunner = "logistic_lyapunov"\nevil = "x"\n', r"unknown key\(s\) evil in \[sweep\]"),
+        ('[sweep]\nrunner = "logistic_lyapunov"\n[extra]\n', r"unknown table\(s\) \[extra\]"),
+        ('[sweep]\nrunner = "logistic_lyapunov"\n[base]\nsteps = 3\n', r"missing config key\(s\) r"),
+    ],
+)
+def test_bad_sweep_files_leave_store_untouched(tmp_path, run_cli, text, match):
+    good = load_sweep(write(tmp_path, steps=200))
+    run_sweep(good, workers=1, progress=False)
+    before = digest(good.store)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    with pytest.raises(DynsysError, match=match):
+        load_sweep(bad)
+    code, _, err = run_cli("sweep", bad, "--store", good.store, "--no-progress")
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert digest(good.store) == before
+
+
+def test_newer_schema_and_foreign_files_are_refused(tmp_path, run_cli):
+    spec = load_sweep(write(tmp_path, steps=200))
+    run_sweep(spec, workers=1, progress=False)
+    with sqlite3.connect(spec.store) as c:
+        c.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    c.close()
+    before = digest(spec.store)
+    with pytest.raises(DynsysError, match="schema version 99, newer than this dynsys"):
+        ResultStore(spec.store)
+    code, _, err = run_cli("results", spec.store)
+    assert code == 2 and "schema version 99" in err
+    code, _, err = run_cli("sweep", tmp_path / "s.toml", "--no-progress")
+    assert code == 2
+    assert digest(spec.store) == before
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database" * 100)
+    code, _, err = run_cli("results", junk)
+    assert code == 2 and "not a dynsys result store" in err
+    code, _, err = run_cli("results", tmp_path / "missing.sqlite")
+    assert code == 2 and "does not exist" in err
+
+
+@pytest.mark.slow
+def test_unreachable_scheduler(tmp_path, run_cli):
+    pytest.importorskip("distributed")
+    toml = write(tmp_path, steps=200)
+    code, _, err = run_cli("sweep", toml, "--scheduler", "tcp://127.0.0.1:9", "--no-progress")
+    assert code == 2 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
+
+
+def test_cli_sweep_and_results(tmp_path, run_cli):
+    toml = write(tmp_path, steps=500)
+    code, out, _ = run_cli("sweep", toml, "--workers", "2", "--no-progress", "--json")
+    assert code == 0 and '"done": 6' in out
+    code, out, _ = run_cli("results", tmp_path / "s.sqlite")
+    assert code == 0 and "6 run(s)" in out and "lyapunov=" in out
+    code, out, _ = run_cli("results", tmp_path / "s.sqlite", "--json")
+    assert code == 0 and out.count('"status": "done"') == 6
