@@ -1,0 +1,290 @@
+"""Basins by cell mapping (Hsu 1980, 1987): the map as a graph on grid cells.
+
+The second, independent method for basins (the first is direct iteration,
+:mod:`dynsys.basins`). The state space box covered by a :class:`~dynsys.basins.StateGrid` is cut
+into cells; every cell is sent to the cell containing the image of a point in it.
+
+* **Simple cell mapping (SCM):** the image of the cell *centre*; every cell has exactly one
+  successor, so the graph is a functional graph whose cycles are the *periodic groups*.
+* **Generalized cell mapping (GCM):** the images of ``samples^k`` points spread over each cell
+  (the centre among them); its *closed* strongly connected components (no edge leaves them) are
+  the attractor candidates. A chaotic attractor, which SCM breaks into many small periodic groups,
+  is one closed class of the GCM graph.
+
+Attractors are the closed GCM classes (cells that leave the box and never come back, within
+``reentry_steps``, go to a *sink* cell: divergence). Every SCM periodic group lies inside one GCM
+class (the centre is one of the samples, so SCM ⊂ GCM), which names its attractor; groups inside
+non-closed classes are spurious (an unstable orbit caught by the discretisation) and their basins
+are labelled :data:`~dynsys.basins.UNDECIDED`. Basins are found by **reverse reachability** in the
+SCM graph from each attractor's periodic groups (breadth-first search on the transposed graph with
+:mod:`scipy.sparse.csgraph`).
+
+Examples
+--------
+>>> from dynsys.maps import UnitMap
+>>> from dynsys.basins import box_grid
+>>> cm = cell_mapping(UnitMap(w=5.0, b=-2.45), box_grid([(-3.0, 3.0)], 201))
+>>> cm.n_attractors
+2
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .basins import DIVERGED, UNDECIDED, StateGrid, _finite_within
+from .errors import DynsysError, check_finite_scalar, check_positive_int
+from .maps import Map
+
+__all__ = ["CellMapping", "cell_mapping"]
+
+
+@dataclass(frozen=True, eq=False)
+class CellMapping:
+    """Result of :func:`cell_mapping`.
+
+    Attributes
+    ----------
+    labels : ndarray of int32, shape grid.shape
+        Attractor id (ordered by the smallest cell index of each attractor), ``DIVERGED`` (the sink)
+        or ``UNDECIDED`` (cells draining into a spurious periodic group).
+    successor : ndarray of int64, shape (N + 1,)
+        The SCM image of each flat cell index; ``N`` is the sink (and maps to itself).
+    attractor_cells : tuple of ndarray
+        Flat cell indices of each attractor's closed GCM class.
+    periodic_group : ndarray of int64, shape (N,)
+        SCM strongly connected component of each cell where it lies on a periodic group, else −1.
+    n_groups : int
+        Number of SCM periodic groups (sink excluded).
+    grid : StateGrid
+    """
+
+    labels: np.ndarray
+    successor: np.ndarray
+    attractor_cells: tuple[np.ndarray, ...]
+    periodic_group: np.ndarray
+    n_groups: int
+    grid: StateGrid
+
+    @property
+    def n_attractors(self) -> int:
+        return len(self.attractor_cells)
+
+    @property
+    def fractions(self) -> dict:
+        """``{id: fraction, ..., "diverged": f, "undecided": f}``; sums to 1."""
+        counts = np.bincount(self.labels.ravel() + 2, minlength=self.n_attractors + 2) / self.labels.size
+        out = {k: float(counts[k + 2]) for k in range(self.n_attractors)}
+        out["diverged"] = float(counts[DIVERGED + 2])
+        out["undecided"] = float(counts[UNDECIDED + 2])
+        return out
+
+    def attractor_states(self, k: int) -> np.ndarray:
+        """Centres of the cells of attractor ``k``, shape (m, n)."""
+        return self.grid.states().reshape(-1, self.grid.dim)[self.attractor_cells[k]]
+
+
+def _image_cells(map: Map, grid: StateGrid, X: np.ndarray, reentry_steps: int, R: float) -> np.ndarray:
+    """Cell of ``F(x)`` for each row of ``X``; states that leave the box are followed for up to
+    ``reentry_steps`` steps until they come back, else they go to the sink (index N)."""
+    N = grid.size
+    with np.errstate(all="ignore"):
+        Y = map.step(X)
+    ok = _finite_within(Y, R)
+    out = np.where(ok, grid.locate(np.where(ok[:, None], Y, np.inf)), N)
+    pending = np.flatnonzero(out < 0)
+    Y = Y[pending]
+    for _ in range(reentry_steps):
+        if not pending.size:
+            break
+        with np.errstate(all="ignore"):
+            Y = map.step(Y)
+        ok = _finite_within(Y, R)
+        loc = np.where(ok, grid.locate(np.where(ok[:, None], Y, np.inf)), N)
+        fin = loc >= 0
+        out[pending[fin]] = loc[fin]
+        pending, Y = pending[~fin], Y[~fin]
+    out[pending] = N
+    return out
+
+
+def _merge_touching(owner: np.ndarray, shape: tuple[int, ...], n: int) -> np.ndarray:
+    """Union of candidates whose cells are neighbours (Chebyshev distance 1); returns new ids."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    own = owner.reshape(shape)
+    offsets = [(1,)] if len(shape) == 1 else [(1, 0), (0, 1), (1, 1), (1, -1)]
+    pairs = [np.stack([np.arange(n), np.arange(n)])]
+    for off in offsets:
+        sa = tuple(slice(max(0, -o), s - max(0, o)) for o, s in zip(off, shape))
+        sb = tuple(slice(max(0, o), s - max(0, -o)) for o, s in zip(off, shape))
+        a, b = own[sa].ravel(), own[sb].ravel()
+        m = (a >= 0) & (b >= 0) & (a != b)
+        pairs.append(np.stack([a[m], b[m]]))
+    p = np.concatenate(pairs, axis=1)
+    _, comp = connected_components(
+        coo_matrix((np.ones(p.shape[1]), (p[0], p[1])), shape=(n, n)), directed=False
+    )
+    return comp
+
+
+def _self_share(map, grid, cells, delta, steps, R, cap=4096) -> float:
+    """Fraction of sample points of ``cells`` that, after ``steps`` steps of the true map, lie
+    within one cell of ``cells`` (a stable set keeps them, a spurious group loses them)."""
+    if cells.size > cap:
+        cells = cells[np.linspace(0, cells.size - 1, cap).astype(int)]
+    X = (grid.states().reshape(-1, grid.dim)[cells][:, None, :] + delta[None]).reshape(-1, grid.dim)
+    for _ in range(steps):
+        with np.errstate(all="ignore"):
+            X = map.step(X)
+    ok = _finite_within(X, R)
+    loc = grid.locate(np.where(ok[:, None], X, np.inf))
+    mask = np.zeros(grid.shape, bool)
+    mask.ravel()[cells] = True
+    dil = mask.copy()
+    for axis in range(mask.ndim):  # dilate by one cell (Chebyshev)
+        dil = _dilate_axis(dil, axis)
+    return float(np.mean((loc >= 0) & dil.ravel()[np.maximum(loc, 0)]))
+
+
+def _dilate_axis(m: np.ndarray, axis: int) -> np.ndarray:
+    out = m.copy()
+    sl = [slice(None)] * m.ndim
+    lo, hi = list(sl), list(sl)
+    lo[axis], hi[axis] = slice(1, None), slice(None, -1)
+    out[tuple(lo)] |= m[tuple(hi)]
+    out[tuple(hi)] |= m[tuple(lo)]
+    return out
+
+
+def cell_mapping(
+    map: Map,
+    grid: StateGrid,
+    *,
+    samples: int = 3,
+    reentry_steps: int = 100,
+    diverge_radius: float = 1e10,
+    persistence_steps: int = 200,
+    refine_rounds: int = 10,
+) -> CellMapping:
+    """Basins of an autonomous map by simple + generalized cell mapping (see the module docstring).
+
+    Parameters
+    ----------
+    map : Map
+        Autonomous map of dimension 1 or 2.
+    grid : StateGrid
+        A grid spanning the state space (``grid.ndim == map.dim``), e.g. from
+        :func:`~dynsys.basins.box_grid`; its points are the cell centres.
+    samples : int
+        Odd number of sample points per cell axis for the GCM (the centre is one of them).
+    reentry_steps : int
+        Steps a point that left the box is followed to see whether it comes back.
+    diverge_radius : float
+        ``‖x‖_∞`` beyond which a point is sent to the sink at once.
+    persistence_steps : int
+        Steps of the persistence test of attractor candidates.
+    refine_rounds : int
+        Rounds of relabelling cells that drain into spurious groups by the majority label of
+        their sampled images (0 leaves them :data:`~dynsys.basins.UNDECIDED`).
+
+    Returns
+    -------
+    CellMapping
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import breadth_first_order, connected_components
+
+    if not isinstance(grid, StateGrid):
+        raise DynsysError("grid must be a StateGrid (see box_grid)")
+    if grid.ndim != map.dim:
+        raise DynsysError(
+            f"cell mapping needs a grid spanning the state space (grid has {grid.ndim} axes, map dimension {map.dim})"
+        )
+    samples = check_positive_int(samples, "samples")
+    if samples % 2 == 0:
+        raise DynsysError(f"samples must be odd (the cell centre is one of the samples), got {samples}")
+    reentry_steps = check_positive_int(reentry_steps, "reentry_steps", minimum=0)
+    persistence_steps = check_positive_int(persistence_steps, "persistence_steps")
+    refine_rounds = check_positive_int(refine_rounds, "refine_rounds", minimum=0)
+    R = check_finite_scalar(diverge_radius, "diverge_radius")
+    N, k = grid.size, grid.ndim
+    centres = grid.states().reshape(N, grid.dim)
+
+    # simple cell mapping: one successor per cell
+    succ = np.append(_image_cells(map, grid, centres, reentry_steps, R), N)
+    nodes = np.arange(N + 1)
+    G = coo_matrix((np.ones(N + 1, np.int8), (nodes, succ)), shape=(N + 1, N + 1)).tocsr()
+    _, comp = connected_components(G, directed=True, connection="strong")
+    size = np.bincount(comp)
+    on_cycle = (size[comp] > 1) | (succ == nodes)
+
+    # generalized cell mapping: samples^k images per cell
+    offs = (np.arange(samples) - samples // 2) / samples
+    grids = np.meshgrid(*([offs] * k), indexing="ij")
+    delta = np.stack([g.ravel() for g in grids], axis=-1) * grid.spacing  # (s^k, k) coefficient offsets
+    delta = delta @ grid.directions
+    src = [nodes]
+    dst = [succ]
+    for d in delta[np.any(delta != 0, axis=1)]:  # the centre is the SCM edge
+        src.append(np.arange(N))
+        dst.append(_image_cells(map, grid, centres + d, reentry_steps, R))
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    H = coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(N + 1, N + 1)).tocsr()
+    _, gcomp = connected_components(H, directed=True, connection="strong")
+    gcomp = gcomp[:N]
+
+    # attractor candidates: GCM classes holding an SCM periodic group, merged when they touch
+    cyc_cells = np.flatnonzero(on_cycle[:N])
+    cand_cls = np.unique(gcomp[cyc_cells])
+    owner = np.full(N, -1, np.int64)
+    in_cand = np.isin(gcomp, cand_cls)
+    owner[in_cand] = np.searchsorted(cand_cls, gcomp[in_cand])
+    merged = _merge_touching(owner, grid.shape, cand_cls.size)
+    owner[in_cand] = merged[owner[in_cand]]
+    # persistence under the true map: samples of a candidate's cells must stay near it
+    attractor_cells, cand_to_attr = [], {}
+    for c in np.unique(merged):
+        cells = np.flatnonzero(owner == c)
+        if _self_share(map, grid, cells, delta, persistence_steps, R) >= 0.5:
+            cand_to_attr[int(c)] = len(attractor_cells)
+            attractor_cells.append(cells)
+    order = np.argsort([cells[0] for cells in attractor_cells], kind="stable")
+    relabel = {old: int(np.flatnonzero(order == old)[0]) for old in range(len(order))}
+    cand_to_attr = {c: relabel[a] for c, a in cand_to_attr.items()}
+    attractor_cells = tuple(attractor_cells[i] for i in order)
+
+    # basins: reverse reachability in the SCM graph from each attractor's periodic groups
+    labels = np.full(N + 1, UNDECIDED, np.int32)
+    cyc_cells = np.flatnonzero(on_cycle[:N])
+    grp_attr = np.array([cand_to_attr.get(int(owner[c]), UNDECIDED) for c in cyc_cells], dtype=np.int64)
+    seeds = {a: cyc_cells[grp_attr == a] for a in range(len(attractor_cells))}
+    seeds[DIVERGED] = np.array([N])
+    for a, cells in seeds.items():
+        if not cells.size:
+            continue
+        # a super-source S = N + 1 pointing at the group's cells in the transposed graph
+        S = N + 1
+        rows = np.concatenate([succ, np.full(cells.size, S)])
+        cols = np.concatenate([nodes, cells])
+        Gk = coo_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(N + 2, N + 2)).tocsr()
+        reach = breadth_first_order(Gk, S, directed=True, return_predecessors=False)
+        reach = reach[reach < N + 1]
+        labels[reach] = a
+    # cells draining into spurious groups: majority label of their sampled images (a few rounds)
+    for _ in range(refine_rounds):
+        und = labels[src] == UNDECIDED
+        sl, dl = src[und], labels[dst[und]]
+        good = dl != UNDECIDED
+        if not good.any():
+            break
+        sl, dl = sl[good], dl[good] + 2
+        votes = coo_matrix((np.ones(sl.size), (sl, dl)), shape=(N + 1, len(attractor_cells) + 2)).tocsr()
+        rows = np.unique(sl)
+        labels[rows] = np.asarray(votes[rows].argmax(axis=1)).ravel() - 2
+    group = np.where(on_cycle[:N], comp[:N], -1)
+    n_groups = int(np.unique(comp[on_cycle & (nodes != N)]).size)
+    return CellMapping(labels[:N].reshape(grid.shape), succ, attractor_cells, group, n_groups, grid)
