@@ -29,8 +29,8 @@ Examples
 --------
 >>> from dynsys.maps import LogisticMap
 >>> d = bifurcation_diagram(LogisticMap(3.0), "r", (2.5, 3.6), flip_switch=True)
->>> [(b.type, round(b.param, 10)) for b in d.bifurcations]
-[('flip', 3.0), ('flip', 3.4494897428)]
+>>> [(b.type, b.period, round(b.param, 10)) for b in d.bifurcations]
+[('flip', 1, 3.0), ('flip', 2, 3.4494897428), ('flip', 4, 3.5440903596)]
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ __all__ = [
     "BifurcationDiagram",
     "FoldCurve",
     "BIFURCATION_TYPES",
-    "test_functions",
+    "tau_values",
     "locate_bifurcations",
     "switch_at_flip",
     "continue_fold_curve",
@@ -136,7 +136,7 @@ def _factors(mu, kind):
     return np.concatenate([r[i] * r[j] - 1.0, np.abs(cplx) ** 2 - 1.0])
 
 
-def test_functions(mu) -> dict[str, float]:
+def tau_values(mu) -> dict[str, float]:
     """``sign(τ) · min|factor|`` for fold, flip and NS from multipliers ``mu`` (shape (n,))."""
     out = {}
     for kind in ("fold", "flip", "neimark-sacker"):
@@ -150,7 +150,7 @@ def locate_bifurcations(branch: Branch, *, index: int = 0) -> list[Bifurcation]:
     path, period = branch.path, branch.period
     G = _branch_system(path, period)
     Y = np.column_stack([branch.states, branch.params])
-    taus = np.array([[v for v in test_functions(m).values()] for m in branch.multipliers])
+    taus = np.array([[v for v in tau_values(m).values()] for m in branch.multipliers])
     kinds = ("fold", "flip", "neimark-sacker")
     found = []
     for i in range(len(branch) - 1):
@@ -184,7 +184,7 @@ def _locate(path, period, G, y_a, y_b, t, kind, k):
         if y is None:
             raise _Fail
         _, J, _ = path.orbit(y[:-1], y[-1], period)
-        return list(test_functions(multipliers(J)).values())[k]
+        return list(tau_values(multipliers(J)).values())[k]
 
     try:
         fa, fb = tau(0.0), tau(s_b)
@@ -214,7 +214,7 @@ class _Fail(Exception):
 
 
 def _finish(bif, branch, index):
-    kind, p, x, mu, tv, angle, (y_a, y_b) = bif
+    kind, p, x, mu, tv, angle, (_y_a, _y_b) = bif
     if kind == "fold":
         # a fold turns the branch around: p is extremal there
         i = int(np.argmin(np.abs(branch.params - p) + np.linalg.norm(branch.states - x, axis=-1)))
@@ -394,7 +394,7 @@ def continue_fold_curve(
         s_b = float(t @ (zs[i + 1] - zs[i]))
 
         def c_of_s(s, i=i, t=t):
-            z, ok, _ = _correct(G, zs[i] + s * t, t, 1e-13, 20)
+            z, _ok, _ = _correct(G, zs[i] + s * t, t, 1e-13, 20)
             return cusp_coef(z)
 
         s = brentq(c_of_s, 0.0, s_b, xtol=1e-14)

@@ -113,7 +113,10 @@ class MapParameterPath(ParameterPath):
         p = np.asarray(p, dtype=float)
         for shape in ((p.size, 1), (p.size, 1, 1)):
             m = self.map.with_params(**{self.name: p.reshape(shape)})
-            out = m.step(x, self.u)
+            try:
+                out = m.step(x, self.u)
+            except ValueError:
+                continue
             if out.shape == x.shape:
                 return out
         return np.stack([self.map_at(pi).step(x[i], self.u) for i, pi in enumerate(p)])

@@ -533,7 +533,7 @@ def find_fixed_points(
             starts = _default_starts(map, u, n_starts, rng, trajectory_steps, period)
         else:
             starts = map.validate_state(starts, "starts").reshape(-1, map.dim)
-        x, res, conv = newton_solve(map, starts, u, period=period, tol=min(tol, 1e-12), max_iter=max_iter)
+        x, _res, conv = newton_solve(map, starts, u, period=period, tol=min(tol, 1e-12), max_iter=max_iter)
         states = x[conv]
         message = f"batched Newton from {starts.shape[0]} starts: {int(conv.sum())} converged"
         n_used = starts.shape[0]
