@@ -52,8 +52,6 @@ _EXPORTS = {
     "plane_grid": "basins",
     "label_agreement": "basins",
     "CellMapping": "cell_mapping",
-    "cell_mapping": "cell_mapping",
-    "basin_graph": "basin_graph",
     "basin_entropy": "boundaries",
     "boundary_mask": "boundaries",
     "uncertainty_exponent": "boundaries",
