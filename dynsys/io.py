@@ -25,6 +25,7 @@ from .errors import DynsysError
 
 __all__ = [
     "load_weights",
+    "load_torch_weights",
     "save_weights",
     "save_result",
     "load_result",
@@ -82,6 +83,8 @@ def load_weights(path, activation=None, name: str = "weights"):
     """
     from .maps import RNNMap
 
+    if Path(path).suffix in (".pt", ".pth"):
+        return load_torch_weights(path, activation=activation, name=name)
     with _open_npz(path, name) as npz:
         keys = set(npz.files)
         if "W_rec" not in keys:
@@ -104,6 +107,55 @@ def load_weights(path, activation=None, name: str = "weights"):
         file_act = str(file_act)
     act = activation or file_act or "tanh"
     return RNNMap(activation=act, **arrays)
+
+
+def load_torch_weights(path, activation=None, name: str = "weights"):
+    """Load an ``nn.RNN`` state dict saved with ``torch.save`` (``.pt``/``.pth``) as an RNNMap.
+
+    Read with ``torch.load(..., weights_only=True)`` (tensors only, no arbitrary unpickling). The
+    RNN's keys may carry a prefix (``rnn.weight_hh_l0``); a single other 2-D ``*.weight`` whose
+    width is the hidden size is taken as the linear readout.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DynsysError(f"{name}: file not found: {path}")
+    try:
+        import torch
+    except ImportError:
+        raise DynsysError(f"{name}: reading {path.suffix} files needs torch (pip install torch)") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise DynsysError(f"{name}: cannot read {path} as a tensor-only state dict ({msg})") from None
+    if not isinstance(state, Mapping):
+        raise DynsysError(f"{name}: {path} holds a {type(state).__name__}, expected a state dict")
+    hh = [k for k in state if str(k).endswith("weight_hh_l0")]
+    if len(hh) != 1:
+        raise DynsysError(f"{name}: {path} must hold exactly one nn.RNN (found {len(hh)} weight_hh_l0 keys)")
+    prefix = hh[0][: -len("weight_hh_l0")]
+    rnn_state = {
+        k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix) and "_l" in k[len(prefix) :]
+    }
+    n = state[hh[0]].shape[0]
+    heads = [
+        k
+        for k, v in state.items()
+        if not k.startswith(prefix)
+        and k.endswith("weight")
+        and getattr(v, "ndim", 0) == 2
+        and v.shape[1] == n
+    ]
+    readout = None
+    if len(heads) == 1:
+        hp = heads[0][: -len("weight")]
+        readout = {
+            "weight": state[heads[0]],
+            **({"bias": state[hp + "bias"]} if hp + "bias" in state else {}),
+        }
+    from .torch_import import from_torch_rnn
+
+    return from_torch_rnn(rnn_state, readout, nonlinearity=activation or "tanh")
 
 
 def save_weights(path, rnn) -> Path:
