@@ -19,12 +19,12 @@ T steps. Near the *wall* — where x₀ sits on the basin boundary of the map, s
 (w, b) sends x_T to the other attractor — ``‖∇E‖`` grows like the T-th power of the unstable
 multiplier, and the wall can be thinner than any sensible uniform grid spacing.
 :func:`refine_unit_surface` subdivides cells whose corners disagree (different attractors, or a
-large first-order change) and :func:`locate_unit_wall` bisects every grid line that crosses the
-wall, returning the ridge of maximal ‖∇E‖ as a curve.
+large first-order change), and :func:`~dynsys.wall.locate_unit_wall` bisects every grid line crossing
+the wall, returning the ridge of maximal ‖∇E‖ as a curve.
 
 The loss of an n-unit RNN along lines and planes through its parameter space is in
-:mod:`dynsys.slices`; the wall's cause (basin boundary and fold curves) in :mod:`dynsys.wall`;
-gradient descent on the (w, b) plane in :mod:`dynsys.descent`.
+:mod:`dynsys.slices`; the wall's location and cause (basin boundary, fold curves) in
+:mod:`dynsys.wall`; gradient descent on the (w, b) plane in :mod:`dynsys.descent`.
 
 Examples
 --------
@@ -48,11 +48,9 @@ __all__ = [
     "UnitLoss",
     "UnitSurface",
     "RefinedSurface",
-    "Wall",
     "unit_loss",
     "unit_surface",
     "refine_unit_surface",
-    "locate_unit_wall",
 ]
 
 _CHUNK = 16384  # points per block: keeps the ~12 work arrays in cache
@@ -418,116 +416,3 @@ def refine_unit_surface(
         np.concatenate(out_depth),
         model,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# the wall as a curve (1-D refinement along grid lines)
-
-
-@dataclass(frozen=True)
-class Wall:
-    """The steep wall located by :func:`locate_unit_wall`: one point per crossing grid line.
-
-    Attributes
-    ----------
-    points : ndarray, shape (P, 2)
-        (w, b) of the maximal ‖∇E‖ on each line that crosses the wall, sorted by w.
-    grad_norm : ndarray, shape (P,)
-        ‖∇E‖ there.
-    curvature : ndarray, shape (P,)
-        Largest |eigenvalue| of the Hessian there.
-    width : ndarray, shape (P,)
-        Width along the line of the region where ‖∇E‖ exceeds half its maximum (the wall's
-        thickness as seen by that line).
-    """
-
-    points: np.ndarray
-    grad_norm: np.ndarray
-    curvature: np.ndarray
-    width: np.ndarray
-    model: UnitModel
-
-    @property
-    def max_grad(self) -> float:
-        return float(np.max(self.grad_norm)) if self.grad_norm.size else float("nan")
-
-
-def locate_unit_wall(
-    w_range,
-    b_range,
-    *,
-    lines: int = 100,
-    samples: int = 200,
-    state_tol: float = 0.05,
-    bisections: int = 60,
-    zoom: int = 26,
-    x0=0.5,
-    target=0.7,
-    T=50,
-    activation="sigmoid",
-) -> Wall:
-    """Locate the wall as a curve: 1-D refinement along ``lines`` lines of constant w and
-    ``lines`` lines of constant b.
-
-    On every line, ``samples`` points are evaluated; where σ(x_T) of two neighbours differs by
-    more than ``state_tol`` the line crosses the wall (or a steep transition). Each such bracket
-    is bisected ``bisections`` times (the midpoint joins the end whose x_T it is closer to), so
-    the transition is pinned down to ~``2^-bisections`` of the spacing however thin the wall is;
-    then ``zoom`` rounds of a 33-point scan, starting one spacing wide around it and shrinking
-    4× a round, find the maximum of ‖∇E‖ along the line.
-    All brackets are processed together (vectorized).
-    """
-    model = UnitModel(x0, target, T, activation)
-    (w_lo, w_hi), (b_lo, b_hi) = _check_window(w_range, b_range)
-    lines = check_positive_int(lines, "lines", minimum=1)
-    samples = check_positive_int(samples, "samples", minimum=2)
-    sig = model.activation.fn
-    lo_list, hi_list = [], []
-    for fixed, moving, along in (
-        (np.linspace(w_lo, w_hi, lines), np.linspace(b_lo, b_hi, samples), 1),
-        (np.linspace(b_lo, b_hi, lines), np.linspace(w_lo, w_hi, samples), 0),
-    ):
-        F, M = np.meshgrid(fixed, moving, indexing="ij")
-        P = np.empty(F.shape + (2,))
-        P[..., along], P[..., 1 - along] = M, F
-        xs = _evaluate(P[..., 0].ravel(), P[..., 1].ravel(), model, 0).state.reshape(F.shape)
-        with np.errstate(invalid="ignore"):
-            jump = np.abs(np.diff(sig(xs), axis=1))
-        i, j = np.nonzero(np.nan_to_num(jump, nan=1.0) > state_tol)
-        lo_list.append(P[i, j])
-        hi_list.append(P[i, j + 1])
-    lo, hi = np.concatenate(lo_list), np.concatenate(hi_list)
-    if lo.shape[0] == 0:
-        e = np.empty((0,))
-        return Wall(np.empty((0, 2)), e, e.copy(), e.copy(), model)
-    lo0, hi0 = lo.copy(), hi.copy()
-    x_lo = _evaluate(lo[:, 0].copy(), lo[:, 1].copy(), model, 0).state
-    x_hi = _evaluate(hi[:, 0].copy(), hi[:, 1].copy(), model, 0).state
-    for _ in range(bisections):
-        mid = 0.5 * (lo + hi)
-        xm = _evaluate(mid[:, 0].copy(), mid[:, 1].copy(), model, 0).state
-        to_lo = np.abs(xm - x_lo) <= np.abs(xm - x_hi)
-        lo = np.where(to_lo[:, None], mid, lo)
-        hi = np.where(to_lo[:, None], hi, mid)
-    # zoom on the maximum of ‖∇E‖ along each line: 33-point scans, window shrinking 4x a round
-    centre = 0.5 * (lo + hi)
-    direction = hi0 - lo0
-    spacing = np.linalg.norm(direction, axis=1)
-    direction = direction / spacing[:, None]
-    half = spacing.copy()
-    ts = np.linspace(-1.0, 1.0, 33)
-    width = np.full(len(centre), np.nan)
-    floor = 4e-16 * (1.0 + np.abs(centre).max(1))
-    for _ in range(zoom):
-        pts = centre[:, None, :] + (half[:, None] * ts)[:, :, None] * direction[:, None, :]
-        g = _evaluate(pts[..., 0].ravel(), pts[..., 1].ravel(), model, 1).grad_norm.reshape(pts.shape[:2])
-        g = np.nan_to_num(g, nan=-1.0)
-        k = np.argmax(g, axis=1)
-        centre = pts[np.arange(len(k)), k]
-        # the finest scan that still holds the whole peak (≥ max/2) measures the wall's width
-        above = np.sum(g >= 0.5 * g.max(axis=1, keepdims=True), axis=1)
-        width = np.where(above < len(ts), above * half * (ts[1] - ts[0]), width)
-        half = np.maximum(half / 4.0, floor)
-    final = _evaluate(centre[:, 0].copy(), centre[:, 1].copy(), model, 2)
-    order_ = np.argsort(centre[:, 0], kind="stable")
-    return Wall(centre[order_], final.grad_norm[order_], final.curvature[order_], width[order_], model)

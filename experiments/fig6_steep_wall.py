@@ -20,8 +20,8 @@ import numpy as np
 from dynsys.descent import descend
 from dynsys.io import save_figure
 from dynsys.reproduce import Experiment
-from dynsys.surface import locate_unit_wall, refine_unit_surface, unit_surface
-from dynsys.wall import basin_boundary_curve, fold_curves, wall_distances
+from dynsys.surface import refine_unit_surface, unit_surface
+from dynsys.wall import basin_boundary_curve, fold_curves, locate_unit_wall, wall_distances
 
 BASE = {
     "x0": 0.5,

@@ -10,8 +10,14 @@ from hypothesis import strategies as st
 from dynsys.descent import descend
 from dynsys.errors import DynsysError
 from dynsys.maps import UnitMap, iterate
-from dynsys.surface import locate_unit_wall, refine_unit_surface, unit_loss, unit_surface
-from dynsys.wall import basin_boundary_curve, distance_to_polyline, fold_curves, wall_distances
+from dynsys.surface import refine_unit_surface, unit_loss, unit_surface
+from dynsys.wall import (
+    basin_boundary_curve,
+    distance_to_polyline,
+    fold_curves,
+    locate_unit_wall,
+    wall_distances,
+)
 
 WINDOW = ((4.2, 5.4), (-2.8, -2.0))
 

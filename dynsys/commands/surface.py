@@ -47,8 +47,8 @@ def run(args) -> int:
     import numpy as np
 
     from ..errors import DynsysError, check_finite_scalar, check_positive_int, check_range
-    from ..surface import UnitModel, locate_unit_wall, refine_unit_surface, unit_surface
-    from ..wall import wall_distances
+    from ..surface import UnitModel, refine_unit_surface, unit_surface
+    from ..wall import locate_unit_wall, wall_distances
     from ._common import print_json
 
     if not args.unit:
