@@ -1,4 +1,4 @@
-"""The steep wall of the one-unit model: its location and its cause on the (w, b) plane of the one-unit map (paper §2.3, Fig. 3 and Fig. 6).
+"""The steep wall of the one-unit model: where it is and why (paper §2.3, Fig. 3 and Fig. 6).
 
 For ``F(x) = w σ(x) + b`` the fixed points satisfy ``x* = w σ(x*) + b``. Two families of curves
 on the (w, b) plane explain where the loss ``E = (σ(x_T) − y)²`` of a start x₀ can jump:
