@@ -130,6 +130,11 @@ def _advance(map: Map, x, u, Q):
     return map.step(x, u), map.jacobian(x, u) @ Q
 
 
+def _check_finite(x):
+    if not np.all(np.isfinite(x)):
+        raise DynsysError("the trajectory diverged (non-finite state); the spectrum is undefined")
+
+
 def _qr_step(Z):
     """Batched QR of ``Z`` (..., n, k): returns ``Q`` and ``log|diag R|`` (..., k)."""
     if Z.shape[-1] == 1:
@@ -223,33 +228,34 @@ def lyapunov_spectrum(
     def u_at(t):
         return None if inputs is None else inputs[t]
 
-    for t in range(transient):
-        u = u_at(t)
-        x, Z = _advance(map, x, u, Q)
-        Q, _ = _qr_step(Z)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for t in range(transient):
+            u = u_at(t)
+            x, Z = _advance(map, x, u, Q)
+            Q, _ = _qr_step(Z)
+        _check_finite(x)
 
-    total = np.zeros(batch + (k,))
-    hist, marks = [], []
-    done = 0
-    change = np.inf
-    converged = False
-    for t in range(transient, transient + steps):
-        u = u_at(t)
-        x, Z = _advance(map, x, u, Q)
-        Q, logs = _qr_step(Z)
-        total += logs
-        done += 1
-        if done % check_every == 0 or done == steps:
-            est = total / done
-            if hist:
-                change = float(np.max(np.abs(est - hist[-1]))) if est.size else 0.0
-            hist.append(est)
-            marks.append(done)
-            if stop_early and done >= 4 * check_every and change <= tol:
-                converged = True
-                break
-    if not np.all(np.isfinite(x)):
-        raise DynsysError("the trajectory diverged (non-finite state); the spectrum is undefined")
+        total = np.zeros(batch + (k,))
+        hist, marks = [], []
+        done = 0
+        change = np.inf
+        converged = False
+        for t in range(transient, transient + steps):
+            u = u_at(t)
+            x, Z = _advance(map, x, u, Q)
+            Q, logs = _qr_step(Z)
+            total += logs
+            done += 1
+            if done % check_every == 0 or done == steps:
+                _check_finite(x)
+                est = total / done
+                if hist:
+                    change = float(np.max(np.abs(est - hist[-1]))) if est.size else 0.0
+                hist.append(est)
+                marks.append(done)
+                if stop_early and done >= 4 * check_every and change <= tol:
+                    converged = True
+                    break
     exps = total / done
     converged = converged or change <= tol
     msg = (
