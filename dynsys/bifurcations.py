@@ -176,6 +176,10 @@ def _locate(path, period, G, y_a, y_b, t, kind, k):
             return y_b
         if s not in cache:
             y, ok, _ = _correct(G, y_a + s * t, t, 1e-13, 20)
+            if not ok:  # singular bordered system (a branch point): correct at fixed p instead
+                yp = y_a + s * t
+                x, ok = _fix_param(path, period, yp[:-1], yp[-1])
+                y = np.concatenate([x, yp[-1:]])
             cache[s] = y if ok else None
         return cache[s]
 
@@ -206,7 +210,10 @@ def _locate(path, period, G, y_a, y_b, t, kind, k):
         if cplx.size == 0 or np.min(np.abs(np.abs(cplx) - 1.0)) > 1e-6:
             return None  # a neutral saddle, not a Neimark–Sacker point
         angle = float(np.angle(cplx[np.argmin(np.abs(np.abs(cplx) - 1.0))]))
-    return kind, p, x, mu, float(tau(s)), angle, (y_a, y_b)
+    tv = float(tau(s))
+    if abs(tv) > 1e-7:
+        return None  # τ jumped without vanishing: the corrector switched curves (branch crossing)
+    return kind, p, x, mu, tv, angle, (y_a, y_b)
 
 
 class _Fail(Exception):

@@ -358,7 +358,7 @@ def pseudo_arclength(G, y0, t0, inside, opts: ContinuationOptions, ds: float, ds
         if not inside(y_new):
             if boundary is not None:
                 yb = boundary(y, y_new)
-                if yb is not None:
+                if yb is not None and np.linalg.norm(yb - y) > 1e-12 * (1.0 + np.linalg.norm(y)):
                     _, M = G(yb)
                     ys.append(yb)
                     ts.append(_tangent(M, t_new))
@@ -508,9 +508,12 @@ def continue_branch(
     ds = opts.ds or width / 100.0
     ds_max = opts.ds_max or width / 25.0
     x0 = np.asarray(x0, dtype=float).reshape(path.dim)
+    x_in = x0
     x0, ok = _fix_param(path, period, x0, float(p0))
-    if not ok:
-        raise DynsysError(f"x0 is not a fixed point of the period-{period} map at {path.name}={p0:g}")
+    if not ok or np.linalg.norm(x0 - x_in) > 1e-3 * (1.0 + np.linalg.norm(x_in)):
+        raise DynsysError(
+            f"x0 is not (close to) a fixed point of the period-{period} map at {path.name}={p0:g}"
+        )
     G = _branch_system(path, period)
     inside = lambda y: lo <= y[-1] <= hi  # noqa: E731
 
