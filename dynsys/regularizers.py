@@ -68,6 +68,14 @@ class OmegaResult:
     ratios: np.ndarray
 
 
+def _outer_sum(a, c):
+    """``Σ_{t,b} a[t,k,b,:] ⊗ c[t,k,b,:]`` -> (K, n, n) as one batched matmul."""
+    T, K, B, n = a.shape
+    a2 = a.transpose(1, 3, 0, 2).reshape(K, n, T * B)
+    c2 = c.transpose(1, 0, 2, 3).reshape(K, T * B, n)
+    return np.matmul(a2, c2)
+
+
 def omega(
     W_rec, deltas, deriv, *, form: Literal["code", "eq9"] = "code", bound: float = 1e-20
 ) -> OmegaResult:
@@ -104,20 +112,20 @@ def omega(
     stacked = W.ndim == 3
     if not stacked:
         W, d, s = W[None], d[:, None], s[:, None]
-    den = np.sum(d * d, axis=-1)  # (T, K, B)
+    den = np.einsum("...i,...i->...", d, d)  # (T, K, B)
     valid = den >= bound
     safe = np.where(valid, den, 1.0)
     if form == "code":
         g = s * d
-        v = np.einsum("kij,tkbi->tkbj", W, g)
-        r = np.sum(v * v, axis=-1) / safe
+        v = np.matmul(g, W[None])  # row form of W_recᵀ g
+        r = np.einsum("...i,...i->...", v, v) / safe
         count = valid.sum(axis=(0, 2))  # (K,)
         c = np.where(valid, r - 1.0, 0.0)
         value = np.sum(c * c, axis=(0, 2)) / np.maximum(count, 1)
         coef = 4.0 * c / safe / np.maximum(count, 1)[None, :, None]
-        grad = np.einsum("tkbi,tkbj->kij", coef[..., None] * g, v)
+        grad = _outer_sum(coef[..., None] * g, v)
     else:
-        w = np.einsum("kij,tkbi->tkbj", W, d)  # W_recᵀ d
+        w = np.matmul(d, W[None])  # W_recᵀ d (row form)
         u = s * w
         nu = np.sqrt(np.sum(u * u, axis=-1))
         r = nu / np.sqrt(safe)
@@ -127,7 +135,7 @@ def omega(
         value = np.sum(c * c, axis=(0, 2)) / B
         # ∂‖u‖/∂W_ij = d_i (σ′² ⊙ W_recᵀ d)_j / ‖u‖
         coef = np.where(valid & (nu > 0), 2.0 * c / np.sqrt(safe) / np.where(nu > 0, nu, 1.0), 0.0) / B
-        grad = np.einsum("tkbi,tkbj->kij", coef[..., None] * d, s * u)
+        grad = _outer_sum(coef[..., None] * d, s * u)
     r = np.where(valid, r, np.nan)
     if not stacked:
         return OmegaResult(value[0], grad[0], count[0], r[:, 0])

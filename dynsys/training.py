@@ -284,21 +284,24 @@ def training_step(
 
 def _omega_term(params, extra, loss, reg, form, bound):
     """Ω and ∂Ω/∂W_rec for members ``reg`` from a BPTT pass (code form: δ_k = ∂C/∂h_k)."""
-    W = params["W_rec"][reg]
-    dx = extra["deltas"][:, reg]  # ∂C/∂x_t, rows 0..T
-    dsig = extra["dsigma"][1:, reg]  # σ′(x_k), k = 1..T
+    sel = slice(None) if reg.size == params["W_rec"].shape[0] else reg  # views when every member has Ω
+    W = params["W_rec"][sel]
+    dx = extra["deltas"][:, sel]  # ∂C/∂x_t, rows 0..T
+    dsig = extra["dsigma"][1:, sel]  # σ′(x_k), k = 1..T
     T = dx.shape[0] - 1
     if form == "code":
         # ∂C/∂h_k = W_recᵀ ∂C/∂x_{k+1} + (direct readout term at the read steps)
-        dh = np.zeros_like(dsig)
-        dh[:-1] = np.matmul(dx[2:], W[None])
-        hidden = extra["hidden"][:, reg]
+        dh = np.empty_like(dsig)
+        np.matmul(dx[2:], W[None], out=dh[:-1])
+        dh[-1] = 0.0
         steps = np.array([T]) if loss.steps == "last" else np.arange(1, T + 1)
         tg = np.asarray(loss.targets)
         if tg.ndim == (4 if loss.kind == "mse" else 3):
-            tg = tg[:, reg]
+            tg = tg[:, sel]
         sub = ReadoutLoss(tg, kind=loss.kind, steps=loss.steps)
-        _, gh, _ = sub.value_and_grad(hidden[steps], (params["W_out"][reg], params["b_out"][reg]))
+        _, gh, _ = sub.value_and_grad(
+            extra["hidden"][steps][:, sel], (params["W_out"][sel], params["b_out"][sel])
+        )
         dh[steps - 1] += gh
         res = omega(W, dh, dsig, form="code", bound=bound)
     else:
