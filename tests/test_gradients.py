@@ -190,6 +190,17 @@ def test_jacobian_products_equal_explicit_eq5_product(rng):
     np.testing.assert_allclose(res.jacobian_norms, norms, rtol=1e-12, equal_nan=True)
 
 
+def test_jacobian_norms_with_unknown_x0(rng):
+    """With only h_0 given (the default), ∂x_t/∂x_0 is undefined: NaN, and the rest is unaffected."""
+    rnn, u, loss, _ = make_problem(4, 5, 2, 3, 8, 3, "tanh", "softmax", "last", "h0")
+    res = bptt(rnn, u, loss, jacobian_norms=True)
+    assert np.all(np.isnan(res.jacobian_norms[:, 0]))
+    traj_states = res.states.copy()
+    traj_states[0] = 0.0  # any x_0: the products for k >= 1 do not depend on it
+    ref = jacobian_product_norms(rnn, traj_states, u)
+    np.testing.assert_allclose(res.jacobian_norms[:, 1:], ref[:, 1:], rtol=1e-12, equal_nan=True)
+
+
 def test_stacked_equals_single_networks(rng):
     K, n, m, k, T, B = 3, 5, 2, 4, 8, 6
     nets = [make_problem(s, n, m, k, T, B, "tanh", "softmax", "last", "h0")[0] for s in range(K)]
