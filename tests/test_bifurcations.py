@@ -79,7 +79,7 @@ def test_logistic_flip_and_period_doubling():
     assert abs(flips[0].param - 3.0) < 1e-8
     assert abs(flips[1].param - (1 + np.sqrt(6))) < 1e-8
     # the period-2 branch equals the closed-form 2-cycle
-    p2 = [b for b in d.branches if b.period == 2][0]
+    p2 = next(b for b in d.branches if b.period == 2)
     r = p2.params
     disc = np.sqrt((r - 3) * (r + 1))
     x = p2.states[:, 0]
