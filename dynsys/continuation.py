@@ -79,9 +79,10 @@ class ParameterPath:
     def orbit(self, x, p: float, k: int = 1):
         """``F^k(x, p)``, ``∂F^k/∂x`` and ``∂F^k/∂p`` (chain rule along the orbit)."""
         m = self.map_at(p)
-        J = np.eye(self.dim) + np.zeros(x.shape[:-1] + (1, 1))
-        v = np.zeros_like(x)
-        for _ in range(k):
+        J = m.jacobian(x, self.u)
+        v = self.dfdp(x, p)
+        x = m.step(x, self.u)
+        for _ in range(k - 1):
             Jx = m.jacobian(x, self.u)
             v = np.einsum("...ij,...j->...i", Jx, v) + self.dfdp(x, p)
             J = Jx @ J
@@ -99,12 +100,17 @@ class MapParameterPath(ParameterPath):
     p0: float = field(init=False)
     dim: int = field(init=False)
 
+    _last: list = field(default_factory=lambda: [None, None], init=False, repr=False)
+
     def __post_init__(self):
         object.__setattr__(self, "p0", float(np.asarray(self.map.get_param(self.name))))
         object.__setattr__(self, "dim", self.map.dim)
 
     def map_at(self, p):
-        return self.map.with_params(**{self.name: float(p)})
+        p = float(p)
+        if self._last[0] != p:  # one-entry cache: continuation asks for the same p repeatedly
+            self._last[:] = [p, self.map.with_params(**{self.name: p})]
+        return self._last[1]
 
     def dfdp(self, x, p):
         return self.map_at(p).param_derivative(x, self.name, self.u)

@@ -215,6 +215,7 @@ def newton_solve(
     max_iter: int = 60,
     max_backtrack: int = 12,
     max_stalls: int = 3,
+    max_step: float | None = None,
 ):
     """Batched Newton's method with Armijo line search for ``F^k(x) = x``.
 
@@ -234,10 +235,10 @@ def newton_solve(
     converged : ndarray of bool, shape (S,)
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        return _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls)
+        return _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step)
 
 
-def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls):
+def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step):
     x = np.array(starts, dtype=float, copy=True)
     S, n = x.shape
     eye = np.eye(n)
@@ -256,7 +257,7 @@ def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stal
         except np.linalg.LinAlgError:
             d = -np.einsum("sij,sj->si", np.linalg.pinv(A), g[ia])
         # cap wild steps (near-singular J − I) to keep the line search meaningful
-        cap = 10.0 * (1.0 + np.linalg.norm(x[ia], axis=-1))
+        cap = 10.0 * (1.0 + np.linalg.norm(x[ia], axis=-1)) if max_step is None else max_step
         nd = np.linalg.norm(d, axis=-1)
         d *= np.minimum(1.0, cap / np.maximum(nd, 1e-300))[:, None]
         alpha = np.ones(ia.size)
