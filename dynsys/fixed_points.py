@@ -238,35 +238,46 @@ def newton_solve(
         return _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step)
 
 
+def _jac_minus_identity(map, x, u, period):
+    if period == 1:
+        A = map.jacobian(x, u)
+    else:
+        A = iterate_k(map, x, u, period)[1]
+    A = np.array(A, dtype=float, copy=True) if not A.flags.writeable else A
+    idx = np.arange(A.shape[-1])
+    A[..., idx, idx] -= 1.0
+    return A
+
+
 def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step):
+    # The active set is kept compact (rows of still-iterating starts only): no scatter/gather of
+    # the (S, n, n) Jacobian stack, which would cost as much as the linear solves.
     x = np.array(starts, dtype=float, copy=True)
-    S, n = x.shape
-    eye = np.eye(n)
-    y, J = iterate_k(map, x, u, period)
-    g = y - x
-    res = np.linalg.norm(g, axis=-1)
-    active = np.isfinite(res) & (res >= tol)
-    stalls = np.zeros(S, dtype=int)
+    y, _ = iterate_k(map, x, u, period, jacobian=False)
+    res = np.linalg.norm(y - x, axis=-1)
+    act = np.flatnonzero(np.isfinite(res) & (res >= tol))
+    xa, ga, ra = x[act], (y - x)[act], res[act]
+    stalls = np.zeros(act.size, dtype=int)
     for _ in range(max_iter):
-        if not active.any():
+        if act.size == 0:
             break
-        ia = np.flatnonzero(active)
-        A = J[ia] - eye
+        A = _jac_minus_identity(map, xa, u, period)
         try:
-            d = np.linalg.solve(A, -g[ia][..., None])[..., 0]
+            d = np.linalg.solve(A, -ga[..., None])[..., 0]
         except np.linalg.LinAlgError:
-            d = -np.einsum("sij,sj->si", np.linalg.pinv(A), g[ia])
+            d = -np.einsum("sij,sj->si", np.linalg.pinv(A), ga)
+        del A
         # cap wild steps (near-singular J − I) to keep the line search meaningful
-        cap = 10.0 * (1.0 + np.linalg.norm(x[ia], axis=-1)) if max_step is None else max_step
+        cap = 10.0 * (1.0 + np.linalg.norm(xa, axis=-1)) if max_step is None else max_step
         nd = np.linalg.norm(d, axis=-1)
         d *= np.minimum(1.0, cap / np.maximum(nd, 1e-300))[:, None]
-        alpha = np.ones(ia.size)
-        q0 = res[ia] ** 2
-        pending = np.arange(ia.size)
+        alpha = np.ones(act.size)
+        q0 = ra**2
+        pending = np.arange(act.size)
         xn = np.empty_like(d)
         yn = np.empty_like(d)
         for _bt in range(max_backtrack):
-            xt = x[ia[pending]] + alpha[pending, None] * d[pending]
+            xt = xa[pending] + alpha[pending, None] * d[pending]
             yt, _ = iterate_k(map, xt, u, period, jacobian=False)
             qt = np.sum((yt - xt) ** 2, axis=-1)
             ok = np.isfinite(qt) & (qt <= (1.0 - 1e-4 * alpha[pending]) * q0[pending])
@@ -276,20 +287,19 @@ def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stal
             if pending.size == 0:
                 break
             alpha[pending] *= 0.5
-        moved = np.ones(ia.size, dtype=bool)
+        moved = np.ones(act.size, dtype=bool)
         moved[pending] = False  # line search failed: stalled at a minimum of q (slow point?)
-        im = ia[moved]
-        x[im] = xn[moved]
-        g[im] = yn[moved] - xn[moved]
-        res[im] = np.linalg.norm(g[im], axis=-1)
-        still = im[res[im] >= tol]
-        if still.size:
-            J[still] = iterate_k(map, x[still], u, period)[1]
+        xa[moved] = xn[moved]
+        ga[moved] = yn[moved] - xn[moved]
+        ra[moved] = np.linalg.norm(ga[moved], axis=-1)
         # tiny accepted steps mean Newton is sliding into a minimum of q that is not a root
-        stalls[ia] = np.where(moved & (alpha >= 1.0 / 32), 0, stalls[ia] + 1)
-        active[ia[~moved]] = False
-        active &= stalls < max_stalls
-        active &= np.isfinite(res) & (res >= tol)
+        stalls = np.where(moved & (alpha >= 1.0 / 32), 0, stalls + 1)
+        x[act], res[act] = xa, ra
+        keep = moved & (stalls < max_stalls) & np.isfinite(ra) & (ra >= tol)
+        if not keep.all():
+            act, xa, ga, ra, stalls = act[keep], xa[keep], ga[keep], ra[keep], stalls[keep]
+    if act.size:
+        x[act], res[act] = xa, ra
     return x, res, np.isfinite(res) & (res < max(tol, 1e-10))
 
 
