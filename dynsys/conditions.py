@@ -332,7 +332,12 @@ def product_evidence(
         d = rnn.activation.deriv(x)  # σ′(x_{t-1}), (B, n)
         Z = d[:, :, None] * P[:a]  # (a, B, n, w)
         # one GEMM for all frames: W @ [n, a·B·w]
-        Z = (W @ Z.transpose(2, 0, 1, 3).reshape(n, -1)).reshape(n, a, B, w).transpose(1, 2, 0, 3)
+        if method == "exact":  # small n: stacked small products (no BLAS threading overhead)
+            Z = np.matmul(W, Z)
+        else:  # large n: one GEMM W @ [n, a·B·w], a single pass over W
+            Z = np.ascontiguousarray(
+                (W @ Z.transpose(2, 0, 1, 3).reshape(n, -1)).reshape(n, a, B, w).transpose(1, 2, 0, 3)
+            )
         G = Z.swapaxes(-1, -2) @ Z if w < n else Z @ Z.swapaxes(-1, -2)
         s = np.sqrt(np.maximum(np.linalg.eigvalsh(G)[..., -1], 1e-300))
         P[:a] = Z / s[..., None, None]
