@@ -215,3 +215,24 @@ def test_locate_on_given_branch_reuses_path():
     br = continue_fixed_points(DelayedLogisticMap(2.0), "r", (1.2, 2.6))
     found = [b for x in br for b in locate_bifurcations(x)]
     assert [b.type for b in found].count("neimark-sacker") == 1
+
+
+@pytest.mark.parametrize("b", [0.3, -0.2])
+def test_henon_period_doubling_closed_form(b):
+    """Hénon map: flips of the fixed point and of the 2-cycle in closed form.
+
+    Fixed point: μ² + 2ax μ − b = 0, so μ = −1 ⇔ x = (1 − b)/(2a); with a x² + (1 − b)x − 1 = 0
+    this gives a₁ = 3(1 − b)²/4. 2-cycle: x₁ + x₂ = (1 − b)/a, x₁x₂ = ((1 − b)² − a)/a²,
+    tr DF² = 4a²x₁x₂ + 2b, det DF² = b²; μ = −1 ⇔ 1 + tr + det = 0 ⇔ a₂ = (1 − b)² + (1 + b)²/4.
+    """
+    from dynsys.maps import HenonMap
+
+    a1 = 3 * (1 - b) ** 2 / 4
+    a2 = (1 - b) ** 2 + (1 + b) ** 2 / 4
+    d = bifurcation_diagram(
+        HenonMap(a=0.5 * (a1 + a2), b=b), "a", (a1 - 0.2, a2 + 0.02), flip_switch=True, max_period=2, rng=0
+    )
+    flips = d.of_type("flip")
+    assert [f.period for f in flips] == [1, 2]
+    assert abs(flips[0].param - a1) < 1e-10
+    assert abs(flips[1].param - a2) < 1e-8

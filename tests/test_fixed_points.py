@@ -251,3 +251,15 @@ def test_bad_input():
         find_fixed_points(m, interval=(1.0, -1.0))
     with pytest.raises(DynsysError, match="starts"):
         find_fixed_points(HenonMap(), starts=np.zeros((3, 3)))
+
+
+def test_henon_two_cycle_closed_form(rng):
+    # 2-cycle of x_{n+1} = 1 − a x_n² + b x_{n−1}: x₁ + x₂ = (1 − b)/a, x₁x₂ = ((1 − b)² − a)/a²
+    a, b = 0.6, 0.3
+    fp = find_fixed_points(HenonMap(a, b), period=2, rng=rng, n_starts=256)
+    assert len(fp) == 2
+    x1, x2 = fp.states[:, 0]
+    np.testing.assert_allclose(x1 + x2, (1 - b) / a, atol=1e-12)
+    np.testing.assert_allclose(x1 * x2, ((1 - b) ** 2 - a) / a**2, atol=1e-12)
+    np.testing.assert_allclose(fp.states[:, 1], b * fp.states[::-1, 0], atol=1e-12)  # y = b·(previous x)
+    assert fp.stability == ("stable", "stable")  # a₁ = 0.3675 < a < a₂ = 0.9125
