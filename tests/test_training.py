@@ -283,3 +283,40 @@ def test_config_validation():
     with pytest.raises(DynsysError, match="unknown task"):
         TrainConfig(task="nope")
     assert TrainConfig(inits="smart-tanh").inits == ("smart_tanh",)
+
+
+def _load_experiment(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "experiments" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"exp_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_fig7_experiment_small_profile_is_resumable(tmp_path):
+    from dynsys.reproduce import RunContext
+
+    mod = _load_experiment("fig7_success_rate")
+    cfg = dict(
+        mod.PROFILES["default"],
+        lengths=[20],
+        updates=20,
+        eval_every=10,
+        eval_sequences=40,
+        confirm_sequences=0,
+        seeds=[0, 1],
+        n_hidden=10,
+        checkpoint_every=10,
+    )
+    ctx = RunContext(workdir=tmp_path / "work")
+    arrays, metrics = mod.compute(cfg, ctx)
+    assert arrays["success_rate"].shape == (3, 3, 1) and arrays["best_error"].shape == (3, 3, 1, 2)
+    assert np.all(arrays["updates_done"] == 20)
+    again, _ = mod.compute(cfg, ctx)  # finished ensembles are loaded, not retrained
+    for k in arrays:
+        np.testing.assert_array_equal(again[k], arrays[k])
+    text = mod.report(arrays, {"config": cfg, "metrics": metrics, "profile": "default"})
+    assert "| smart_tanh | msgd-cr |" in text
