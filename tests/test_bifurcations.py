@@ -236,3 +236,11 @@ def test_henon_period_doubling_closed_form(b):
     assert [f.period for f in flips] == [1, 2]
     assert abs(flips[0].param - a1) < 1e-10
     assert abs(flips[1].param - a2) < 1e-8
+
+
+def test_logistic_third_period_doubling_literature_value():
+    # r₃ = 3.5440903595519228536… (period 4 → 8; OEIS A086181), a value from the literature
+    d = bifurcation_diagram(LogisticMap(3.0), "r", (2.8, 3.56), flip_switch=True, max_period=4)
+    flips = d.of_type("flip")
+    assert [f.period for f in flips] == [1, 2, 4]
+    assert abs(flips[2].param - 3.5440903595519228536) < 1e-8

@@ -263,3 +263,23 @@ def test_henon_two_cycle_closed_form(rng):
     np.testing.assert_allclose(x1 * x2, ((1 - b) ** 2 - a) / a**2, atol=1e-12)
     np.testing.assert_allclose(fp.states[:, 1], b * fp.states[::-1, 0], atol=1e-12)  # y = b·(previous x)
     assert fp.stability == ("stable", "stable")  # a₁ = 0.3675 < a < a₂ = 0.9125
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_batched_newton_finds_every_root_scipy_finds(seed):
+    """Oracle: scipy.optimize.root (MINPACK hybr) from the same starts finds no root we miss."""
+    from scipy.optimize import root
+
+    from dynsys.fixed_points import _default_starts
+
+    rng = np.random.default_rng(seed)
+    n = 16
+    m = RNNMap(1.8 * rng.standard_normal((n, n)) / np.sqrt(n), b=0.2 * rng.standard_normal(n))
+    starts = _default_starts(m, None, 512, np.random.default_rng(seed), 30, 1)
+    fp = find_fixed_points(m, starts=starts)
+    eye = np.eye(n)
+    for s in starts:
+        r = root(lambda x: m.step(x) - x, s, jac=lambda x: m.jacobian(x) - eye)
+        if r.success and np.linalg.norm(m.step(r.x) - r.x) < 1e-10:
+            assert np.min(np.linalg.norm(fp.states - r.x, axis=1)) < 1e-6
