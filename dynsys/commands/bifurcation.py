@@ -8,7 +8,9 @@ DESCRIPTION = (
     "Pseudo-arclength continuation of every fixed-point branch of an RNN (or of the one-unit map "
     "x ↦ w σ(x) + b with --unit) over a parameter range, with folds, flips and Neimark–Sacker "
     "points located to ~1e-12. RNN parameters: gain (p·W_rec), b (bias along all-ones or "
-    "--direction), b[i], W_rec[i,j], u / u[i] (constant input). One unit: w, b, w_in."
+    "--direction), b[i], W_rec[i,j], u / u[i] (constant input). One unit: w, b, w_in. Bifurcation "
+    "types: fold, flip, neimark-sacker, and branch-point (a multiplier +1 where the branch does not turn: "
+    "transcritical or pitchfork)."
 )
 
 
