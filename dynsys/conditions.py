@@ -294,15 +294,23 @@ def product_evidence(
     steps = check_positive_int(steps, "steps")
     sequences = check_positive_int(sequences, "sequences")
     n = rnn.dim
-    sx0, su = _sample(rnn, steps, sequences, input_scale, state_scale, gen)
-    x0 = sx0 if x0 is None else rnn.validate_state(x0, "x0").reshape(-1, n)
+    if x0 is not None:
+        x0 = rnn.validate_state(x0, "x0").reshape(-1, n)
     if inputs is not None:
         inputs = rnn.validate_input(inputs, "inputs")
         if inputs.ndim != 3 or inputs.shape[0] != steps:
             raise DynsysError(f"inputs must have shape ({steps}, B, {rnn.input_dim}), got {inputs.shape}")
-    else:
-        inputs = su
-    B = x0.shape[0] if inputs is None else np.broadcast_shapes((x0.shape[0],), inputs.shape[1:2])[0]
+    # the batch size: from the given states or inputs, else `sequences`
+    B = x0.shape[0] if x0 is not None else (inputs.shape[1] if inputs is not None else sequences)
+    sx0, su = _sample(rnn, steps, B, input_scale, state_scale, gen)
+    x0 = sx0 if x0 is None else x0
+    inputs = su if inputs is None else inputs
+    try:
+        B = x0.shape[0] if inputs is None else np.broadcast_shapes((x0.shape[0],), inputs.shape[1:2])[0]
+    except ValueError:
+        raise DynsysError(
+            f"x0 has {x0.shape[0]} states but inputs has batch size {inputs.shape[1]}"
+        ) from None
     x0 = np.broadcast_to(x0, (B, n))
     if starts == "all":
         ks = np.arange(steps)
@@ -326,26 +334,29 @@ def product_evidence(
     log_norms[np.arange(S), ks, :] = 0.0
     x = x0.copy()
     W = rnn.W_rec
-    for t in range(1, steps + 1):
-        u = None if inputs is None else inputs[t - 1]
-        a = int(np.count_nonzero(ks < t))  # products ∂x_t/∂x_k with k < t (ks is sorted)
-        d = rnn.activation.deriv(x)  # σ′(x_{t-1}), (B, n)
-        Z = d[:, :, None] * P[:a]  # (a, B, n, w)
-        # one GEMM for all frames: W @ [n, a·B·w]
-        if method == "exact":  # small n: stacked small products (no BLAS threading overhead)
-            Z = np.matmul(W, Z)
-        else:  # large n: one GEMM W @ [n, a·B·w], a single pass over W
-            Z = np.ascontiguousarray(
-                (W @ Z.transpose(2, 0, 1, 3).reshape(n, -1)).reshape(n, a, B, w).transpose(1, 2, 0, 3)
-            )
-        G = Z.swapaxes(-1, -2) @ Z if w < n else Z @ Z.swapaxes(-1, -2)
-        s = np.sqrt(np.maximum(np.linalg.eigvalsh(G)[..., -1], 1e-300))
-        P[:a] = Z / s[..., None, None]
-        acc[:a] += np.log(s)
-        log_norms[:a, t, :] = acc[:a]
-        x = rnn.step(x, u)
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+        for t in range(1, steps + 1):
+            u = None if inputs is None else inputs[t - 1]
+            a = int(np.count_nonzero(ks < t))  # products ∂x_t/∂x_k with k < t (ks is sorted)
+            d = rnn.activation.deriv(x)  # σ′(x_{t-1}), (B, n)
+            Z = d[:, :, None] * P[:a]  # (a, B, n, w)
+            if method == "exact":  # small n: stacked small products (no BLAS threading overhead)
+                Z = np.matmul(W, Z)
+            else:  # large n: one GEMM W @ [n, a·B·w], a single pass over W
+                Z = np.ascontiguousarray(
+                    (W @ Z.transpose(2, 0, 1, 3).reshape(n, -1)).reshape(n, a, B, w).transpose(1, 2, 0, 3)
+                )
+            G = Z.swapaxes(-1, -2) @ Z if w < n else Z @ Z.swapaxes(-1, -2)
+            s = np.sqrt(np.maximum(np.linalg.eigvalsh(G)[..., -1], 1e-300))
+            P[:a] = Z / s[..., None, None]
+            acc[:a] += np.log(s)
+            log_norms[:a, t, :] = acc[:a]
+            x = rnn.step(x, u)
     if not np.all(np.isfinite(x)):
-        raise DynsysError("the sampled trajectory diverged (non-finite state); reduce input_scale")
+        raise DynsysError(
+            "the sampled trajectory diverged (non-finite state); the map explodes: "
+            "use evidence=False or smaller input_scale/state_scale"
+        )
     lag = np.arange(steps + 1)[None, :] - ks[:, None]  # (S, T+1)
     lag_b = np.broadcast_to(lag[:, :, None], log_norms.shape)
     ok = np.isfinite(log_norms) & (lag_b > 0)

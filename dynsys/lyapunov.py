@@ -20,7 +20,7 @@ Examples
 >>> import numpy as np
 >>> from dynsys.maps import HenonMap
 >>> res = lyapunov_spectrum(HenonMap(), np.array([0.1, 0.1]), steps=20000, transient=100)
->>> [round(v, 2) for v in res.exponents]
+>>> [round(float(v), 2) for v in res.exponents]
 [0.42, -1.62]
 """
 

@@ -180,3 +180,14 @@ def test_bad_other_arguments():
         check_conditions(np.eye(2), steps=0)
     with pytest.raises(DynsysError, match="input_scale"):
         check_conditions(np.eye(2), input_scale=float("inf"))
+
+
+def test_evidence_divergence_and_batch_mismatch():
+    exploding = RNNMap(50.0 * np.eye(3), np.ones((3, 1)), activation="linear")
+    with pytest.raises(DynsysError, match="diverged"):
+        check_conditions(exploding, steps=300)
+    assert check_conditions(exploding, evidence=False).verdict == "may-explode"
+    m = RNNMap(0.5 * np.eye(3), np.ones((3, 1)))
+    assert product_evidence(m, 0.5, x0=np.zeros((2, 3)), steps=5).sequences == 2
+    with pytest.raises(DynsysError, match="batch size"):
+        product_evidence(m, 0.5, x0=np.zeros((2, 3)), inputs=np.zeros((5, 3, 1)), steps=5)
