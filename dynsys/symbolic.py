@@ -308,12 +308,8 @@ class Certificate:
         return bool(out)
 
     # -- rendering -----------------------------------------------------------------------
-    def _num(self, v):
-        return f"{float(v):.6g}"
-
     def text(self) -> str:
         """Plain-text rendering."""
-        sp = _sympy()
         g = self.gamma
         lines = [
             "Gradient certificate (Pascanu, Mikolov & Bengio 2013, eq. 5–7)",
@@ -353,7 +349,6 @@ class Certificate:
             f"  linear case (σ = id): ρ = {rho:.6g} -> {lin} "
             "(ρ < 1 suffices for vanishing; ρ > 1 is necessary for exploding)"
         )
-        del sp
         return "\n".join(lines)
 
     def __str__(self) -> str:
