@@ -59,7 +59,7 @@ def run(args) -> int:
     max_lyap, lyap = None, None
     if not args.no_evidence:
         big = rnn.dim > _BIG
-        lsteps = args.lyapunov_steps or (100 if big else 1000)
+        lsteps = args.lyapunov_steps if args.lyapunov_steps is not None else (100 if big else 1000)
         lsteps = check_positive_int(lsteps, "--lyapunov-steps")
         transient = min(20 if big else 100, lsteps)
         B = min(seqs, 2 if big else 4)
