@@ -45,8 +45,9 @@ class LyapunovSpectrum:
     Attributes
     ----------
     exponents : ndarray, shape (..., k)
-        The estimated exponents per initial state (batch shape ``...`` of ``x0``), in decreasing
-        order of the QR frame (natural log, per step).
+        The estimated exponents per initial state (batch shape ``...`` of ``x0``), natural log
+        per step, in the order of the QR frame's columns — decreasing once converged (not
+        re-sorted, so that column i always tracks the i-th direction).
     history : ndarray, shape (C, ..., k)
         Running estimates at the checkpoints ``checkpoints``.
     checkpoints : ndarray of int, shape (C,)
