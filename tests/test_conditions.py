@@ -191,3 +191,21 @@ def test_evidence_divergence_and_batch_mismatch():
     assert product_evidence(m, 0.5, x0=np.zeros((2, 3)), steps=5).sequences == 2
     with pytest.raises(DynsysError, match="batch size"):
         product_evidence(m, 0.5, x0=np.zeros((2, 3)), inputs=np.zeros((5, 3, 1)), steps=5)
+
+
+def test_plotting_smoke(rng):
+    pytest.importorskip("matplotlib")
+    from dynsys.plotting import new_figure
+    from dynsys.plotting.conditions import plot_bound_line, plot_product_norms, plot_transition
+
+    eta = np.geomspace(0.25, 4, 5)
+    fig, (ax1, ax2) = new_figure(1, 2)
+    arts = plot_bound_line(ax1, eta)
+    arts += plot_transition(ax1, eta, np.log(eta) - 0.1, np.log(eta) - 0.2, label="tanh")
+    assert len(arts) >= 5 and ax1.get_xscale() == "log"
+    line = arts[0]
+    np.testing.assert_allclose(line.get_ydata(), np.log(line.get_xdata()))  # the bound is log η
+    ev = product_evidence(RNNMap(0.5 * np.eye(3)), 0.5, steps=10, sequences=2, rng=rng)
+    lag = np.arange(11)
+    arts = plot_product_norms(ax2, lag, ev.log_norms[0].mean(axis=-1), 0.5, label="tanh")
+    assert len(arts) == 2
