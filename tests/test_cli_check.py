@@ -32,6 +32,7 @@ def test_json_numbers(run_cli, weights):
     assert d["lambda1"] == pytest.approx(lam, rel=1e-10)
     assert d["spectral_radius"] == pytest.approx(rho, rel=1e-10)
     assert d["gamma"] == 0.25 and d["eta"] == pytest.approx(lam / 4, rel=1e-10)
+    assert d["gamma_symbolic"] == "1/4" and d["gamma_symbolic_matches"] is True
     assert d["verdict"] == ("vanishing" if lam < 4 else "may-explode")
     assert isinstance(d["max_lyapunov"], float)
     assert d["max_lyapunov"] <= np.log(d["eta"]) + 1e-9  # λ_max ≤ log(λ₁γ), eq. 6

@@ -41,7 +41,7 @@ def run(args) -> int:
     from ..conditions import check_conditions
     from ..errors import check_positive_int
     from ..lyapunov import lyapunov_spectrum
-    from ..symbolic import certificate
+    from ..symbolic import certificate, derive_gamma
     from ._common import load_map, print_json
 
     steps = check_positive_int(args.steps, "--steps")
@@ -78,8 +78,11 @@ def run(args) -> int:
             "change": spec.change,
             "inputs": "gaussian N(0,1)" if rnn.input_dim else "none (autonomous)",
         }
+    derived = derive_gamma(rnn.activation)  # γ from the sympy expression, checked vs the stored one
     if args.json:
         out = res.as_dict()
+        out["gamma_symbolic"] = str(derived.gamma)
+        out["gamma_symbolic_matches"] = derived.matches
         out["max_lyapunov"] = max_lyap
         out["lyapunov"] = lyap
         out["weights"] = str(args.weights)
@@ -89,6 +92,10 @@ def run(args) -> int:
         print(cert.latex())
         return 0
     print(cert.text())
+    print(
+        f"  γ derived symbolically (critical points of σ′ and limits): {derived.gamma} "
+        f"({'matches' if derived.matches else 'DIFFERS FROM'} the stored value {rnn.activation.gamma})"
+    )
     if res.evidence is not None:
         e = res.evidence
         print(
