@@ -416,10 +416,19 @@ _MULT = np.array(
 )
 
 
+def _cell_coords(X: np.ndarray, inv_h: float) -> np.ndarray:
+    """Integer cell ``floor(x / h)`` of each state, shape (A, n)."""
+    return np.floor(np.clip(X * inv_h, -1e18, 1e18)).astype(np.int64)
+
+
 def _cell_keys(X: np.ndarray, inv_h: float) -> np.ndarray:
     """Hash of the cell ``floor(x / h)`` of each state (exact for n = 1, linear hash otherwise)."""
-    c = np.floor(np.clip(X * inv_h, -1e18, 1e18)).astype(np.int64).view(np.uint64)
-    n = X.shape[1]
+    return _hash_coords(_cell_coords(X, inv_h))
+
+
+def _hash_coords(c: np.ndarray) -> np.ndarray:
+    c = c.view(np.uint64)
+    n = c.shape[1]
     mult = (
         _MULT
         if n <= len(_MULT)
@@ -431,8 +440,15 @@ def _cell_keys(X: np.ndarray, inv_h: float) -> np.ndarray:
     return key
 
 
+_DENSE_MAX = 1 << 24  # cells of a dense look-up table (64 MiB of int32)
+
+
 class _Registry:
-    """Attractors found so far and their cells (sorted keys for vectorized look-up)."""
+    """Attractors found so far and their cells.
+
+    Look-up is a dense table over the bounding box of all attractor cells when it has at most
+    ``_DENSE_MAX`` cells (the common case), else a sorted array of cell hashes (``searchsorted``).
+    """
 
     def __init__(self, map: Map, h: float, opts: BasinOptions):
         self.map, self.h, self.opts = map, h, opts
@@ -440,31 +456,55 @@ class _Registry:
         self.attractors: list[Attractor] = []
         self.keys = np.empty(0, np.uint64)
         self.ids = np.empty(0, np.int32)
+        self.coords = np.empty((0, map.dim), np.int64)
+        self.dense = None
 
     def lookup(self, X: np.ndarray) -> np.ndarray:
         if not self.keys.size:
             return np.full(X.shape[0], -1, np.int32)
+        if self.dense is not None:
+            lo, shape, table = self.dense
+            c = _cell_coords(X, self.inv_h) - lo
+            inside = np.ones(X.shape[0], bool)
+            flat = np.zeros(X.shape[0], np.int64)
+            for i, s in enumerate(shape):
+                ci = c[:, i]
+                inside &= (ci >= 0) & (ci < s)
+                flat = flat * s + ci
+            return np.where(inside, table[np.where(inside, flat, 0)], -1)
         k = _cell_keys(X, self.inv_h)
         i = np.minimum(np.searchsorted(self.keys, k), self.keys.size - 1)
         return np.where(self.keys[i] == k, self.ids[i], -1).astype(np.int32)
 
-    def _add_cells(self, keys: np.ndarray, aid: int):
-        keys = np.setdiff1d(np.unique(keys), self.keys)
+    def _add_cells(self, coords: np.ndarray, aid: int):
+        coords = np.unique(coords, axis=0)
+        keys = _hash_coords(coords)
+        new = ~np.isin(keys, self.keys)
+        coords, keys = coords[new], keys[new]
         allk = np.concatenate([self.keys, keys])
         allid = np.concatenate([self.ids, np.full(keys.size, aid, np.int32)])
+        allc = np.concatenate([self.coords, coords])
         order = np.argsort(allk, kind="stable")
-        self.keys, self.ids = allk[order], allid[order]
+        self.keys, self.ids, self.coords = allk[order], allid[order], allc[order]
+        lo, hi = self.coords.min(axis=0), self.coords.max(axis=0)
+        shape = hi - lo + 1
+        if float(np.prod(shape.astype(float))) <= _DENSE_MAX:
+            table = np.full(int(np.prod(shape)), -1, np.int32)
+            table[np.ravel_multi_index(tuple((self.coords - lo).T), tuple(shape))] = self.ids
+            self.dense = (lo, tuple(int(v) for v in shape), table)
+        else:
+            self.dense = None
 
     def add(self, kind, period, points, lyap, cell_points) -> int:
         """Add a candidate, merging it into a known attractor that shares a cell with it."""
-        keys = _cell_keys(cell_points, self.inv_h)
+        coords = _cell_coords(cell_points, self.inv_h)
         hit = self.lookup(cell_points)
         if np.any(hit >= 0):
             aid = int(np.bincount(hit[hit >= 0]).argmax())
         else:
             aid = len(self.attractors)
             self.attractors.append(Attractor(aid, kind, int(period), np.array(points), float(lyap)))
-        self._add_cells(keys, aid)
+        self._add_cells(coords, aid)
         return aid
 
     def seed(self, attractors: Sequence[Attractor]):
@@ -472,15 +512,22 @@ class _Registry:
             if a.id != len(self.attractors):
                 raise DynsysError("attractors must be numbered 0, 1, ... in order (pass Basins.attractors)")
             self.attractors.append(a)
-            self._add_cells(_cell_keys(a.points, self.inv_h), a.id)
+            self._add_cells(_cell_coords(a.points, self.inv_h), a.id)
 
     # -- discovery ---------------------------------------------------------------------
     def discover(self, X: np.ndarray) -> np.ndarray:
-        """Follow states ``X`` (B, n) and return their labels (attractor id / DIVERGED / UNDECIDED)."""
+        """Follow states ``X`` (B, n) and return their labels (attractor id / DIVERGED / UNDECIDED).
+
+        A followed point that settles in the cells of a known attractor is assigned to it at once
+        (cheap when the attractor was already known); the others are analysed from their tail.
+        """
         o = self.opts
         B, n = X.shape
         tail = np.empty((o.tail, B, n))
         alive = np.ones(B, bool)
+        out = np.full(B, _UNASSIGNED, np.int64)
+        prev = np.full(B, -1, np.int32)
+        cnt = np.zeros(B, np.int64)
         x = X.copy()
         start = o.discovery_steps - o.tail
         for t in range(o.discovery_steps):
@@ -490,8 +537,17 @@ class _Registry:
             x = np.where(alive[:, None], x, 0.0)
             if t >= start:
                 tail[t - start] = x
-        out = np.full(B, DIVERGED, np.int64)
-        for b in np.flatnonzero(alive):
+            if self.keys.size:
+                aid = np.where(alive, self.lookup(x), -1)
+                hit = aid >= 0
+                cnt = np.where(hit & (aid == prev), cnt + 1, hit)
+                prev = aid
+                done = (cnt >= o.attractor_hits) & (out == _UNASSIGNED)
+                out[done] = aid[done]
+            if np.all((out != _UNASSIGNED) | ~alive):
+                break
+        out[~alive & (out == _UNASSIGNED)] = DIVERGED
+        for b in np.flatnonzero(out == _UNASSIGNED):
             out[b] = self._classify_tail(tail[:, b])
         return out
 
