@@ -74,7 +74,8 @@ def draw(arrays, meta, figdir):
             axes[0, j], arrays["update_norm"][:, j], arrays["update_clipped"][:, j], clip, color=COLORS.get(m)
         )
         axes[0, j].set_title(METHOD_LABELS[m])
-        axes[0, j].legend(loc="upper left", fontsize=7)
+        if axes[0, j].get_legend_handles_labels()[0]:
+            axes[0, j].legend(loc="upper left", fontsize=7)
         plot_spectra(
             axes[1, j],
             arrays["eval_updates"],
