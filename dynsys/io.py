@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import zipfile
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -169,18 +170,28 @@ def save_weights(path, rnn) -> Path:
     return _atomic_npz(Path(path), arrays)
 
 
-def _atomic_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> Path:
+@contextmanager
+def _atomic_open(path: Path, mode: str = "wb", **kwargs):
+    """Open a temporary file beside ``path``; on success it replaces ``path`` (fsync + os.replace).
+
+    An interruption at any point leaves the previous file intact and no partial file behind.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _atomic_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> Path:
+    with _atomic_open(path, "wb") as fh:
+        np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
     return path
 
 
@@ -211,17 +222,8 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
 def write_text_atomic(path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (the old file survives an interruption)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _atomic_open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
     return path
 
 
