@@ -161,3 +161,43 @@ def test_train_cli_other_tasks(run_cli, tmp_path, task):
     )
     assert code == 0, err
     assert json.loads(stdout)["updates_done"] == 10
+
+
+def test_ctrl_c_saves_a_checkpoint_and_rerun_resumes(tmp_path):
+    run_dir = tmp_path / "run"
+    base = [
+        sys.executable,
+        "-m",
+        "dynsys",
+        "train",
+        *ARGS,
+        "--updates",
+        "100000",
+        "--seed",
+        "3",
+        "--checkpoint-every",
+        "50",
+        "--eval-every",
+        "100000",
+        "--out",
+        str(run_dir),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.Popen(base, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run_dir / "checkpoint.npz").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)  # training has started once the first periodic checkpoint exists
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    _, meta = io.load_checkpoint(run_dir / "checkpoint.npz")
+    done = meta["update"]
+    assert 50 <= done < 100000
+    # rerun with a budget just above the saved point: resumes there instead of starting over
+    i = base.index("--updates")
+    res = subprocess.run(
+        [*base[: i + 1], str(done + 5), *base[i + 2 :]], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["updates_done"] == done + 5
