@@ -166,33 +166,31 @@ def run(
     root = find_root(root)
     if profile not in PROFILES:
         raise DynsysError(f"unknown --profile {profile!r}; known: {', '.join(PROFILES)}")
-    exps = discover(root)
+    all_exps = discover(root)
+    exps = all_exps
     if only:
         only = list(only)
-        known = {e.name for e in exps}
+        known = {e.name for e in all_exps}
         unknown = [o for o in only if o not in known]
         if unknown:
             raise DynsysError(
                 f"unknown experiment(s) for --only: {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
-        exps = [e for e in exps if e.name in only]
-    figdir = root / "figures"
-    datadir = figdir / "data"
+        exps = [e for e in all_exps if e.name in only]
+    datadir = root / "figures" / "data"
+    figdir = report_dir(root, profile)
     prog = _tqdm_progress if progress else (lambda it=None, **kw: it)
-    sections = []
+    sections = {}
     t_all = time.perf_counter()
     for exp in prog(exps, desc="reproduce", leave=True):
         cfg = exp.config(profile)
         h = config_hash(cfg)
         stem = datadir / f"{exp.name}.{profile}"
-        reuse = False
-        if not force and io.result_exists(stem):
-            try:
-                arrays, meta = io.load_result(stem)
-                reuse = meta.get("config_hash") == h
-            except DynsysError:
-                reuse = False
-        if not reuse:
+        saved = None if force else _load_matching(stem, h)
+        reuse = saved is not None
+        if reuse:
+            arrays, meta = saved
+        else:
             ctx = RunContext(
                 workdir=datadir / f"{exp.name}.{profile}.work",
                 profile=profile,
@@ -214,16 +212,52 @@ def run(
             io.save_result(stem, arrays, meta)
             arrays, meta = io.load_result(stem)  # draw only from what was saved
         stems = exp.draw(arrays, meta, figdir)
-        sections.append(_section(exp, meta, stems, exp.report(arrays, meta), reused=reuse))
+        io.write_text_atomic(stem.with_suffix(".figures.json"), json.dumps(list(stems)) + "\n")
+        sections[exp.name] = _section(exp, meta, stems, exp.report(arrays, meta), reused=reuse)
+        rel = figdir.relative_to(root)
         log(
             f"{exp.name}: {'reused' if reuse else 'computed'} in {meta['seconds']:.1f} s -> "
-            + ", ".join(f"figures/{s}.png" for s in stems)
+            + ", ".join(f"{rel}/{s}.png" for s in stems)
         )
     total = time.perf_counter() - t_all
-    report = _report(profile, sections, total, root, only)
-    path = figdir / ("REPORT.md" if not only else f"REPORT.{'-'.join(sorted(only))}.md")
+    # the report covers every experiment: those not run now contribute their saved result, if any
+    missing = []
+    for exp in all_exps:
+        if exp.name in sections:
+            continue
+        stem = datadir / f"{exp.name}.{profile}"
+        saved = _load_matching(stem, config_hash(exp.config(profile)))
+        figs = stem.with_suffix(".figures.json")
+        if saved is None or not figs.exists():
+            missing.append(exp.name)
+            continue
+        arrays, meta = saved
+        stems = json.loads(figs.read_text(encoding="utf-8"))
+        sections[exp.name] = _section(exp, meta, stems, exp.report(arrays, meta), reused=True)
+    ordered = [sections[e.name] for e in all_exps if e.name in sections]
+    report = _report(profile, ordered, total, root, only, missing)
+    path = figdir / "REPORT.md"
     io.write_text_atomic(path, report)
     return path
+
+
+def report_dir(root, profile: str) -> Path:
+    """Where a profile's figures and REPORT.md go: ``figures/`` (default) or ``figures/<profile>/``."""
+    root = Path(root)
+    return root / "figures" if profile == "default" else root / "figures" / profile
+
+
+def _load_matching(stem: Path, h: str):
+    """The saved result at ``stem`` if its config hash is ``h``, else None."""
+    from . import io
+
+    if not io.result_exists(stem):
+        return None
+    try:
+        arrays, meta = io.load_result(stem)
+    except DynsysError:
+        return None
+    return (arrays, meta) if meta.get("config_hash") == h else None
 
 
 def _section(exp: Experiment, meta: dict, stems: list[str], numbers: str, reused: bool) -> str:
@@ -246,7 +280,7 @@ def _section(exp: Experiment, meta: dict, stems: list[str], numbers: str, reused
     return "\n".join(lines)
 
 
-def _report(profile, sections, total, root, only) -> str:
+def _report(profile, sections, total, root, only, missing=()) -> str:
     from . import io
 
     prov = io.provenance(root)
@@ -263,4 +297,10 @@ def _report(profile, sections, total, root, only) -> str:
         f"this run took {total:.1f} s (reused results count their original compute time below).",
         "",
     ]
+    if missing:
+        head += [
+            f"Not computed yet for this profile: {', '.join(missing)} "
+            f"(`dynsys reproduce{'' if profile == 'default' else ' --profile ' + profile}`).",
+            "",
+        ]
     return "\n".join(head + sections)

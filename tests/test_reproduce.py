@@ -62,7 +62,22 @@ def test_run_computes_saves_draws_and_reuses(project):
     run(project, progress=False, force=True, log=lambda s: None)
     assert calls.read_text() == "xx"
     run(project, profile="paper", progress=False, log=lambda s: None)  # other config: computed
-    assert "total = 91" in (project / "figures" / "REPORT.md").read_text()
+    assert "total = 91" in (project / "figures" / "paper" / "REPORT.md").read_text()
+    assert (project / "figures" / "paper" / "toy.png").exists()
+    assert "total = 30" in (project / "figures" / "REPORT.md").read_text()
+
+
+def test_only_keeps_the_other_sections(project):
+    (project / "experiments" / "toy2.py").write_text(
+        TOY.replace('name="toy"', 'name="toy2"').replace('"toy"', '"toy2"')
+    )
+    run(project, only=["toy2"], progress=False, log=lambda s: None)
+    text = (project / "figures" / "REPORT.md").read_text()
+    assert "Not computed yet for this profile: toy" in text
+    run(project, progress=False, log=lambda s: None)
+    run(project, only=["toy"], progress=False, log=lambda s: None)
+    text = (project / "figures" / "REPORT.md").read_text()
+    assert "Not computed yet" not in text and text.count("## Toy") == 2
 
 
 def test_long_profile_falls_back_to_default(project):
