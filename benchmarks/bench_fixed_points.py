@@ -24,6 +24,7 @@ from dynsys.fixed_points import _dedup, _default_starts, find_fixed_points, newt
 from dynsys.maps import RNNMap, UnitMap  # noqa: E402
 
 N, GAIN, STARTS, SEED = 64, 1.5, 1024, 0
+REPEATS = 3
 
 
 def distinct(x, tol=1e-6):
@@ -51,29 +52,45 @@ def best_of(fn, repeats):
     return best, out
 
 
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
 def main():
     rng = np.random.default_rng(SEED)
     W = GAIN * rng.standard_normal((N, N)) / np.sqrt(N)
     m = RNNMap(W)
     starts = _default_starts(m, None, STARTS, np.random.default_rng(SEED), 30, 1)
     print(f"{N}-unit tanh RNN, W_rec = {GAIN}·N(0, 1/n), {len(starts)} starts (half from trajectories)")
+    print(
+        f"  (medians of {REPEATS} interleaved runs; the machine may be shared, so both sides share its noise)"
+    )
 
-    t_newton, (x, res, conv) = best_of(lambda: newton_solve(m, starts), 2)
+    # interleave the two sides so that background load hits both alike
+    t_newton, t_scipy = [], []
+    for _ in range(REPEATS):
+        t, (x, res, conv) = timed(lambda: newton_solve(m, starts))
+        t_newton.append(t)
+        t, sols = timed(lambda: scipy_loop(m, starts, jac=True))
+        t_scipy.append(t)
+    t_newton, t_scipy = float(np.median(t_newton)), float(np.median(t_scipy))
     n_newton = distinct(x[conv])
-    t_full, fp = best_of(lambda: find_fixed_points(m, starts=starts), 1)
-    t_scipy, sols = best_of(lambda: scipy_loop(m, starts, jac=True), 1)
     n_scipy = distinct(sols)
+    worst = float(np.max(np.linalg.norm(m.step(x[conv]) - x[conv], axis=-1))) if conv.any() else float("nan")
+    t_full, fp = best_of(lambda: find_fixed_points(m, starts=starts), 1)
     sub = starts[:128]
     t_nojac, sols_nj = best_of(lambda: scipy_loop(m, sub, jac=False), 1)
     t_nojac_full = t_nojac * len(starts) / len(sub)
 
     print(
         f"  dynsys batched Newton        : {t_newton:7.3f} s  converged {int(conv.sum()):4d}/{len(starts)}, "
-        f"distinct fixed points {n_newton}"
+        f"distinct fixed points {n_newton}, max residual {worst:.1e}"
     )
     print(
         f"  dynsys find_fixed_points     : {t_full:7.3f} s  (Newton + dedup + Jacobians/stability), {len(fp)} points "
-        f"{fp.stability}"
+        f"{fp.stability}, max residual {float(np.max(fp.residual)):.1e}"
     )
     print(
         f"  scipy.optimize.root loop, jac: {t_scipy:7.3f} s  converged {len(sols):4d}/{len(starts)}, "

@@ -238,30 +238,74 @@ def newton_solve(
         return _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step)
 
 
-def _jac_minus_identity(map, x, u, period):
-    if period == 1:
-        A = map.jacobian(x, u)
+# sup |σ″| (exact): the Lipschitz constant of σ′, used for the Newton–Kantorovich ball around a
+# found fixed point. Activations without a Lipschitz σ′ (relu) are absent: no early retirement.
+_SUP_SECOND = {
+    "tanh": 4.0 / (3.0 * np.sqrt(3.0)),
+    "sigmoid": 1.0 / (6.0 * np.sqrt(3.0)),
+    "softsign": 2.0,
+    "linear": 0.0,
+}
+
+
+def _jac_minus_identity(map, x, u, period, out=None):
+    """``∂F^k/∂x − I`` for a stack of states; RNN maps write into the buffer ``out``."""
+    if period == 1 and isinstance(map, RNNMap) and out is not None:
+        S, n = x.shape
+        A = np.multiply(map.W_rec, map.activation.deriv(x)[:, None, :], out=out[:S])
     else:
-        A = iterate_k(map, x, u, period)[1]
-    A = np.array(A, dtype=float, copy=True) if not A.flags.writeable else A
-    idx = np.arange(A.shape[-1])
-    A[..., idx, idx] -= 1.0
+        A = map.jacobian(x, u) if period == 1 else iterate_k(map, x, u, period)[1]
+        A = np.array(A, dtype=float, copy=True) if not A.flags.writeable else A
+        S, n = A.shape[0], A.shape[-1]
+    A.reshape(S, n * n)[:, :: n + 1] -= 1.0
     return A
+
+
+def _jacobian_lipschitz(map, period):
+    """A Lipschitz constant ``L`` of ``x ↦ ∂F/∂x`` in the 2-norm, or None if unknown.
+
+    For the RNN map (eq. 2) ``J(x) − J(y) = W diag(σ′(x) − σ′(y))``, so
+    ``L = ‖W‖₂ · sup|σ″|`` (only for period 1 and activations with a Lipschitz σ′).
+    """
+    if period != 1 or not isinstance(map, RNNMap) or map.activation.name not in _SUP_SECOND:
+        return None
+    return float(np.linalg.norm(map.W_rec, 2)) * _SUP_SECOND[map.activation.name]
+
+
+def _newton_ball(map, u, x_star, lip):
+    """Radius of a ball around the root ``x*`` from which Newton's method converges to ``x*``.
+
+    Local convergence theorem (Rheinboldt; Traub & Woźniakowski): with ``β = ‖(J(x*) − I)⁻¹‖₂``
+    and ``L`` the Lipschitz constant of the Jacobian, Newton's iteration started anywhere with
+    ``‖x₀ − x*‖ < 2/(3βL)`` converges to ``x*``. Half that radius is returned (margin), 0 when
+    ``J − I`` is singular.
+    """
+    A = _jac_minus_identity(map, x_star[None], u, 1)[0]
+    smin = np.linalg.svd(A, compute_uv=False)[-1]
+    if not np.isfinite(smin) or smin <= 0:
+        return 0.0
+    return np.inf if lip == 0 else float(smin / (3.0 * lip))
 
 
 def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step):
     # The active set is kept compact (rows of still-iterating starts only): no scatter/gather of
     # the (S, n, n) Jacobian stack, which would cost as much as the linear solves.
     x = np.array(starts, dtype=float, copy=True)
+    S, n = x.shape
     y, _ = iterate_k(map, x, u, period, jacobian=False)
     res = np.linalg.norm(y - x, axis=-1)
     act = np.flatnonzero(np.isfinite(res) & (res >= tol))
     xa, ga, ra = x[act], (y - x)[act], res[act]
     stalls = np.zeros(act.size, dtype=int)
-    for _ in range(max_iter):
+    # residual 3 iterations ago (stagnation test) and the found roots with their Newton balls
+    hist = np.full((3, act.size), np.inf)
+    lip = _jacobian_lipschitz(map, period)
+    roots, radii, root_res = np.zeros((0, n)), np.zeros(0), np.zeros(0)
+    buf = np.empty((act.size, n, n)) if isinstance(map, RNNMap) and period == 1 else None
+    for it in range(max_iter):
         if act.size == 0:
             break
-        A = _jac_minus_identity(map, xa, u, period)
+        A = _jac_minus_identity(map, xa, u, period, out=buf)
         try:
             d = np.linalg.solve(A, -ga[..., None])[..., 0]
         except np.linalg.LinAlgError:
@@ -294,13 +338,58 @@ def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stal
         ra[moved] = np.linalg.norm(ga[moved], axis=-1)
         # tiny accepted steps mean Newton is sliding into a minimum of q that is not a root
         stalls = np.where(moved & (alpha >= 1.0 / 32), 0, stalls + 1)
+        # stagnation: less than 5 % decrease of the residual over the last 3 iterations
+        stagnant = ra > 0.95 * hist[it % 3]
+        hist[it % 3] = ra
         x[act], res[act] = xa, ra
-        keep = moved & (stalls < max_stalls) & np.isfinite(ra) & (ra >= tol)
+        keep = moved & (stalls < max_stalls) & ~stagnant & np.isfinite(ra) & (ra >= tol)
+        if lip is not None:
+            roots_ref = [roots, radii, root_res]
+            keep &= ~_retire_duplicates(map, u, x, res, act, ra, tol, lip, keep, roots_ref)
+            roots, radii, root_res = roots_ref
         if not keep.all():
-            act, xa, ga, ra, stalls = act[keep], xa[keep], ga[keep], ra[keep], stalls[keep]
+            act, xa, ga, ra, stalls, hist = (
+                act[keep],
+                xa[keep],
+                ga[keep],
+                ra[keep],
+                stalls[keep],
+                hist[:, keep],
+            )
     if act.size:
         x[act], res[act] = xa, ra
     return x, res, np.isfinite(res) & (res < max(tol, 1e-10))
+
+
+def _retire_duplicates(map, u, x, res, act, ra, tol, lip, keep, roots_ref):
+    """Mark active starts that lie in the Newton ball of an already converged root.
+
+    Newly converged starts (``ra < tol``) not inside a known ball become roots with their
+    :func:`_newton_ball` radius. An active start inside a ball is retired: Newton's iteration from
+    it converges to that root, so ``x`` and ``res`` are set to the root's (a duplicate).
+    Updates ``roots_ref = [roots, radii, root_res]`` in place; returns the retired mask.
+    """
+    roots, radii, root_res = roots_ref
+    xa = x[act]
+    for i in np.flatnonzero(np.isfinite(ra) & (ra < tol)):
+        if roots.shape[0] and np.any(np.linalg.norm(roots - xa[i], axis=-1) < radii):
+            continue
+        roots = np.vstack([roots, xa[i]])
+        radii = np.append(radii, _newton_ball(map, u, xa[i], lip))
+        root_res = np.append(root_res, ra[i])
+    roots_ref[:] = [roots, radii, root_res]
+    retired = np.zeros(act.size, dtype=bool)
+    if not roots.shape[0] or not keep.any():
+        return retired
+    cand = np.flatnonzero(keep)
+    d2 = np.sum(xa[cand] ** 2, -1)[:, None] + np.sum(roots**2, -1)[None] - 2.0 * xa[cand] @ roots.T
+    inside = d2 < radii[None] ** 2
+    hit = inside.any(-1)
+    j = np.argmax(inside[hit], -1)
+    idx = cand[hit]
+    retired[idx] = True
+    x[act[idx]], res[act[idx]] = roots[j], root_res[j]
+    return retired
 
 
 def _dedup(states, score, tol):

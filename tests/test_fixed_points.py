@@ -283,3 +283,70 @@ def test_batched_newton_finds_every_root_scipy_finds(seed):
         r = root(lambda x: m.step(x) - x, s, jac=lambda x: m.jacobian(x) - eye)
         if r.success and np.linalg.norm(m.step(r.x) - r.x) < 1e-10:
             assert np.min(np.linalg.norm(fp.states - r.x, axis=1)) < 1e-6
+
+
+def _plain_newton(W, b, x, iters=60):
+    """Independent oracle: undamped Newton for x = W tanh(x) + b, one start at a time."""
+    eye = np.eye(W.shape[0])
+    for _ in range(iters):
+        g = W @ np.tanh(x) + b - x
+        J = W * (1.0 - np.tanh(x) ** 2)[None, :] - eye
+        x = x - np.linalg.solve(J, g)
+    return x
+
+
+def test_newton_ball_radius_is_a_convergence_ball(rng):
+    # every start inside the ball used for retiring duplicates converges to the root under
+    # plain Newton (Rheinboldt's local convergence radius 2/(3βL), of which half is used)
+    from dynsys.fixed_points import _jacobian_lipschitz, _newton_ball
+
+    n = 6
+    W = 1.5 * rng.standard_normal((n, n)) / np.sqrt(n)
+    b = 0.3 * rng.standard_normal(n)
+    m = RNNMap(W, b=b)
+    lip = _jacobian_lipschitz(m, 1)
+    assert lip == pytest.approx(np.linalg.norm(W, 2) * 4 / (3 * np.sqrt(3)), rel=1e-12)
+    fp = find_fixed_points(m, rng=rng, n_starts=128)
+    assert len(fp) >= 1
+    for x_star in fp.states:
+        r = _newton_ball(m, None, x_star, lip)
+        assert 0 < r < np.inf
+        dirs = rng.standard_normal((20, n))
+        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+        for start in x_star + 0.999 * r * dirs:
+            np.testing.assert_allclose(_plain_newton(W, b, start), x_star, atol=1e-11)
+
+
+def test_duplicate_retirement_changes_no_root(rng, monkeypatch):
+    # retiring starts inside the Newton ball of a found root must find the same distinct roots
+    # as iterating every start to convergence
+    import dynsys.fixed_points as fpm
+
+    n = 10
+    W = 1.8 * rng.standard_normal((n, n)) / np.sqrt(n)
+    m = RNNMap(W, b=0.1 * rng.standard_normal(n))
+    starts = fpm._default_starts(m, None, 300, rng, 30, 1)
+    retire, retired = fpm._retire_duplicates, []
+
+    def counting(*args):
+        mask = retire(*args)
+        retired.append(int(mask.sum()))
+        return mask
+
+    monkeypatch.setattr(fpm, "_retire_duplicates", counting)
+    x1, res1, conv1 = newton_solve(m, starts)
+    assert sum(retired) >= 50  # the shortcut was really taken
+    monkeypatch.setattr(fpm, "_jacobian_lipschitz", lambda map, period: None)
+    x0, res0, conv0 = newton_solve(m, starts)
+    assert np.all(res1[conv1] < 1e-10)
+    assert np.all(np.linalg.norm(m.step(x1[conv1]) - x1[conv1], axis=-1) < 1e-10)
+    roots1 = x1[conv1][fpm._dedup(x1[conv1], res1[conv1], 1e-6)]
+    roots0 = x0[conv0][fpm._dedup(x0[conv0], res0[conv0], 1e-6)]
+    assert len(roots0) >= 2
+    assert len(roots1) == len(roots0)
+    d = np.linalg.norm(roots1[:, None] - roots0[None], axis=-1)
+    assert np.all(d.min(axis=1) < 1e-8)
+    # a start retired as a duplicate converges to the same root when iterated on its own
+    same = conv1 & conv0
+    assert same.sum() >= 0.9 * conv0.sum()
+    np.testing.assert_allclose(x1[same], x0[same], atol=1e-8)
