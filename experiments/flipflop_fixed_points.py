@@ -99,8 +99,15 @@ def draw(arrays, meta, figdir):
     fig, axes = new_figure(1, 2, figsize=(10, 4.2))
     ax = axes[0]
     tp = arrays["traj_proj"]
-    for b in range(tp.shape[1]):
-        ax.plot(tp[:, b, 0], tp[:, b, 1], lw=0.4, color="0.7")
+    ax.scatter(
+        tp[..., 0].ravel(),
+        tp[..., 1].ravel(),
+        s=1,
+        color="0.6",
+        alpha=0.4,
+        linewidths=0,
+        label="visited states",
+    )
     p, c = arrays["fp_proj"], arrays["fp_codes"]
     for code, name, mk in ((0, "stable", "o"), (1, "saddle", "x"), (2, "unstable", "s")):
         sel = c == code
