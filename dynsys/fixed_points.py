@@ -259,6 +259,7 @@ _SUP_SECOND = {
 
 
 _FIRST_ALPHAS = 5  # step lengths tried at once by the line search of newton_solve
+_STAGNATION = (3, 0.95)  # give up a start whose residual fell by < 5 % in 3 iterations
 
 
 def _jac_minus_identity(map, x, u, period, out=None):
@@ -310,8 +311,8 @@ def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stal
     act = np.flatnonzero(np.isfinite(res) & (res >= tol))
     xa, ga, ra = x[act], (y - x)[act], res[act]
     stalls = np.zeros(act.size, dtype=int)
-    # residual 3 iterations ago (stagnation test) and the found roots with their Newton balls
-    hist = np.full((3, act.size), np.inf)
+    # residuals of the last iterations (stagnation test) and the found roots with their Newton balls
+    hist = np.full((_STAGNATION[0], act.size), np.inf)
     lip = _jacobian_lipschitz(map, period)
     roots, radii, root_res = np.zeros((0, n)), np.zeros(0), np.zeros(0)
     buf = np.empty((act.size, n, n)) if isinstance(map, RNNMap) and period == 1 else None
@@ -365,8 +366,8 @@ def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stal
         # tiny accepted steps mean Newton is sliding into a minimum of q that is not a root
         stalls = np.where(moved & (alpha >= 1.0 / 32), 0, stalls + 1)
         # stagnation: less than 5 % decrease of the residual over the last 3 iterations
-        stagnant = ra > 0.95 * hist[it % 3]
-        hist[it % 3] = ra
+        stagnant = ra > _STAGNATION[1] * hist[it % _STAGNATION[0]]
+        hist[it % _STAGNATION[0]] = ra
         x[act], res[act] = xa, ra
         keep = moved & (stalls < max_stalls) & ~stagnant & np.isfinite(ra) & (ra >= tol)
         if lip is not None:
