@@ -267,11 +267,12 @@ def _jac_minus_identity(map, x, u, period, out=None):
     if period == 1 and isinstance(map, RNNMap) and out is not None:
         S, n = x.shape
         A = np.multiply(map.W_rec, map.activation.deriv(x)[:, None, :], out=out[:S])
-    else:
-        A = map.jacobian(x, u) if period == 1 else iterate_k(map, x, u, period)[1]
-        A = np.array(A, dtype=float, copy=True) if not A.flags.writeable else A
-        S, n = A.shape[0], A.shape[-1]
-    A.reshape(S, n * n)[:, :: n + 1] -= 1.0
+        A.reshape(S, n * n)[:, :: n + 1] -= 1.0  # a view: out[:S] is contiguous
+        return A
+    A = map.jacobian(x, u) if period == 1 else iterate_k(map, x, u, period)[1]
+    A = np.array(A, dtype=float, copy=True) if not A.flags.writeable else A
+    idx = np.arange(A.shape[-1])
+    A[..., idx, idx] -= 1.0
     return A
 
 
