@@ -320,3 +320,32 @@ def test_fig7_experiment_small_profile_is_resumable(tmp_path):
         np.testing.assert_array_equal(again[k], arrays[k])
     text = mod.report(arrays, {"config": cfg, "metrics": metrics, "profile": "default"})
     assert "| smart_tanh | msgd-cr |" in text
+
+
+def test_training_plots_draw_what_they_are_given():
+    pytest.importorskip("matplotlib")
+    from dynsys.plotting import new_figure
+    from dynsys.plotting.training import plot_gradient_norms, plot_spectra, success_figure
+
+    lengths = np.array([20, 50])
+    rates = np.zeros((3, 3, 2))
+    rates[2, 2] = [1.0, 0.4]
+    best = np.full((3, 3, 2, 5), 0.5)
+    fig = success_figure(
+        lengths,
+        rates,
+        best,
+        ["sigmoid", "basic_tanh", "smart_tanh"],
+        ["msgd", "msgd-c", "msgd-cr"],
+        "note",
+        n_seeds=5,
+    )
+    ax = fig.axes[2]
+    y = ax.lines[2].get_ydata()  # MSGD-CR curve of the smart-tanh panel (plus its small jitter)
+    np.testing.assert_allclose(y, [1.0 + 0.012, 0.4 + 0.012])
+    fig2, ax2 = new_figure()
+    norms = np.array([0.5, 2.0, 0.7, 3.0])
+    arts = plot_gradient_norms(ax2, norms, np.array([0, 1, 0, 1]), 1.0)
+    offsets = arts[1].get_offsets()
+    np.testing.assert_array_equal(offsets[:, 0], [2, 4])  # clip events at updates 2 and 4
+    assert len(plot_spectra(ax2, np.arange(3), np.ones(3), 2 * np.ones(3))) == 2
