@@ -46,8 +46,9 @@ def run_dynsys(Kn, alpha=0.0):
     def go():
         nonlocal params
         for bt in batches:
-            params, _, _ = training_step(params, bt.inputs, bt.targets, task, "tanh", lr=0.01 * one,
-                                         clip=one, alpha=alpha * one)
+            params, _, _ = training_step(
+                params, bt.inputs, bt.targets, task, "tanh", lr=0.01 * one, clip=one, alpha=alpha * one
+            )
 
     return best_of(go) / REPEAT
 
@@ -92,5 +93,7 @@ if __name__ == "__main__":
     print(f"ensemble K={K} in one pass vs {K} sequential single runs")
     print(f"  ensemble update (MSGD-C) {1e3 * t_ens:8.3f} ms  vs {1e3 * K * t_dyn:8.3f} ms sequential")
     print(f"  throughput ratio         {K * t_dyn / t_ens:8.2f} x   (target >= 6)")
-    print(f"  ensemble update (MSGD-CR){1e3 * t_ens_r:8.3f} ms  vs {1e3 * K * t_dyn_r:8.3f} ms sequential"
-          f"  ({K * t_dyn_r / t_ens_r:.2f} x)")
+    print(
+        f"  ensemble update (MSGD-CR){1e3 * t_ens_r:8.3f} ms  vs {1e3 * K * t_dyn_r:8.3f} ms sequential"
+        f"  ({K * t_dyn_r / t_ens_r:.2f} x)"
+    )
