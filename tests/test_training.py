@@ -349,3 +349,30 @@ def test_training_plots_draw_what_they_are_given():
     offsets = arts[1].get_offsets()
     np.testing.assert_array_equal(offsets[:, 0], [2, 4])  # clip events at updates 2 and 4
     assert len(plot_spectra(ax2, np.arange(3), np.ones(3), 2 * np.ones(3))) == 2
+
+
+@pytest.mark.parametrize("rule", ["1pct", "zero"])
+def test_success_rule_screen_then_confirm(monkeypatch, rule):
+    from dynsys import training
+
+    screen = {10: 0.3, 20: 0.005, 30: 0.0, 40: 0.0}
+    confirm = {20: 0.02, 30: 0.004, 40: 0.0}
+    calls = []
+
+    def fake_rates(self, members, n_seq, stream):
+        calls.append((self.update, stream, members.tolist()))
+        table = screen if stream == 2 else confirm
+        return np.full(len(members), table[self.update])
+
+    monkeypatch.setattr(training._Run, "_error_rates", fake_rates)
+    h = train(_cfg(updates=40, eval_every=10, success=rule))
+    if rule == "1pct":
+        # update 20: screened 0.5 % but confirmed 2 % -> not solved; update 30: confirmed 0.4 % -> solved, stops
+        assert h.solved_at.tolist() == [30] and h.updates_done.tolist() == [30]
+        assert [c[:2] for c in calls] == [(10, 2), (20, 2), (20, 3), (30, 2), (30, 3)]
+    else:
+        # only zero errors count: update 30 passes the screen but confirms 0.4 % -> continues; 40 solves
+        assert h.solved_at.tolist() == [40] and h.updates_done.tolist() == [40]
+        assert [c[:2] for c in calls] == [(10, 2), (20, 2), (30, 2), (30, 3), (40, 2), (40, 3)]
+    assert h.zero_error_at.tolist() == [30]
+    assert np.isnan(h.confirm_error[0, 0]) and h.confirm_error[-1, 0] == confirm[h.eval_updates[-1]]
