@@ -13,9 +13,9 @@ power), and a *slow point* (Sussillo & Barak 2013) is a local minimum of
   them, so close pairs near a fold are not missed.
 * n-dimensional maps: Newton's method with an Armijo line search on ``q``, **batched over all
   starts** (one ``np.linalg.solve`` on the stack of ``J − I`` per iteration, analytic Jacobians).
-  Starts leave the batch early: (a) when they enter the Newton convergence ball of a root found
-  already (radius from the local convergence theorem, RNN maps with smooth σ) — duplicates;
-  (b) when they stagnate (line search fails, tiny steps, or < 5 % decrease of the residual in 3
+  Starts leave the batch early: (a) when simplified Newton steps with the factorized ``J − I`` of
+  the nearest root found already converge from their current iterate (cheap: one matrix product
+  per step for all of them) — converged, nearly always duplicates; (b) when they stagnate (line search fails, tiny steps, or < 5 % decrease of the residual in 3
   iterations) — not converged, usually near a slow point. Starts are states sampled from
   trajectories plus uniform points in a box that contains every fixed point (for bounded
   activations: ``|x − b| ≤ Σ_j |W_ij| sup|σ|``). Converged points are deduplicated (KD-tree +
@@ -226,12 +226,11 @@ def newton_solve(
     Every start is one Newton iteration per loop pass: ``(J − I) d = −(F^k(x) − x)`` is solved
     for the whole stack at once. The step is the best (lowest ``q``) of ``α ∈ {1, ½, …, 1/16}``
     among those with ``q(x + α d) ≤ (1 − 10⁻⁴ α) q(x)`` (one batched map evaluation), else
-    ``α`` is backtracked further. For RNN maps (period 1, smooth σ) a start that enters the ball
-    ``‖x − x*‖ < σ_min(J(x*) − I) / (3 L)`` around a root ``x*`` found already (``L = ‖W‖₂
-    sup|σ″|``, half the radius of the local convergence theorem for Newton's method) is retired
-    as a duplicate: its ``x`` and residual become those of ``x*``. Starts whose residual falls
-    by less than 5 % in 3 iterations, or whose line search keeps failing, are given up
-    (``converged`` False). Inner function: inputs are trusted.
+    ``α`` is backtracked further. Once roots are known, each active start also tries up to 12
+    chord steps ``z ← z − (J(x*) − I)⁻¹ (F^k(z) − z)`` with the nearest root ``x*`` (abandoned as
+    soon as the residual fails to halve); a start whose chord run reaches the tolerance is
+    converged there. Starts whose residual falls by less than 5 % in 3 iterations, or whose line
+    search keeps failing, are given up (``converged`` False). Inner function: inputs are trusted.
 
     Parameters
     ----------
@@ -246,16 +245,6 @@ def newton_solve(
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         return _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step)
-
-
-# sup |σ″| (exact): the Lipschitz constant of σ′, used for the Newton–Kantorovich ball around a
-# found fixed point. Activations without a Lipschitz σ′ (relu) are absent: no early retirement.
-_SUP_SECOND = {
-    "tanh": 4.0 / (3.0 * np.sqrt(3.0)),
-    "sigmoid": 1.0 / (6.0 * np.sqrt(3.0)),
-    "softsign": 2.0,
-    "linear": 0.0,
-}
 
 
 _FIRST_ALPHAS = 5  # step lengths tried at once by the line search of newton_solve
@@ -276,32 +265,6 @@ def _jac_minus_identity(map, x, u, period, out=None):
     return A
 
 
-def _jacobian_lipschitz(map, period):
-    """A Lipschitz constant ``L`` of ``x ↦ ∂F/∂x`` in the 2-norm, or None if unknown.
-
-    For the RNN map (eq. 2) ``J(x) − J(y) = W diag(σ′(x) − σ′(y))``, so
-    ``L = ‖W‖₂ · sup|σ″|`` (only for period 1 and activations with a Lipschitz σ′).
-    """
-    if period != 1 or not isinstance(map, RNNMap) or map.activation.name not in _SUP_SECOND:
-        return None
-    return float(np.linalg.norm(map.W_rec, 2)) * _SUP_SECOND[map.activation.name]
-
-
-def _newton_ball(map, u, x_star, lip):
-    """Radius of a ball around the root ``x*`` from which Newton's method converges to ``x*``.
-
-    Local convergence theorem (Rheinboldt; Traub & Woźniakowski): with ``β = ‖(J(x*) − I)⁻¹‖₂``
-    and ``L`` the Lipschitz constant of the Jacobian, Newton's iteration started anywhere with
-    ``‖x₀ − x*‖ < 2/(3βL)`` converges to ``x*``. Half that radius is returned (margin), 0 when
-    ``J − I`` is singular.
-    """
-    A = _jac_minus_identity(map, x_star[None], u, 1)[0]
-    smin = np.linalg.svd(A, compute_uv=False)[-1]
-    if not np.isfinite(smin) or smin <= 0:
-        return 0.0
-    return np.inf if lip == 0 else float(smin / (3.0 * lip))
-
-
 def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step):
     # The active set is kept compact (rows of still-iterating starts only): no scatter/gather of
     # the (S, n, n) Jacobian stack, which would cost as much as the linear solves.
@@ -312,10 +275,9 @@ def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stal
     act = np.flatnonzero(np.isfinite(res) & (res >= tol))
     xa, ga, ra = x[act], (y - x)[act], res[act]
     stalls = np.zeros(act.size, dtype=int)
-    # residuals of the last iterations (stagnation test) and the found roots with their Newton balls
+    # residuals of the last iterations (stagnation test); the roots found so far
     hist = np.full((_STAGNATION[0], act.size), np.inf)
-    lip = _jacobian_lipschitz(map, period)
-    roots, radii, root_res = np.zeros((0, n)), np.zeros(0), np.zeros(0)
+    roots = _ChordRoots(map, u, period, tol)
     buf = np.empty((act.size, n, n)) if isinstance(map, RNNMap) and period == 1 else None
     for it in range(max_iter):
         if act.size == 0:
@@ -371,10 +333,12 @@ def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stal
         hist[it % _STAGNATION[0]] = ra
         x[act], res[act] = xa, ra
         keep = moved & (stalls < max_stalls) & ~stagnant & np.isfinite(ra) & (ra >= tol)
-        if lip is not None:
-            roots_ref = [roots, radii, root_res]
-            keep &= ~_retire_duplicates(map, u, x, res, act, ra, tol, lip, keep, roots_ref)
-            roots, radii, root_res = roots_ref
+        roots.add(xa[np.isfinite(ra) & (ra < tol)])
+        hit, z, rz = roots.chord(xa, ga, ra, keep)
+        if hit.size:  # converged by simplified Newton steps: done
+            xa[hit], ra[hit] = z, rz
+            x[act[hit]], res[act[hit]] = z, rz
+            keep[hit] = False
         if not keep.all():
             act, xa, ga, ra, stalls, hist = (
                 act[keep],
@@ -389,35 +353,72 @@ def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stal
     return x, res, np.isfinite(res) & (res < max(tol, 1e-10))
 
 
-def _retire_duplicates(map, u, x, res, act, ra, tol, lip, keep, roots_ref):
-    """Mark active starts that lie in the Newton ball of an already converged root.
+class _ChordRoots:
+    """Roots found so far, with ``(J(x*) − I)⁻¹``, to finish starts by simplified Newton steps.
 
-    Newly converged starts (``ra < tol``) not inside a known ball become roots with their
-    :func:`_newton_ball` radius. An active start inside a ball is retired: Newton's iteration from
-    it converges to that root, so ``x`` and ``res`` are set to the root's (a duplicate).
-    Updates ``roots_ref = [roots, radii, root_res]`` in place; returns the retired mask.
+    Once a root ``x*`` is known, an active start ``x`` whose nearest root is ``x*`` tries the
+    chord iteration ``z ← z − (J(x*) − I)⁻¹ (F^k(z) − z)`` (one matrix product for all such
+    starts). Where it reaches ``‖F^k(z) − z‖ < tol`` within ``steps`` steps the start has converged
+    (usually to ``x*``: a duplicate) and leaves the batch several Newton iterations early; a chord
+    run whose residual does not at least halve per step is abandoned at once.
     """
-    roots, radii, root_res = roots_ref
-    xa = x[act]
-    for i in np.flatnonzero(np.isfinite(ra) & (ra < tol)):
-        if roots.shape[0] and np.any(np.linalg.norm(roots - xa[i], axis=-1) < radii):
-            continue
-        roots = np.vstack([roots, xa[i]])
-        radii = np.append(radii, _newton_ball(map, u, xa[i], lip))
-        root_res = np.append(root_res, ra[i])
-    roots_ref[:] = [roots, radii, root_res]
-    retired = np.zeros(act.size, dtype=bool)
-    if not roots.shape[0] or not keep.any():
-        return retired
-    cand = np.flatnonzero(keep)
-    d2 = np.sum(xa[cand] ** 2, -1)[:, None] + np.sum(roots**2, -1)[None] - 2.0 * xa[cand] @ roots.T
-    inside = d2 < radii[None] ** 2
-    hit = inside.any(-1)
-    j = np.argmax(inside[hit], -1)
-    idx = cand[hit]
-    retired[idx] = True
-    x[act[idx]], res[act[idx]] = roots[j], root_res[j]
-    return retired
+
+    def __init__(self, map, u, period, tol, steps=12, same=1e-8):
+        self.map, self.u, self.period, self.tol, self.steps, self.same = map, u, period, tol, steps, same
+        self.roots = []
+        self.inverses = []
+
+    def add(self, states):
+        """Register converged states (those within ``same`` of a known root are skipped)."""
+        for x in states:
+            if self.roots and np.min(np.linalg.norm(np.array(self.roots) - x, axis=-1)) < self.same * (
+                1.0 + np.linalg.norm(x)
+            ):
+                continue
+            A = _jac_minus_identity(self.map, x[None], self.u, self.period)[0]
+            try:
+                inv = np.linalg.inv(A)
+            except np.linalg.LinAlgError:
+                continue
+            if np.all(np.isfinite(inv)):
+                self.roots.append(np.array(x))
+                self.inverses.append(inv)
+
+    def chord(self, xa, ga, ra, cand):
+        """Indices (into ``xa``) of candidates the chord iteration converged, their ``z`` and residuals."""
+        none = np.zeros(0, dtype=int), np.zeros((0, xa.shape[-1])), np.zeros(0)
+        cand = np.flatnonzero(cand)
+        if not self.roots or cand.size == 0:
+            return none
+        R = np.array(self.roots)
+        xc = xa[cand]
+        d2 = np.sum(xc**2, -1)[:, None] + np.sum(R**2, -1)[None] - 2.0 * xc @ R.T
+        near = np.argmin(d2, axis=-1)
+        hits, zs, rs = [], [], []
+        for k in np.unique(near):
+            idx = cand[near == k]
+            z, r = xa[idx].copy(), np.full(idx.size, np.inf)
+            MT = self.inverses[k].T
+            for step in range(self.steps + 1):
+                if step == 0:  # F(x) − x is known
+                    g, rn = ga[idx], ra[idx]
+                else:
+                    y, _ = iterate_k(self.map, z, self.u, self.period, jacobian=False)
+                    g = y - z
+                    rn = np.linalg.norm(g, axis=-1)
+                done = np.isfinite(rn) & (rn < self.tol)
+                if done.any():
+                    hits.append(idx[done])
+                    zs.append(z[done])
+                    rs.append(rn[done])
+                go = np.isfinite(rn) & ~done & (rn < 0.5 * r)
+                if not go.any():
+                    break
+                idx, z, r, g = idx[go], z[go], rn[go], g[go]
+                z = z - g @ MT
+        if not hits:
+            return none
+        return np.concatenate(hits), np.concatenate(zs), np.concatenate(rs)
 
 
 def _dedup(states, score, tol):

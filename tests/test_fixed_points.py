@@ -295,48 +295,56 @@ def _plain_newton(W, b, x, iters=60):
     return x
 
 
-def test_newton_ball_radius_is_a_convergence_ball(rng):
-    # every start inside the ball used for retiring duplicates converges to the root under
-    # plain Newton (Rheinboldt's local convergence radius 2/(3βL), of which half is used)
-    from dynsys.fixed_points import _jacobian_lipschitz, _newton_ball
+def test_chord_finishes_starts_near_a_known_root(rng):
+    # simplified Newton with (J(x*) − I)⁻¹ of a known root: starts near x* converge to x*
+    # (the root itself from the independent plain-Newton oracle)
+    from dynsys.fixed_points import _ChordRoots
 
     n = 6
     W = 1.5 * rng.standard_normal((n, n)) / np.sqrt(n)
     b = 0.3 * rng.standard_normal(n)
     m = RNNMap(W, b=b)
-    lip = _jacobian_lipschitz(m, 1)
-    assert lip == pytest.approx(np.linalg.norm(W, 2) * 4 / (3 * np.sqrt(3)), rel=1e-12)
-    fp = find_fixed_points(m, rng=rng, n_starts=128)
-    assert len(fp) >= 1
-    for x_star in fp.states:
-        r = _newton_ball(m, None, x_star, lip)
-        assert 0 < r < np.inf
-        dirs = rng.standard_normal((20, n))
-        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-        for start in x_star + 0.999 * r * dirs:
-            np.testing.assert_allclose(_plain_newton(W, b, start), x_star, atol=1e-11)
+    x_star = _plain_newton(W, b, rng.standard_normal(n))
+    assert np.linalg.norm(m.step(x_star) - x_star) < 1e-12
+    roots = _ChordRoots(m, None, 1, 1e-12)
+    roots.add(np.array([x_star, x_star + 1e-12]))  # the second is the same root
+    assert len(roots.roots) == 1
+    xa = x_star + 1e-2 * rng.standard_normal((40, n))
+    ga = m.step(xa) - xa
+    hit, z, rz = roots.chord(xa, ga, np.linalg.norm(ga, axis=-1), np.ones(40, dtype=bool))
+    assert hit.size >= 35
+    assert np.all(rz < 1e-12)
+    np.testing.assert_allclose(np.linalg.norm(m.step(z) - z, axis=-1), rz, atol=1e-15)
+    np.testing.assert_allclose(z, np.broadcast_to(x_star, z.shape), atol=1e-10)
+    # far away the chord run is mostly abandoned; anything it claims must still be a root
+    far = -x_star[None] + 3.0 * rng.standard_normal((10, n))
+    gf = m.step(far) - far
+    hit, zf, _ = roots.chord(far, gf, np.linalg.norm(gf, axis=-1), np.ones(10, dtype=bool))
+    assert np.all(np.linalg.norm(m.step(zf) - zf, axis=-1) < 1e-12)  # whatever is claimed is a root
 
 
-def test_duplicate_retirement_changes_no_root(rng, monkeypatch):
-    # retiring starts inside the Newton ball of a found root must find the same distinct roots
-    # as iterating every start to convergence
+def test_chord_finishing_changes_no_root(rng, monkeypatch):
+    # finishing starts by chord steps towards known roots must find the same distinct roots as
+    # Newton alone, and every start it finishes must really be a root
     import dynsys.fixed_points as fpm
 
     n = 10
     W = 1.8 * rng.standard_normal((n, n)) / np.sqrt(n)
     m = RNNMap(W, b=0.1 * rng.standard_normal(n))
     starts = fpm._default_starts(m, None, 300, rng, 30, 1)
-    retire, retired = fpm._retire_duplicates, []
+    chord, finished = fpm._ChordRoots.chord, []
 
-    def counting(*args):
-        mask = retire(*args)
-        retired.append(int(mask.sum()))
-        return mask
+    def counting(self, *args):
+        out = chord(self, *args)
+        finished.append(out[0].size)
+        return out
 
-    monkeypatch.setattr(fpm, "_retire_duplicates", counting)
+    monkeypatch.setattr(fpm._ChordRoots, "chord", counting)
     x1, res1, conv1 = newton_solve(m, starts)
-    assert sum(retired) >= 50  # the shortcut was really taken
-    monkeypatch.setattr(fpm, "_jacobian_lipschitz", lambda map, period: None)
+    assert sum(finished) >= 50  # the shortcut was really taken
+    monkeypatch.setattr(
+        fpm._ChordRoots, "chord", lambda self, xa, *a: (np.zeros(0, int), xa[:0], np.zeros(0))
+    )
     x0, res0, conv0 = newton_solve(m, starts)
     assert np.all(res1[conv1] < 1e-10)
     assert np.all(np.linalg.norm(m.step(x1[conv1]) - x1[conv1], axis=-1) < 1e-10)
@@ -346,7 +354,4 @@ def test_duplicate_retirement_changes_no_root(rng, monkeypatch):
     assert len(roots1) == len(roots0)
     d = np.linalg.norm(roots1[:, None] - roots0[None], axis=-1)
     assert np.all(d.min(axis=1) < 1e-8)
-    # a start retired as a duplicate converges to the same root when iterated on its own
-    same = conv1 & conv0
-    assert same.sum() >= 0.9 * conv0.sum()
-    np.testing.assert_allclose(x1[same], x0[same], atol=1e-8)
+    assert conv1.sum() >= 0.9 * conv0.sum()
