@@ -376,3 +376,49 @@ def test_success_rule_screen_then_confirm(monkeypatch, rule):
         assert [c[:2] for c in calls] == [(10, 2), (20, 2), (30, 2), (30, 3), (40, 2), (40, 3)]
     assert h.zero_error_at.tolist() == [30]
     assert np.isnan(h.confirm_error[0, 0]) and h.confirm_error[-1, 0] == confirm[h.eval_updates[-1]]
+
+
+def test_eq9_form_update_equals_torch(rng):
+    """Ω in the printed eq. 9 form: ∂E/∂x_{k+1} (pre-activation) with σ′(x_k), Σ_k, batch mean."""
+    torch = pytest.importorskip("torch")
+    task = get_task("temporal_order")
+    p = initialize("basic_tanh", 6, 6, 4, rng=rng)
+    p = type(p)(p.W_rec * 8, p.W_in * 8, p.b, p.W_out * 8, p.b_out, "tanh")
+    batch = task.generate(rng, 20, 5)
+    alpha, lr = 3.0, 0.2
+    new, _, _ = training_step(
+        _stack(p),
+        batch.inputs,
+        batch.targets,
+        task,
+        "tanh",
+        lr=np.array([lr]),
+        clip=np.array([np.inf]),
+        alpha=np.array([alpha]),
+        omega_form="eq9",
+    )
+    t = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in p.arrays().items()}
+    u = torch.tensor(batch.inputs)
+    h = torch.zeros(5, 6, dtype=torch.float64)
+    xs = []
+    for s in range(u.shape[0]):
+        x = h @ t["W_rec"].T + u[s] @ t["W_in"].T + t["b"]
+        x.retain_grad()
+        xs.append(x)
+        h = torch.tanh(x)
+    loss = torch.nn.functional.cross_entropy(h @ t["W_out"].T + t["b_out"], torch.tensor(batch.targets[0]))
+    loss.backward()
+    W = t["W_rec"].detach().clone().requires_grad_(True)
+    om = 0.0
+    for k in range(len(xs) - 1):  # pairs (x_k, x_{k+1})
+        d = xs[k + 1].grad.detach()
+        s = 1 - torch.tanh(xs[k].detach()) ** 2
+        uk = s * (d @ W)  # σ′(x_k) ⊙ W_recᵀ d, row form
+        ok = (d**2).sum(1) >= 1e-20
+        ratio = uk.norm(dim=1) / torch.where(ok, d.norm(dim=1), 1.0)
+        om = om + torch.where(ok, (ratio - 1) ** 2, 0.0).mean()
+    om.backward()
+    ref = {k: v.detach() - lr * v.grad for k, v in t.items()}
+    ref["W_rec"] = ref["W_rec"] - lr * alpha * W.grad
+    for k in NAMES:
+        np.testing.assert_allclose(new[k][0], ref[k].numpy(), rtol=0, atol=1e-10, err_msg=k)
