@@ -248,32 +248,37 @@ def to_json(obj, **kwargs) -> str:
     return json.dumps(_jsonable(obj), **kwargs)
 
 
+def _with_ext(stem: Path, ext: str) -> Path:
+    """``stem`` + ``ext`` (stems may contain dots, e.g. ``NAME.profile``: never replace a suffix)."""
+    return stem.with_name(stem.name + ext)
+
+
 def save_result(stem, arrays: Mapping[str, np.ndarray], meta: Mapping) -> Path:
     """Save a result as ``stem.npz`` (arrays) and ``stem.json`` (metadata), atomically.
 
     The JSON is written last, so its presence marks a complete result.
     """
     stem = Path(stem)
-    _atomic_npz(stem.with_suffix(".npz"), arrays)
-    write_text_atomic(stem.with_suffix(".json"), to_json(meta, indent=2, sort_keys=True) + "\n")
+    _atomic_npz(_with_ext(stem, ".npz"), arrays)
+    write_text_atomic(_with_ext(stem, ".json"), to_json(meta, indent=2, sort_keys=True) + "\n")
     return stem
 
 
 def result_exists(stem) -> bool:
     stem = Path(stem)
-    return stem.with_suffix(".json").exists() and stem.with_suffix(".npz").exists()
+    return _with_ext(stem, ".json").exists() and _with_ext(stem, ".npz").exists()
 
 
 def load_result(stem) -> tuple[dict[str, np.ndarray], dict]:
     """Load a result saved by :func:`save_result` (``allow_pickle=False``)."""
     stem = Path(stem)
     try:
-        meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+        meta = json.loads(_with_ext(stem, ".json").read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DynsysError(f"result {stem}: metadata file {stem.with_suffix('.json')} not found") from None
+        raise DynsysError(f"result {stem}: metadata file {_with_ext(stem, '.json')} not found") from None
     except json.JSONDecodeError as exc:
         raise DynsysError(f"result {stem}: corrupt metadata ({exc.msg} at line {exc.lineno})") from None
-    with _open_npz(stem.with_suffix(".npz"), f"result {stem}") as npz:
+    with _open_npz(_with_ext(stem, ".npz"), f"result {stem}") as npz:
         arrays = {k: _read_array(npz, k, f"result {stem}") for k in npz.files}
     return arrays, meta
 
@@ -284,7 +289,7 @@ def save_figure(fig, stem, formats=("png", "pdf"), dpi: int = 150) -> list[Path]
     stem.parent.mkdir(parents=True, exist_ok=True)
     out = []
     for fmt in formats:
-        path = stem.with_suffix(f".{fmt}")
+        path = _with_ext(stem, f".{fmt}")
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".{fmt}")
         os.close(fd)
         try:

@@ -212,7 +212,7 @@ def run(
             io.save_result(stem, arrays, meta)
             arrays, meta = io.load_result(stem)  # draw only from what was saved
         stems = exp.draw(arrays, meta, figdir)
-        io.write_text_atomic(stem.with_suffix(".figures.json"), json.dumps(list(stems)) + "\n")
+        io.write_text_atomic(stem.with_name(stem.name + ".figures.json"), json.dumps(list(stems)) + "\n")
         sections[exp.name] = _section(exp, meta, stems, exp.report(arrays, meta), reused=reuse)
         rel = figdir.relative_to(root)
         log(
@@ -227,7 +227,7 @@ def run(
             continue
         stem = datadir / f"{exp.name}.{profile}"
         saved = _load_matching(stem, config_hash(exp.config(profile)))
-        figs = stem.with_suffix(".figures.json")
+        figs = stem.with_name(stem.name + ".figures.json")
         if saved is None or not figs.exists():
             missing.append(exp.name)
             continue

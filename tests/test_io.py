@@ -80,3 +80,16 @@ def test_result_roundtrip_and_atomicity(tmp_path, rng):
     (tmp_path / "r.json").write_text("{broken")
     with pytest.raises(DynsysError, match="corrupt metadata"):
         load_result(stem)
+
+
+def test_result_stems_with_dots_keep_their_profiles_apart(tmp_path):
+    save_result(tmp_path / "exp.default", {"a": np.zeros(1)}, {"p": "default"})
+    save_result(tmp_path / "exp.paper", {"a": np.ones(1)}, {"p": "paper"})
+    assert load_result(tmp_path / "exp.default")[1]["p"] == "default"
+    assert load_result(tmp_path / "exp.paper")[1]["p"] == "paper"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "exp.default.json",
+        "exp.default.npz",
+        "exp.paper.json",
+        "exp.paper.npz",
+    ]
