@@ -33,6 +33,8 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import signal
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -761,6 +763,22 @@ def _openblas_thread_fns():
     return None
 
 
+def _raise_on_sigterm():
+    """In the main thread, make SIGTERM (batch schedulers, ``kill``) raise KeyboardInterrupt so the
+    run saves a checkpoint before it ends. Returns the previous handler (None when not installed)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+#: config fields that may change between a run and its resumption (they do not change the result)
+_FREE_KEYS = ("updates", "checkpoint_every")
+
+
 def train(
     config: TrainConfig | Mapping,
     out=None,
@@ -799,7 +817,9 @@ def train(
             raise DynsysError(f"out: {ckpt} is not a dynsys training checkpoint")
         saved = dict(meta["config"])
         mine = cfg.to_dict()
-        diff = sorted(k for k in mine if k != "updates" and json.dumps(saved.get(k)) != json.dumps(mine[k]))
+        diff = sorted(
+            k for k in mine if k not in _FREE_KEYS and json.dumps(saved.get(k)) != json.dumps(mine[k])
+        )
         if diff:
             raise DynsysError(
                 f"out: {out} holds a run with a different config ({', '.join(diff)}); "
@@ -815,6 +835,7 @@ def train(
     n_this = 0
     limit = blas_threads(1)
     limit.__enter__()
+    old_term = _raise_on_sigterm()
     try:
         while run.update < cfg.updates and run.active.any():
             if stop_after is not None and n_this >= stop_after:
@@ -833,6 +854,8 @@ def train(
         raise
     finally:
         limit.__exit__(None, None, None)
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
         if bar is not None:
             bar.close()
     save()

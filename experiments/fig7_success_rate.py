@@ -17,6 +17,9 @@ do not have time to learn the task, so it checks the pipeline and shows early er
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 
 from dynsys.io import save_figure
@@ -91,11 +94,17 @@ def _train_config(config, init, length):
     )
 
 
+def _run_key(cfg: TrainConfig) -> str:
+    """Folder key: the training config without the budget, so a larger ``updates`` resumes and extends."""
+    d = {k: v for k, v in cfg.to_dict().items() if k not in ("updates", "checkpoint_every")}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
+
+
 def compute(config, ctx):
     lengths = list(config["lengths"])
     jobs = [(init, L) for init in INITS for L in lengths]
     cfgs = {job: _train_config(config, *job) for job in jobs}
-    outs = {job: ctx.workdir / f"{job[0]}_L{job[1]}" for job in jobs}
+    outs = {job: ctx.workdir / f"{job[0]}_L{job[1]}_{_run_key(cfgs[job])}" for job in jobs}
     results = {}
     if ctx.jobs > 1:
         from concurrent.futures import ProcessPoolExecutor

@@ -163,7 +163,8 @@ def test_train_cli_other_tasks(run_cli, tmp_path, task):
     assert json.loads(stdout)["updates_done"] == 10
 
 
-def test_ctrl_c_saves_a_checkpoint_and_rerun_resumes(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_rerun_resumes(tmp_path, sig):
     run_dir = tmp_path / "run"
     base = [
         sys.executable,
@@ -187,7 +188,7 @@ def test_ctrl_c_saves_a_checkpoint_and_rerun_resumes(tmp_path):
     deadline = time.time() + 120
     while not (run_dir / "checkpoint.npz").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)  # training has started once the first periodic checkpoint exists
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err
