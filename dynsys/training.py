@@ -804,7 +804,16 @@ def train(
     Returns
     -------
     TrainingHistory
-        Ctrl-C (KeyboardInterrupt) saves a checkpoint first, then propagates.
+        Ctrl-C (KeyboardInterrupt) or SIGTERM saves a checkpoint first, then propagates.
+
+    Examples
+    --------
+    >>> cfg = TrainConfig(task="temporal_order", length=20, n_hidden=8, batch=5, updates=20,
+    ...                   methods=("msgd", "msgd-c", "msgd-cr"), seeds=(0, 1), eval_every=10,
+    ...                   eval_sequences=50, confirm_sequences=0)
+    >>> h = train(cfg)
+    >>> h.error.shape, h.members[5]       # (evaluations, members)
+    ((2, 6), ('smart_tanh', 'msgd-cr', 1))
     """
     from . import io
 
