@@ -564,7 +564,8 @@ class _Registry:
             if d <= o.period_tol * scale:
                 return self._add_orbit(Y[L - p :], p)
         # no exact period: recurrence in coarse cells (the fallback for chaotic/slow sets)
-        coarse = 0.25 * self.inv_h
+        span = float(np.ptp(Y, axis=0).max())
+        coarse = 32.0 / span if span > 0 else self.inv_h  # 32 coarse cells across the set
         first = np.unique(_cell_keys(Y[: L // 2], coarse))
         last = _cell_keys(Y[3 * L // 4 :], coarse)
         if np.isin(last, first).mean() < 0.5:
@@ -576,7 +577,13 @@ class _Registry:
             kind, period = "quasiperiodic", 0
         else:  # slowly converging orbit
             return self._add_orbit(Y[L - best_p :], best_p, cell_points=Y[-max(8 * best_p, 64) :])
-        return self.add(kind, period, Y, lyap, Y)
+        # cover the set densely: images of the whole tail are on it too (one vectorized call per step)
+        cover, Z = [Y], Y
+        for _ in range(24):
+            with np.errstate(all="ignore"):
+                Z = self.map.step(Z)
+            cover.append(Z[_finite_within(Z, o.diverge_radius)])
+        return self.add(kind, period, Y, lyap, np.concatenate(cover))
 
     def _add_orbit(self, orbit, p, cell_points=None) -> int:
         M = np.eye(orbit.shape[1])
@@ -687,6 +694,7 @@ def _run_chunk(map, X, gidx, labels, steps, reg: _Registry, grid, opts: BasinOpt
     bas_prev = np.full(A, -1, np.int32)
     bas_cnt = np.zeros(A, np.int16)
     last_disc = -opts.discover_every
+    every = opts.discover_every
     R = opts.diverge_radius
     for t in range(1, opts.max_steps + 1):
         with np.errstate(all="ignore"):
@@ -718,14 +726,16 @@ def _run_chunk(map, X, gidx, labels, steps, reg: _Registry, grid, opts: BasinOpt
             done = (bas_cnt >= opts.basin_hits) & (lab == _UNASSIGNED)
             lab[done] = bl[done]
         due = opts.discover_after if reg.attractors else min(opts.discover_every, opts.discover_after)
-        if t >= due and t - last_disc >= opts.discover_every:
+        if t >= due and t - last_disc >= every:
             pending = np.flatnonzero(lab == _UNASSIGNED)
             if pending.size:
                 last_disc = t
                 pick = pending[
                     np.linspace(0, pending.size - 1, min(opts.discover_batch, pending.size)).astype(int)
                 ]
-                lab[pick] = reg.discover(X[pick])
+                lab[pick] = found = reg.discover(X[pick])
+                # back off when a round finds no attractor (e.g. points on a saddle's stable set)
+                every = opts.discover_every if np.any(found >= 0) else 2 * every
         fin = lab != _UNASSIGNED
         if fin.any():
             labels[gidx[fin]] = lab[fin]
