@@ -477,8 +477,8 @@ class _Registry:
         return np.where(self.keys[i] == k, self.ids[i], -1).astype(np.int32)
 
     def _add_cells(self, coords: np.ndarray, aid: int):
-        coords = np.unique(coords, axis=0)
-        keys = _hash_coords(coords)
+        keys, first = np.unique(_hash_coords(coords), return_index=True)
+        coords = coords[first]
         new = ~np.isin(keys, self.keys)
         coords, keys = coords[new], keys[new]
         allk = np.concatenate([self.keys, keys])
@@ -499,13 +499,26 @@ class _Registry:
         """Add a candidate, merging it into a known attractor that shares a cell with it."""
         coords = _cell_coords(cell_points, self.inv_h)
         hit = self.lookup(cell_points)
-        if np.any(hit >= 0):
+        same = self._same_orbit(points, period) if period else None
+        if same is not None:
+            aid = same
+        elif np.any(hit >= 0):
             aid = int(np.bincount(hit[hit >= 0]).argmax())
         else:
             aid = len(self.attractors)
             self.attractors.append(Attractor(aid, kind, int(period), np.array(points), float(lyap)))
         self._add_cells(coords, aid)
         return aid
+
+    def _same_orbit(self, points, period) -> int | None:
+        """A known orbit of the same period within one cell of ``points`` (any cyclic shift)."""
+        for a in self.attractors:
+            if a.period != period:
+                continue
+            for k in range(period):
+                if np.abs(np.roll(a.points, k, axis=0) - points).max() <= self.h:
+                    return a.id
+        return None
 
     def seed(self, attractors: Sequence[Attractor]):
         for a in attractors:
@@ -554,6 +567,11 @@ class _Registry:
     def _classify_tail(self, Y: np.ndarray) -> int:
         o = self.opts
         L = Y.shape[0]
+        if self.keys.size:  # the tail already lies on a known attractor (common after the first)
+            aid = self.lookup(Y[-200:])
+            top = np.bincount(aid[aid >= 0]).argmax() if np.any(aid >= 0) else -1
+            if top >= 0 and np.mean(aid == top) >= 0.9:
+                return int(top)
         scale = 1.0 + np.abs(Y).max()
         w = max(2 * o.max_period, 32)
         best_p, best_d = 0, np.inf

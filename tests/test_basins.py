@@ -239,3 +239,14 @@ def test_bad_input_one_line_errors(call, match):
     with pytest.raises(DynsysError, match=match) as exc:
         call()
     assert "\n" not in str(exc.value)
+
+
+def test_fixed_point_on_a_cell_edge_is_found_once():
+    # x ↦ 0.9 x + 0.05 has its fixed point 0.5 exactly on an edge of the attractor cells (h = 0.25):
+    # in floating point the left and right approaches settle on different neighbours of 0.5, in
+    # different cells; they must be recognised as one attractor.
+    m = RNNMap([[0.9]], b=[0.05], activation="linear")
+    res = basins_of_attraction(m, box_grid([(-1.0, 2.0)], 41), basin_hits=0, cell_size=0.25)
+    assert len(res.attractors) == 1
+    assert res.attractors[0].points[0, 0] == pytest.approx(0.5, abs=1e-12)
+    assert np.all(res.labels == 0)
