@@ -250,3 +250,22 @@ def test_fixed_point_on_a_cell_edge_is_found_once():
     assert len(res.attractors) == 1
     assert res.attractors[0].points[0, 0] == pytest.approx(0.5, abs=1e-12)
     assert np.all(res.labels == 0)
+
+
+@settings(max_examples=12)
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.5, 3.0))
+def test_random_rnn_attractors_are_invariant_and_self_labelled(seed, scale):
+    rng = np.random.default_rng(seed)
+    m = RNNMap(scale * rng.normal(size=(2, 2)), b=0.3 * rng.normal(size=2))
+    res = basins_of_attraction(m, box_grid([(-3.0, 3.0), (-3.0, 3.0)], 24), max_steps=400)
+    assert sum(res.fractions.values()) == pytest.approx(1.0, abs=1e-12)
+    for a in res.attractors:
+        if a.period:  # an orbit: F^p(x) = x, and F maps the orbit onto itself
+            y = a.points
+            for _ in range(a.period):
+                y = m.step(y)
+            assert np.abs(y - a.points).max() < 1e-6
+            assert a.lyapunov < 0
+        # the attractor's own points are labelled with its id
+        own = basins_of_attraction(m, a.points[:50], attractors=res.attractors, max_steps=400)
+        assert np.all(own.labels == a.id)
