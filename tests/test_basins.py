@@ -269,3 +269,17 @@ def test_random_rnn_attractors_are_invariant_and_self_labelled(seed, scale):
         # the attractor's own points are labelled with its id
         own = basins_of_attraction(m, a.points[:50], attractors=res.attractors, max_steps=400)
         assert np.all(own.labels == a.id)
+
+
+def test_henon_divergence_matches_brute_force():
+    # oracle: iterate every grid point for the full budget without retiring, then look at the end
+    grid = box_grid([(-2.0, 2.0), (-2.0, 2.0)], 120)
+    m = HenonMap(1.4, 0.3)
+    res = basins_of_attraction(m, grid, max_steps=1000)
+    X = grid.states().reshape(-1, 2)
+    with np.errstate(all="ignore"):
+        for _ in range(1000):
+            X = m.step(X)
+    bounded = np.all(np.abs(X) < 1e10, axis=1).reshape(grid.shape)
+    assert np.mean((res.labels == 0) == bounded) >= 0.999
+    assert np.mean((res.labels == DIVERGED) == ~bounded) >= 0.999
