@@ -283,3 +283,30 @@ def test_henon_divergence_matches_brute_force():
     bounded = np.all(np.abs(X) < 1e10, axis=1).reshape(grid.shape)
     assert np.mean((res.labels == 0) == bounded) >= 0.999
     assert np.mean((res.labels == DIVERGED) == ~bounded) >= 0.999
+
+
+@pytest.mark.parametrize(
+    "w, b, act, n",
+    [
+        (5.0, -2.6, "sigmoid", 20001),
+        (5.0, -2.4, "sigmoid", 4001),
+        (2.0, 0.1, "tanh", 8001),
+        (-3.0, 0.2, "tanh", 3001),
+    ],
+)
+def test_unit_boundary_tracks_unstable_fixed_point_at_many_biases(w, b, act, n):
+    sig = _sigmoid if act == "sigmoid" else np.tanh
+    f = lambda x: w * sig(x) + b - x  # noqa: E731
+    xs = np.linspace(-6, 6, 100001)
+    roots = [brentq(f, xs[i], xs[i + 1]) for i in np.flatnonzero(np.sign(f(xs[:-1])) != np.sign(f(xs[1:])))]
+    grid = box_grid([(-6.0, 6.0)], n)
+    res = basins_of_attraction(UnitMap(w=w, b=b, activation=act), grid)
+    x = grid.axes[0]
+    change = np.flatnonzero(res.labels[1:] != res.labels[:-1])
+    bnd = 0.5 * (x[change] + x[change + 1])
+    if w > 0:  # bistable: stable, unstable, stable; the boundary is the middle root
+        assert len(roots) == 3 and len(res.attractors) == 2
+        assert bnd.size == 1 and abs(bnd[0] - roots[1]) <= (x[1] - x[0]) / 2 + 1e-12
+    else:  # w < 0: one fixed point, flip-unstable, and a stable 2-cycle: a single basin
+        assert len(roots) == 1 and len(res.attractors) == 1
+        assert res.attractors[0].period == 2 and bnd.size == 0
