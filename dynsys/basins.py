@@ -27,6 +27,8 @@ step) and each point is retired as soon as it is assigned. Attractors are **foun
 
 Labels: ``0, 1, …`` attractor ids, :data:`DIVERGED` ``= -1``, :data:`UNDECIDED` ``= -2``. Basin
 fractions count all three kinds, so they always sum to 1.
+The grids (:class:`StateGrid`, :func:`box_grid`, :func:`plane_grid`), the label constants and
+:func:`label_agreement` live in :mod:`dynsys.grids` and are re-exported here.
 
 Examples
 --------
@@ -46,7 +48,8 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import DynsysError, as_float_array, check_finite_scalar, check_positive_int
+from .errors import DynsysError, check_finite_scalar, check_positive_int
+from .grids import DIVERGED, UNDECIDED, CellTable, StateGrid, box_grid, cell_keys, label_agreement, plane_grid
 from .maps import Map
 
 __all__ = [
@@ -62,184 +65,8 @@ __all__ = [
     "label_agreement",
 ]
 
-DIVERGED = -1
-UNDECIDED = -2
 _UNASSIGNED = -3
 AttractorKind = Literal["fixed_point", "periodic", "chaotic", "quasiperiodic"]
-
-
-# ---------------------------------------------------------------------------------------
-# Grids of initial states
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class StateGrid:
-    """A regular 1-D or 2-D grid of initial states on a line or plane of state space.
-
-    The state at coefficients ``c`` is ``origin + Σ_i c_i directions[i]``; grid point ``j`` of
-    axis ``i`` is the centre of a cell of width ``spacing[i]`` along ``directions[i]``.
-
-    Attributes
-    ----------
-    origin : ndarray, shape (n,)
-    directions : ndarray, shape (k, n)
-        Linearly independent (k = 1 or 2).
-    axes : tuple of ndarray
-        ``k`` uniformly spaced coefficient arrays (lengths = :attr:`shape`).
-    """
-
-    origin: np.ndarray
-    directions: np.ndarray
-    axes: tuple[np.ndarray, ...]
-
-    def __post_init__(self):
-        D = np.asarray(self.directions, float)
-        self._set(
-            "identity",
-            D.shape[0] == D.shape[1] and np.array_equal(D, np.eye(D.shape[0])) and not np.any(self.origin),
-        )
-        self._set("pinv", np.linalg.pinv(D))  # (n, k)
-
-    def _set(self, key, value):
-        object.__setattr__(self, f"_{key}", value)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(len(a) for a in self.axes)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    @property
-    def ndim(self) -> int:
-        return len(self.axes)
-
-    @property
-    def dim(self) -> int:
-        """State dimension n."""
-        return self.origin.shape[0]
-
-    @property
-    def spacing(self) -> np.ndarray:
-        """Coefficient step of each axis, shape (k,)."""
-        return np.array([a[1] - a[0] for a in self.axes])
-
-    @property
-    def cell_size(self) -> float:
-        """The smallest cell side in state units."""
-        return float(np.min(self.spacing * np.linalg.norm(self.directions, axis=1)))
-
-    def coords(self) -> np.ndarray:
-        """Coefficients of every grid point, shape ``(*shape, k)``."""
-        return np.stack(np.meshgrid(*self.axes, indexing="ij"), axis=-1)
-
-    def states(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """States of the grid points; all (shape ``(*shape, n)``) or flat ``[start:stop]``."""
-        if start == 0 and stop is None:
-            return self.origin + self.coords() @ self.directions
-        stop = self.size if stop is None else stop
-        idx = np.unravel_index(np.arange(start, stop), self.shape)
-        c = np.stack([a[i] for a, i in zip(self.axes, idx)], axis=-1)
-        return self.origin + c @ self.directions
-
-    def locate(self, x: np.ndarray) -> np.ndarray:
-        """Flat index of the grid cell containing each state, ``-1`` outside.
-
-        States off the plane by more than half a cell are outside. ``x`` has shape (A, n).
-        """
-        if self._identity:
-            c = x
-        else:
-            rel = x - self.origin
-            c = rel @ self._pinv
-            if self.ndim < self.dim:
-                off = np.abs(rel - c @ self.directions).max(axis=1) > 0.5 * self.cell_size
-        flat = np.zeros(x.shape[0], np.int64)
-        inside = np.ones(x.shape[0], bool)
-        for i, a in enumerate(self.axes):
-            with np.errstate(invalid="ignore"):
-                f = np.rint((c[:, i] - a[0]) / (a[1] - a[0]))
-            ok = (f >= 0) & (f < len(a))
-            inside &= ok
-            flat = flat * len(a) + np.where(ok, f, 0).astype(np.int64)
-        if not self._identity and self.ndim < self.dim:
-            inside &= ~off
-        return np.where(inside, flat, -1)
-
-
-def _check_resolution(resolution, k: int) -> tuple[int, ...]:
-    res = np.atleast_1d(np.asarray(resolution, dtype=object))
-    if res.size == 1:
-        res = np.repeat(res, k)
-    if res.size != k:
-        raise DynsysError(f"resolution must be one integer or {k} integers, got {resolution!r}")
-    return tuple(check_positive_int(r, "resolution", minimum=2) for r in res)
-
-
-def _check_ranges(ranges, k: int, name: str) -> list[tuple[float, float]]:
-    arr = as_float_array(ranges, name)
-    arr = arr.reshape(-1, 2) if arr.size % 2 == 0 else None
-    if arr is None or arr.shape[0] not in (1, k):
-        raise DynsysError(f"{name} must be {k} pair(s) (LO, HI), got {ranges!r}")
-    if arr.shape[0] == 1:
-        arr = np.repeat(arr, k, axis=0)
-    for lo, hi in arr:
-        if not lo < hi:
-            raise DynsysError(f"{name} must satisfy LO < HI, got [{lo}, {hi}]")
-    return [(float(lo), float(hi)) for lo, hi in arr]
-
-
-def box_grid(ranges, resolution) -> StateGrid:
-    """A grid over a box of a 1-D or 2-D state space.
-
-    Parameters
-    ----------
-    ranges : sequence of (lo, hi)
-        One interval per state coordinate (n = 1 or 2); a single interval is used for all.
-    resolution : int or sequence of int
-        Grid points per axis (≥ 2), endpoints included.
-    """
-    arr = as_float_array(ranges, "ranges")
-    n = 1 if (arr.size == 2 and arr.ndim <= 1) or (arr.ndim == 2 and arr.shape[0] == 1) else arr.size // 2
-    if n not in (1, 2):
-        raise DynsysError(f"box_grid needs 1 or 2 ranges, got {arr.size // 2}; use plane_grid for n > 2")
-    rng = _check_ranges(arr, n, "ranges")
-    res = _check_resolution(resolution, n)
-    axes = tuple(np.linspace(lo, hi, r) for (lo, hi), r in zip(rng, res))
-    return StateGrid(origin=np.zeros(n), directions=np.eye(n), axes=axes)
-
-
-def plane_grid(origin, directions, extent, resolution) -> StateGrid:
-    """A grid on the line or plane ``origin + c₁ d₁ (+ c₂ d₂)`` of an n-dimensional state space.
-
-    Parameters
-    ----------
-    origin : array_like, shape (n,)
-    directions : array_like, shape (k, n)
-        One or two linearly independent directions.
-    extent : (lo, hi) or ((lo1, hi1), (lo2, hi2))
-        Coefficient ranges.
-    resolution : int or sequence of int
-        Grid points per axis (≥ 2).
-    """
-    origin = as_float_array(origin, "origin", ndim=1)
-    D = as_float_array(directions, "directions", ndim=(1, 2))
-    D = np.atleast_2d(D)
-    if D.shape[0] not in (1, 2) or D.shape[1] != origin.shape[0]:
-        raise DynsysError(f"directions must have shape (1 or 2, {origin.shape[0]}), got {D.shape}")
-    norms = np.linalg.norm(D, axis=1)
-    if np.any(norms == 0):
-        raise DynsysError("directions must be non-zero")
-    sv = np.linalg.svd(D / norms[:, None], compute_uv=False)
-    if sv[-1] < 1e-8:
-        raise DynsysError("directions must be linearly independent (the plane's directions are parallel)")
-    k = D.shape[0]
-    rng = _check_ranges(extent, k, "extent")
-    res = _check_resolution(resolution, k)
-    axes = tuple(np.linspace(lo, hi, r) for (lo, hi), r in zip(rng, res))
-    return StateGrid(origin=origin, directions=D, axes=axes)
 
 
 # ---------------------------------------------------------------------------------------
@@ -294,17 +121,8 @@ class BasinOptions:
     chunk_size: int = 1 << 16
 
     def __post_init__(self):
-        for key in (
-            "max_steps",
-            "discover_after",
-            "discover_every",
-            "discover_batch",
-            "discovery_steps",
-            "tail",
-            "max_period",
-            "chunk_size",
-            "attractor_hits",
-        ):
+        ints = "max_steps discover_after discover_every discover_batch discovery_steps tail max_period"
+        for key in (*ints.split(), "chunk_size", "attractor_hits"):
             check_positive_int(getattr(self, key), key)
         check_positive_int(self.basin_hits, "basin_hits", minimum=0)
         if self.max_steps > 32000:
@@ -401,103 +219,22 @@ class Basins:
 # Attractor registry: hashed cells in the full state space
 # ---------------------------------------------------------------------------------------
 
-_MULT = np.array(
-    [
-        1,
-        0x9E3779B97F4A7C15,
-        0xC2B2AE3D27D4EB4F,
-        0x165667B19E3779F9,
-        0xD6E8FEB86659FD93,
-        0xFF51AFD7ED558CCD,
-        0xC4CEB9FE1A85EC53,
-        0x27D4EB2F165667C5,
-    ],
-    dtype=np.uint64,
-)
-
-
-def _cell_coords(X: np.ndarray, inv_h: float) -> np.ndarray:
-    """Integer cell ``floor(x / h)`` of each state, shape (A, n)."""
-    return np.floor(np.clip(X * inv_h, -1e18, 1e18)).astype(np.int64)
-
-
-def _cell_keys(X: np.ndarray, inv_h: float) -> np.ndarray:
-    """Hash of the cell ``floor(x / h)`` of each state (exact for n = 1, linear hash otherwise)."""
-    return _hash_coords(_cell_coords(X, inv_h))
-
-
-def _hash_coords(c: np.ndarray) -> np.ndarray:
-    c = c.view(np.uint64)
-    n = c.shape[1]
-    mult = (
-        _MULT
-        if n <= len(_MULT)
-        else np.random.default_rng(n).integers(1, 2**63, size=n, dtype=np.uint64) | np.uint64(1)
-    )
-    key = c[:, 0].copy()
-    for i in range(1, n):
-        key += c[:, i] * mult[i]
-    return key
-
-
-_DENSE_MAX = 1 << 24  # cells of a dense look-up table (64 MiB of int32)
-
 
 class _Registry:
     """Attractors found so far and their cells.
 
-    Look-up is a dense table over the bounding box of all attractor cells when it has at most
-    ``_DENSE_MAX`` cells (the common case), else a sorted array of cell hashes (``searchsorted``).
+    The cells live in a :class:`~dynsys.grids.CellTable` (ids = attractor ids).
     """
 
     def __init__(self, map: Map, h: float, opts: BasinOptions):
         self.map, self.h, self.opts = map, h, opts
-        self.inv_h = 1.0 / h
         self.attractors: list[Attractor] = []
-        self.keys = np.empty(0, np.uint64)
-        self.ids = np.empty(0, np.int32)
-        self.coords = np.empty((0, map.dim), np.int64)
-        self.dense = None
-
-    def lookup(self, X: np.ndarray) -> np.ndarray:
-        if not self.keys.size:
-            return np.full(X.shape[0], -1, np.int32)
-        if self.dense is not None:
-            lo, shape, table = self.dense
-            c = _cell_coords(X, self.inv_h) - lo
-            inside = np.ones(X.shape[0], bool)
-            flat = np.zeros(X.shape[0], np.int64)
-            for i, s in enumerate(shape):
-                ci = c[:, i]
-                inside &= (ci >= 0) & (ci < s)
-                flat = flat * s + ci
-            return np.where(inside, table[np.where(inside, flat, 0)], -1)
-        k = _cell_keys(X, self.inv_h)
-        i = np.minimum(np.searchsorted(self.keys, k), self.keys.size - 1)
-        return np.where(self.keys[i] == k, self.ids[i], -1).astype(np.int32)
-
-    def _add_cells(self, coords: np.ndarray, aid: int):
-        keys, first = np.unique(_hash_coords(coords), return_index=True)
-        coords = coords[first]
-        new = ~np.isin(keys, self.keys)
-        coords, keys = coords[new], keys[new]
-        allk = np.concatenate([self.keys, keys])
-        allid = np.concatenate([self.ids, np.full(keys.size, aid, np.int32)])
-        allc = np.concatenate([self.coords, coords])
-        order = np.argsort(allk, kind="stable")
-        self.keys, self.ids, self.coords = allk[order], allid[order], allc[order]
-        lo, hi = self.coords.min(axis=0), self.coords.max(axis=0)
-        shape = hi - lo + 1
-        if float(np.prod(shape.astype(float))) <= _DENSE_MAX:
-            table = np.full(int(np.prod(shape)), -1, np.int32)
-            table[np.ravel_multi_index(tuple((self.coords - lo).T), tuple(shape))] = self.ids
-            self.dense = (lo, tuple(int(v) for v in shape), table)
-        else:
-            self.dense = None
+        self.cells = CellTable(h, map.dim)
+        self.lookup = self.cells.lookup
 
     def add(self, kind, period, points, lyap, cell_points) -> int:
         """Add a candidate, merging it into a known attractor that shares a cell with it."""
-        coords = _cell_coords(cell_points, self.inv_h)
+        coords = self.cells.cells_of(cell_points)
         hit = self.lookup(cell_points)
         same = self._same_orbit(points, period) if period else None
         if same is not None:
@@ -507,7 +244,7 @@ class _Registry:
         else:
             aid = len(self.attractors)
             self.attractors.append(Attractor(aid, kind, int(period), np.array(points), float(lyap)))
-        self._add_cells(coords, aid)
+        self.cells.add(coords, aid)
         return aid
 
     def _same_orbit(self, points, period) -> int | None:
@@ -525,7 +262,7 @@ class _Registry:
             if a.id != len(self.attractors):
                 raise DynsysError("attractors must be numbered 0, 1, ... in order (pass Basins.attractors)")
             self.attractors.append(a)
-            self._add_cells(_cell_coords(a.points, self.inv_h), a.id)
+            self.cells.add(self.cells.cells_of(a.points), a.id)
 
     # -- discovery ---------------------------------------------------------------------
     def discover(self, X: np.ndarray) -> np.ndarray:
@@ -550,7 +287,7 @@ class _Registry:
             x = np.where(alive[:, None], x, 0.0)
             if t >= start:
                 tail[t - start] = x
-            if self.keys.size:
+            if len(self.cells):
                 aid = np.where(alive, self.lookup(x), -1)
                 hit = aid >= 0
                 cnt = np.where(hit & (aid == prev), cnt + 1, hit)
@@ -567,7 +304,7 @@ class _Registry:
     def _classify_tail(self, Y: np.ndarray) -> int:
         o = self.opts
         L = Y.shape[0]
-        if self.keys.size:  # the tail already lies on a known attractor (common after the first)
+        if len(self.cells):  # the tail already lies on a known attractor (common after the first)
             aid = self.lookup(Y[-200:])
             top = np.bincount(aid[aid >= 0]).argmax() if np.any(aid >= 0) else -1
             if top >= 0 and np.mean(aid == top) >= 0.9:
@@ -583,9 +320,9 @@ class _Registry:
                 return self._add_orbit(Y[L - p :], p)
         # no exact period: recurrence in coarse cells (the fallback for chaotic/slow sets)
         span = float(np.ptp(Y, axis=0).max())
-        coarse = 32.0 / span if span > 0 else self.inv_h  # 32 coarse cells across the set
-        first = np.unique(_cell_keys(Y[: L // 2], coarse))
-        last = _cell_keys(Y[3 * L // 4 :], coarse)
+        coarse = 32.0 / span if span > 0 else 1.0 / self.h  # 32 coarse cells across the set
+        first = np.unique(cell_keys(Y[: L // 2], coarse))
+        last = cell_keys(Y[3 * L // 4 :], coarse)
         if np.isin(last, first).mean() < 0.5:
             return UNDECIDED
         lyap = _tangent_lyapunov(self.map, Y[-1000:])
@@ -705,43 +442,37 @@ def _finite_within(X: np.ndarray, R: float) -> np.ndarray:
 
 
 def _run_chunk(map, X, gidx, labels, steps, reg: _Registry, grid, opts: BasinOptions):
-    A = gidx.size
-    att_prev = np.full(A, -1, np.int32)
-    att_cnt = np.zeros(A, np.int16)
+    # per point: last attractor hit and run length, last basin-cell label and run length
+    st = np.zeros((4, gidx.size), np.int32)
+    st[0] = st[2] = -1
     use_bas = grid is not None and opts.basin_hits > 0
-    bas_prev = np.full(A, -1, np.int32)
-    bas_cnt = np.zeros(A, np.int16)
     last_disc = -opts.discover_every
     every = opts.discover_every
-    R = opts.diverge_radius
     for t in range(1, opts.max_steps + 1):
         with np.errstate(all="ignore"):
             X = map.step(X)
-        ok = _finite_within(X, R)
+        ok = _finite_within(X, opts.diverge_radius)
         if not ok.all():  # retire the diverged points first, so look-ups see finite states only
-            bad = ~ok
-            labels[gidx[bad]] = DIVERGED
-            steps[gidx[bad]] = t
-            X, gidx = X[ok], gidx[ok]
-            att_prev, att_cnt, bas_prev, bas_cnt = att_prev[ok], att_cnt[ok], bas_prev[ok], bas_cnt[ok]
-            A = gidx.size
-            if A == 0:
+            labels[gidx[~ok]] = DIVERGED
+            steps[gidx[~ok]] = t
+            X, gidx, st = X[ok], gidx[ok], st[:, ok]
+            if gidx.size == 0:
                 return
-        lab = np.full(A, _UNASSIGNED, np.int32)
-        if reg.keys.size:
+        lab = np.full(gidx.size, _UNASSIGNED, np.int32)
+        if len(reg.cells):
             aid = reg.lookup(X)
             hit = aid >= 0
-            att_cnt = np.where(hit & (aid == att_prev), att_cnt + 1, hit).astype(np.int16)
-            att_prev = aid
-            done = att_cnt >= opts.attractor_hits
+            st[1] = np.where(hit & (aid == st[0]), st[1] + 1, hit)
+            st[0] = aid
+            done = st[1] >= opts.attractor_hits
             lab[done] = aid[done]
         if use_bas:
             loc = grid.locate(X)
             bl = np.where(loc >= 0, labels[np.maximum(loc, 0)], -1)
             hit = bl >= 0
-            bas_cnt = np.where(hit & (bl == bas_prev), bas_cnt + 1, hit).astype(np.int16)
-            bas_prev = np.where(hit, bl, -1)
-            done = (bas_cnt >= opts.basin_hits) & (lab == _UNASSIGNED)
+            st[3] = np.where(hit & (bl == st[2]), st[3] + 1, hit)
+            st[2] = np.where(hit, bl, -1)
+            done = (st[3] >= opts.basin_hits) & (lab == _UNASSIGNED)
             lab[done] = bl[done]
         due = opts.discover_after if reg.attractors else min(opts.discover_every, opts.discover_after)
         if t >= due and t - last_disc >= every:
@@ -758,51 +489,8 @@ def _run_chunk(map, X, gidx, labels, steps, reg: _Registry, grid, opts: BasinOpt
         if fin.any():
             labels[gidx[fin]] = lab[fin]
             steps[gidx[fin]] = t
-            keep = ~fin
-            X, gidx = X[keep], gidx[keep]
-            att_prev, att_cnt, bas_prev, bas_cnt = (
-                att_prev[keep],
-                att_cnt[keep],
-                bas_prev[keep],
-                bas_cnt[keep],
-            )
-            A = gidx.size
-            if A == 0:
+            X, gidx, st = X[~fin], gidx[~fin], st[:, ~fin]
+            if gidx.size == 0:
                 return
     labels[gidx] = UNDECIDED
     steps[gidx] = opts.max_steps
-
-
-# ---------------------------------------------------------------------------------------
-# Comparing two labellings
-# ---------------------------------------------------------------------------------------
-
-
-def label_agreement(a, b) -> tuple[float, dict[int, int]]:
-    """Fraction of points on which two labellings agree, up to renaming attractors.
-
-    Attractor labels (≥ 0) of ``a`` are matched to those of ``b`` by the assignment that
-    maximises agreement (Hungarian method on the confusion matrix); :data:`DIVERGED` and
-    :data:`UNDECIDED` only match themselves.
-
-    Returns
-    -------
-    fraction : float
-    mapping : dict
-        Label of ``a`` → label of ``b``.
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    a, b = np.asarray(a).ravel(), np.asarray(b).ravel()
-    if a.shape != b.shape:
-        raise DynsysError(f"labellings must have the same size, got {a.size} and {b.size}")
-    la, lb = np.unique(a[a >= 0]), np.unique(b[b >= 0])
-    mapping = {DIVERGED: DIVERGED, UNDECIDED: UNDECIDED}
-    if la.size and lb.size:
-        both = (a >= 0) & (b >= 0)
-        C = np.zeros((la.size, lb.size))
-        np.add.at(C, (np.searchsorted(la, a[both]), np.searchsorted(lb, b[both])), 1)
-        r, c = linear_sum_assignment(-C)
-        mapping.update({int(la[i]): int(lb[j]) for i, j in zip(r, c)})
-    mapped = np.array([mapping.get(int(v), -99) for v in range(-2, int(a.max(initial=0)) + 1)])
-    return float(np.mean(mapped[a + 2] == b)), mapping

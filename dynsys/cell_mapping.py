@@ -6,6 +6,12 @@ into cells; every cell is sent to the cell containing the image of a point in it
 
 * **Simple cell mapping (SCM):** the image of the cell *centre*; every cell has exactly one
   successor, so the graph is a functional graph whose cycles are the *periodic groups*.
+* **Cell mapping of the k-th iterate** (``steps_per_cell = k``, default 4; Hsu 1987): the same,
+  for ``F^k`` — each sample is sent ``k`` steps by the *true* map and only then snapped to a
+  cell. Every snap moves a trajectory by up to half a cell; on a fractal boundary that error
+  sends SCM trajectories into the wrong basin, and ``k`` steps per snap make ``k`` times fewer
+  snaps. Agreement with direct iteration, Newton ``z³ − 1`` on [−2, 2]²: 97.2 % (k = 1) vs
+  99.4 % (k = 4) at 160², 98.4 % vs 99.7 % at 400². ``k = 1`` is Hsu's original method.
 * **Generalized cell mapping (GCM):** the images of ``samples^k`` points spread over each cell
   (the centre among them); its *closed* strongly connected components (no edge leaves them) are
   the attractor candidates. A chaotic attractor, which SCM breaks into many small periodic groups,
@@ -51,7 +57,8 @@ class CellMapping:
         Attractor id (ordered by the smallest cell index of each attractor), ``DIVERGED`` (the sink)
         or ``UNDECIDED`` (cells draining into a spurious periodic group).
     successor : ndarray of int64, shape (N + 1,)
-        The SCM image of each flat cell index; ``N`` is the sink (and maps to itself).
+        The SCM image (cell of ``F^k`` of the centre) of each flat cell index; ``N`` is the sink
+        (and maps to itself).
     attractor_cells : tuple of ndarray
         Flat cell indices of each attractor's closed GCM class.
     periodic_group : ndarray of int64, shape (N,)
@@ -59,6 +66,8 @@ class CellMapping:
     n_groups : int
         Number of SCM periodic groups (sink excluded).
     grid : StateGrid
+    steps_per_cell : int
+        ``k`` of the cell mapping of ``F^k``.
     """
 
     labels: np.ndarray
@@ -67,6 +76,7 @@ class CellMapping:
     periodic_group: np.ndarray
     n_groups: int
     grid: StateGrid
+    steps_per_cell: int = 1
 
     @property
     def n_attractors(self) -> int:
@@ -86,13 +96,18 @@ class CellMapping:
         return self.grid.states().reshape(-1, self.grid.dim)[self.attractor_cells[k]]
 
 
-def _image_cells(map: Map, grid: StateGrid, X: np.ndarray, reentry_steps: int, R: float) -> np.ndarray:
-    """Cell of ``F(x)`` for each row of ``X``; states that leave the box are followed for up to
-    ``reentry_steps`` steps until they come back, else they go to the sink (index N)."""
+def _image_cells(
+    map: Map, grid: StateGrid, X: np.ndarray, reentry_steps: int, R: float, steps: int = 1
+) -> np.ndarray:
+    """Cell of ``F^steps(x)`` for each row of ``X`` (the true map is iterated ``steps`` times before
+    the image is snapped to a cell); states that leave the box are followed for up to
+    ``reentry_steps`` more steps until they come back, else they go to the sink (index N)."""
     N = grid.size
-    with np.errstate(all="ignore"):
-        Y = map.step(X)
-    ok = _finite_within(Y, R)
+    Y, ok = X, np.ones(X.shape[0], bool)
+    for _ in range(steps):
+        with np.errstate(all="ignore"):
+            Y = map.step(Y)
+        ok &= _finite_within(Y, R)
     out = np.where(ok, grid.locate(np.where(ok[:, None], Y, np.inf)), N)
     pending = np.flatnonzero(out < 0)
     Y = Y[pending]
@@ -150,6 +165,44 @@ def _self_share(map, grid, cells, delta, steps, R, cap=4096) -> float:
     return float(np.mean((loc >= 0) & dil.ravel()[np.maximum(loc, 0)]))
 
 
+def _join_pieces(map, grid, attractor_cells, cand_to_attr, R):
+    """Join attractors of ``F^k`` that one step of ``F`` maps onto each other (the pieces of one
+    attractor of ``F``): attractor ``a`` is joined to the attractor most of its one-step images
+    land on (within one cell)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n_att = len(attractor_cells)
+    owner = np.full(grid.shape, -1, np.int64)
+    for a, cells in enumerate(attractor_cells):
+        owner.ravel()[cells] = a
+    near = owner.copy()  # owner dilated by one cell (Chebyshev), existing owners kept
+    for axis in range(owner.ndim):
+        for shift in (1, -1):
+            moved = np.roll(near, shift, axis=axis)
+            edge = [slice(None)] * owner.ndim
+            edge[axis] = 0 if shift == 1 else -1
+            moved[tuple(edge)] = -1
+            near = np.where(near >= 0, near, moved)
+    centres = grid.states().reshape(-1, grid.dim)
+    pairs = [(a, a) for a in range(n_att)]
+    for a, cells in enumerate(attractor_cells):
+        img = _image_cells(map, grid, centres[cells], 0, R)
+        hit = near.ravel()[img[img < grid.size]]
+        hit = hit[hit >= 0]
+        if hit.size:
+            pairs.append((a, int(np.bincount(hit, minlength=n_att).argmax())))
+    p = np.array(pairs).T
+    _, comp = connected_components(
+        coo_matrix((np.ones(p.shape[1]), (p[0], p[1])), shape=(n_att, n_att)), directed=False
+    )
+    joined = [
+        np.unique(np.concatenate([attractor_cells[a] for a in np.flatnonzero(comp == c)]))
+        for c in range(comp.max() + 1)
+    ]
+    return joined, {c: int(comp[a]) for c, a in cand_to_attr.items()}
+
+
 def _dilate_axis(m: np.ndarray, axis: int) -> np.ndarray:
     out = m.copy()
     sl = [slice(None)] * m.ndim
@@ -169,6 +222,7 @@ def cell_mapping(
     diverge_radius: float = 1e10,
     persistence_steps: int = 200,
     refine_rounds: int = 10,
+    steps_per_cell: int = 4,
 ) -> CellMapping:
     """Basins of an autonomous map by simple + generalized cell mapping (see the module docstring).
 
@@ -190,6 +244,13 @@ def cell_mapping(
     refine_rounds : int
         Rounds of relabelling cells that drain into spurious groups by the majority label of
         their sampled images (0 leaves them :data:`~dynsys.basins.UNDECIDED`).
+    steps_per_cell : int
+        ``k``: cell mapping of the k-th iterate ``F^k`` — each sample is sent ``k`` steps by the
+        true map before its image is snapped to a cell (Hsu 1987). ``k = 1`` is the simple cell
+        mapping; larger ``k`` divides the snapping events along a trajectory by ``k``, which
+        matters on fractal boundaries (see the module docstring). A period-``p`` orbit of ``F``
+        splits into ``gcd(p, k)`` orbits of ``F^k``; those pieces are joined again by one step of
+        ``F``. :attr:`CellMapping.successor` is then the cell of ``F^k`` of each centre.
 
     Returns
     -------
@@ -210,12 +271,14 @@ def cell_mapping(
     reentry_steps = check_positive_int(reentry_steps, "reentry_steps", minimum=0)
     persistence_steps = check_positive_int(persistence_steps, "persistence_steps")
     refine_rounds = check_positive_int(refine_rounds, "refine_rounds", minimum=0)
+    k_steps = check_positive_int(steps_per_cell, "steps_per_cell")
+    persist = k_steps * -(-persistence_steps // k_steps)  # a multiple of k: F^k pieces stay put
     R = check_finite_scalar(diverge_radius, "diverge_radius")
     N, k = grid.size, grid.ndim
     centres = grid.states().reshape(N, grid.dim)
 
     # simple cell mapping: one successor per cell
-    succ = np.append(_image_cells(map, grid, centres, reentry_steps, R), N)
+    succ = np.append(_image_cells(map, grid, centres, reentry_steps, R, k_steps), N)
     nodes = np.arange(N + 1)
     G = coo_matrix((np.ones(N + 1, np.int8), (nodes, succ)), shape=(N + 1, N + 1)).tocsr()
     _, comp = connected_components(G, directed=True, connection="strong")
@@ -231,7 +294,7 @@ def cell_mapping(
     dst = [succ]
     for d in delta[np.any(delta != 0, axis=1)]:  # the centre is the SCM edge
         src.append(np.arange(N))
-        dst.append(_image_cells(map, grid, centres + d, reentry_steps, R))
+        dst.append(_image_cells(map, grid, centres + d, reentry_steps, R, k_steps))
     src, dst = np.concatenate(src), np.concatenate(dst)
     H = coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(N + 1, N + 1)).tocsr()
     _, gcomp = connected_components(H, directed=True, connection="strong")
@@ -249,9 +312,11 @@ def cell_mapping(
     attractor_cells, cand_to_attr = [], {}
     for c in np.unique(merged):
         cells = np.flatnonzero(owner == c)
-        if _self_share(map, grid, cells, delta, persistence_steps, R) >= 0.5:
+        if _self_share(map, grid, cells, delta, persist, R) >= 0.5:
             cand_to_attr[int(c)] = len(attractor_cells)
             attractor_cells.append(cells)
+    if k_steps > 1 and len(attractor_cells) > 1:
+        attractor_cells, cand_to_attr = _join_pieces(map, grid, attractor_cells, cand_to_attr, R)
     order = np.argsort([cells[0] for cells in attractor_cells], kind="stable")
     relabel = {old: int(np.flatnonzero(order == old)[0]) for old in range(len(order))}
     cand_to_attr = {c: relabel[a] for c, a in cand_to_attr.items()}
@@ -287,4 +352,4 @@ def cell_mapping(
         labels[rows] = np.asarray(votes[rows].argmax(axis=1)).ravel() - 2
     group = np.where(on_cycle[:N], comp[:N], -1)
     n_groups = int(np.unique(comp[on_cycle & (nodes != N)]).size)
-    return CellMapping(labels[:N].reshape(grid.shape), succ, attractor_cells, group, n_groups, grid)
+    return CellMapping(labels[:N].reshape(grid.shape), succ, attractor_cells, group, n_groups, grid, k_steps)

@@ -55,9 +55,22 @@ def test_plane_and_cells(run_cli, tmp_path, w2):
     )
     assert code == 0, err
     assert len(json.loads(out)["attractors"]) == 4
-    code, out, err = run_cli("basins", "--weights", w2, "--method", "cells", "--resolution", "60", "--json")
-    assert code == 0, err
-    assert len(json.loads(out)["attractors"]) == 2
+    for k in ("1", "4"):
+        code, out, err = run_cli(
+            "basins",
+            "--weights",
+            w2,
+            "--method",
+            "cells",
+            "--steps-per-cell",
+            k,
+            "--resolution",
+            "60",
+            "--json",
+        )
+        assert code == 0, err
+        res = json.loads(out)
+        assert len(res["attractors"]) == 2 and res["steps_per_cell"] == int(k)
 
 
 @pytest.mark.parametrize(
@@ -72,6 +85,7 @@ def test_plane_and_cells(run_cli, tmp_path, w2):
         ([], "either --weights"),
         (["--unit", "--extent", "1", "2", "3"], "--extent"),
         (["--unit", "--extent", "2", "1"], "LO < HI"),
+        (["--unit", "--method", "cells", "--steps-per-cell", "0"], "--steps-per-cell"),
     ],
 )
 def test_bad_input_is_one_line(run_cli, tmp_path, args, match):

@@ -39,6 +39,13 @@ def add_arguments(p):
         default="direct",
         help="direct iteration (default) or cell mapping (n ≤ 2 without --plane)",
     )
+    p.add_argument(
+        "--steps-per-cell",
+        type=int,
+        default=4,
+        metavar="K",
+        help="--method cells: map each sample K steps before snapping to a cell (1 = simple cell mapping; default 4)",
+    )
     p.add_argument("--max-steps", type=int, default=1000, help="iteration budget per point (default 1000)")
     p.add_argument(
         "--json", action="store_true", help="print attractors (type, period), fractions, boundary as JSON"
@@ -130,7 +137,8 @@ def run(args) -> int:
 
         if grid.ndim != m.dim:
             raise DynsysError("--method cells needs a grid spanning the state space (no --plane, n ≤ 2)")
-        res = cell_mapping(m, grid)
+        k = check_positive_int(args.steps_per_cell, "--steps-per-cell")
+        res = cell_mapping(m, grid, steps_per_cell=k)
         fr = res.fractions
         summary = {
             "attractors": [
@@ -147,6 +155,8 @@ def run(args) -> int:
         summary = res.summary()
         points = {f"attractor_{a.id}": a.points for a in res.attractors}
     summary["method"] = args.method
+    if args.method == "cells":
+        summary["steps_per_cell"] = k
     summary["grid"] = {
         "origin": grid.origin,
         "directions": grid.directions,
