@@ -43,6 +43,13 @@ def _fixed_points(map):
     return np.asarray(fp.states), codes
 
 
+def _cell_mapping_agreement(map, grid, labels) -> dict:
+    """Agreement of cell mapping with direct-iteration ``labels``: simple (k = 1) and of F⁴ (k = 4)."""
+    return {
+        str(k): label_agreement(labels, cell_mapping(map, grid, steps_per_cell=k).labels)[0] for k in (1, 4)
+    }
+
+
 def _critical_offset(map, line_x0, inputs, attractors, iters=60):
     """Bisection along a line of initial states for the point where the final basin changes."""
     s = sensitivity_scan(map, line_x0, inputs, attractors=attractors)
@@ -77,7 +84,7 @@ def compute_rnn(cfg, ctx):
     t_di = time.perf_counter() - t0
     next(stages)
     cgrid = box_grid([(-L, L), (-L, L)], cfg["cells_resolution"])
-    agree, _ = label_agreement(basins_of_attraction(auto, cgrid).labels, cell_mapping(auto, cgrid).labels)
+    agree = _cell_mapping_agreement(auto, cgrid, basins_of_attraction(auto, cgrid).labels)
     next(stages)
     fp_states, fp_codes = _fixed_points(auto)
     # two nearby initial states on the diagonal, straddling the state that the kick sends onto the boundary
@@ -159,6 +166,10 @@ def draw_rnn(arrays, meta, figdir):
     return ["basins_rnn"]
 
 
+def _agreement_text(agree: dict) -> str:
+    return f"{100 * agree['1']:.2f}% simple cell mapping (k = 1), {100 * agree['4']:.2f}% cell mapping of F⁴ (k = 4)"
+
+
 def report_rnn(arrays, meta):
     m = meta["metrics"]
     lines = [
@@ -166,8 +177,8 @@ def report_rnn(arrays, meta):
         f"({', '.join(a['type'] for a in m['attractors'])}), fractions "
         + ", ".join(f"{k}: {v:.4f}" for k, v in m["fractions"].items())
         + f" (sum {sum(m['fractions'].values()):.12f})",
-        f"- direct iteration vs cell mapping ({meta['config']['cells_resolution']}² cells): "
-        f"{100 * m['cell_mapping_agreement']:.2f}% of cells agree",
+        f"- direct iteration vs cell mapping ({meta['config']['cells_resolution']}² cells), cells that agree: "
+        + _agreement_text(m["cell_mapping_agreement"]),
         "- fixed points (find_fixed_points): "
         + "; ".join(
             f"{p['stability']} at ({p['state'][0]:.4f}, {p['state'][1]:.4f})" for p in m["fixed_points"]
@@ -285,15 +296,17 @@ def draw_crossing(arrays, meta, figdir):
         mid,
         np.maximum(arrays["scan_secant"], 1e-16),
         color="#2ca02c",
-        lw=1.0,
+        lw=3.0,
+        alpha=0.5,
         label=r"$|x_T(x_0+h) - x_T(x_0)|/h$",
     )
     tw.semilogy(
         x0,
         np.maximum(arrays["scan_grad"], 1e-16),
-        color="#9467bd",
-        lw=0.8,
+        color="#6a3d9a",
+        lw=1.0,
         ls="--",
+        zorder=3,
         label=r"$\|\partial x_T/\partial x_0\|$ on the grid",
     )
     tw.set_ylim(1e-10, None)
@@ -336,6 +349,8 @@ def compute_fractal(cfg, ctx):
     S = grid.states()
     disc = np.hypot(S[..., 0], S[..., 1]) < L
     disc_fr = [float(np.mean(newton.labels[disc] == k)) for k in range(len(newton.attractors))]
+    cgrid = box_grid([(-L, L), (-L, L)], cfg["cells_resolution"])
+    agree = _cell_mapping_agreement(NewtonMap(3), cgrid, basins_of_attraction(NewtonMap(3), cgrid).labels)
     next(stages)
     g_n = classify_boundary(newton.labels)
     a_n, s_n, f_n = uncertainty_exponent(newton.labels)
@@ -374,6 +389,7 @@ def compute_fractal(cfg, ctx):
         "rnn": geo(g_s),
         "unit": geo(g_u),
         "seconds_newton": t_n,
+        "cell_mapping_agreement": agree,
         "attractors": [a.summary() for a in newton.attractors],
     }
     return arrays, metrics
@@ -402,7 +418,7 @@ def draw_fractal(arrays, meta, figdir):
         ax2.loglog(s, f, "o-", color=col, label=f"{lab}: α = {a:.2f}")
     ax2.set_xlabel("ε (grid cells)")
     ax2.set_ylabel("f(ε): fraction of ε-uncertain points")
-    ax2.set_title("uncertainty exponent: f ∝ ε^α (α = 1 smooth, < 1 fractal)")
+    ax2.set_title(r"uncertainty exponent: $f \propto \varepsilon^\alpha$ (α = 1 smooth, < 1 fractal)")
     ax2.legend()
     save_figure(fig, figdir / "basins_fractal")
     return ["basins_fractal"]
@@ -426,12 +442,19 @@ def report_fractal(arrays, meta):
             ),
             f"- fractions on the square grid: {m['fractions']}; inside the disc |z| < {meta['config']['box']} "
             f"(rotation-symmetric): {', '.join(f'{f:.4f}' for f in m['disc_fractions'])} (symmetry: 1/3 each)",
+            f"- direct iteration vs cell mapping on Newton ({meta['config']['cells_resolution']}² cells), "
+            "cells that agree: " + _agreement_text(m["cell_mapping_agreement"]),
             "- ln 2 = 0.6931; literature: Newton z³−1 boundary dimension ≈ 1.42 (α ≈ 0.58)",
             "",
             *rows,
         ]
     )
 
+
+# default-profile configurations (the paper profiles change the resolutions only)
+RNN_RUN = dict(RNN, box=4.0, resolution=300, cells_resolution=150, T=40, kick_t=3, kick=1.0, delta=0.01)
+CROSSING_RUN = dict(w=5.0, b=-2.45, x_range=[-3.0, 3.0], resolution=601, scan=1201, T=60, kick_t=3)
+CROSSING_RUN.update(kick=1.5, delta=1e-3)
 
 EXPERIMENTS = [
     Experiment(
@@ -440,26 +463,8 @@ EXPERIMENTS = [
         checks="basins of F̃ by direct iteration (attractors found, not given) vs cell mapping; stable/saddle "
         "fixed points overlaid; one kick moves one of two nearby states across the boundary (paper §2.3).",
         profiles={
-            "default": {
-                **RNN,
-                "box": 4.0,
-                "resolution": 300,
-                "cells_resolution": 150,
-                "T": 40,
-                "kick_t": 3,
-                "kick": 1.0,
-                "delta": 0.01,
-            },
-            "paper": {
-                **RNN,
-                "box": 4.0,
-                "resolution": 1000,
-                "cells_resolution": 400,
-                "T": 40,
-                "kick_t": 3,
-                "kick": 1.0,
-                "delta": 0.01,
-            },
+            "default": RNN_RUN,
+            "paper": {**RNN_RUN, "resolution": 1000, "cells_resolution": 400},
         },
         compute=compute_rnn,
         draw=draw_rnn,
@@ -471,30 +476,7 @@ EXPERIMENTS = [
         title="Figs. 4–5 (our version): an input kick moves one of two nearby states across a basin boundary",
         checks="one sigmoid unit, w = 5, bistable b; the basin boundary equals the unstable fixed point (brentq) "
         "to grid resolution; x_T and the gradient jump iff nearby initial states end in different basins.",
-        profiles={
-            "default": {
-                "w": 5.0,
-                "b": -2.45,
-                "x_range": [-3.0, 3.0],
-                "resolution": 601,
-                "scan": 1201,
-                "T": 60,
-                "kick_t": 3,
-                "kick": 1.5,
-                "delta": 1e-3,
-            },
-            "paper": {
-                "w": 5.0,
-                "b": -2.45,
-                "x_range": [-3.0, 3.0],
-                "resolution": 6001,
-                "scan": 12001,
-                "T": 60,
-                "kick_t": 3,
-                "kick": 1.5,
-                "delta": 1e-3,
-            },
-        },
+        profiles={"default": CROSSING_RUN, "paper": {**CROSSING_RUN, "resolution": 6001, "scan": 12001}},
         compute=compute_crossing,
         draw=draw_crossing,
         report=report_crossing,
@@ -505,7 +487,10 @@ EXPERIMENTS = [
         title="Smooth vs fractal basin boundaries: Newton z³−1 and the basin entropy",
         checks="three roots with equal fractions by symmetry; S_bb > ln 2 and α < 1 for Newton (fractal), "
         "S_bb ≤ ln 2 and α ≈ 1 for the RNN and the unit (smooth).",
-        profiles={"default": {"box": 2.0, "resolution": 400}, "paper": {"box": 2.0, "resolution": 1000}},
+        profiles={
+            "default": {"box": 2.0, "resolution": 400, "cells_resolution": 160},
+            "paper": {"box": 2.0, "resolution": 1000, "cells_resolution": 400},
+        },
         compute=compute_fractal,
         draw=draw_fractal,
         report=report_fractal,
