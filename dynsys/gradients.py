@@ -14,12 +14,8 @@ batch. Besides the loss and the gradients this module gives
 The core (:func:`bptt_stacked`) runs K networks of the same size at once (stacked weights, batched
 matmuls); :func:`bptt` is the single-network interface with validation and diagnostics.
 
-Losses (mean over the batch, sum over the chosen steps)
--------------------------------------------------------
-* :class:`StateLoss` — ``Σ_i (σ(x_t)_i − y_{t,i})²`` on the state itself (e.g. the one-unit
-  ``E = (σ(x_50) − 0.7)²`` of paper Fig. 6).
-* :class:`ReadoutLoss` — through ``y_t = W_out σ(x_t) + b_out``: softmax cross-entropy against
-  integer labels, or squared error ``Σ_j (y_tj − target_j)²``.
+The losses (:class:`StateLoss`, :class:`ReadoutLoss`) live in :mod:`dynsys.losses` and the
+Jacobian products in :mod:`dynsys.jacobians`; both are re-exported here.
 
 Examples
 --------
@@ -36,13 +32,14 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from .activations import get_activation
 from .errors import DynsysError, as_float_array, check_positive_int
-from .maps import Map, RNNMap
+from .jacobians import jacobian_product, jacobian_product_norms, product_norms
+from .losses import ReadoutLoss, StateLoss, resolve_steps
+from .maps import RNNMap
 
 __all__ = [
     "StateLoss",
@@ -54,102 +51,6 @@ __all__ = [
     "jacobian_product",
     "jacobian_product_norms",
 ]
-
-
-# ---------------------------------------------------------------------------------------
-# Losses
-# ---------------------------------------------------------------------------------------
-
-
-def _resolve_steps(steps, T: int, name: str = "steps") -> np.ndarray:
-    if isinstance(steps, str):
-        if steps == "last":
-            return np.array([T])
-        if steps == "all":
-            return np.arange(1, T + 1)
-        raise DynsysError(f"{name} must be 'last', 'all' or a list of steps in 1..T, got {steps!r}")
-    arr = np.atleast_1d(np.asarray(steps))
-    if arr.dtype.kind not in "iu" or arr.ndim != 1 or arr.size == 0:
-        raise DynsysError(f"{name} must be a non-empty list of integer steps in 1..{T}, got {steps!r}")
-    if arr.min() < 1 or arr.max() > T:
-        raise DynsysError(f"{name} must lie in 1..{T} (T = number of steps), got {arr.min()}..{arr.max()}")
-    if np.unique(arr).size != arr.size:
-        raise DynsysError(f"{name} must not repeat a step, got {arr.tolist()}")
-    return arr.astype(int)
-
-
-@dataclass(frozen=True, eq=False)
-class StateLoss:
-    """Squared error on the hidden state ``σ(x_t)``: ``E_t = Σ_i (σ(x_t)_i − y_{t,i})²``.
-
-    Parameters
-    ----------
-    targets : array_like, shape (S, B, n) or broadcastable (e.g. a scalar)
-        One target per chosen step.
-    steps : 'last', 'all' or sequence of int in 1..T
-        The steps t at which ``E_t`` is read.
-    """
-
-    targets: object
-    steps: object = "last"
-
-    def value_and_grad(self, hidden, readout):
-        # hidden: (S, K, B, n) -> per-member loss (K,), dE/dh (S, K, B, n), no readout grads
-        y = np.asarray(self.targets, dtype=hidden.dtype)
-        if y.ndim == 3 and hidden.ndim == 4:  # (S, B, n) -> broadcast over K
-            y = y[:, None]
-        diff = hidden - y
-        B = hidden.shape[2]
-        loss = np.einsum("skbn,skbn->k", diff, diff) / B
-        return loss, (2.0 / B) * diff, {}
-
-
-@dataclass(frozen=True, eq=False)
-class ReadoutLoss:
-    """A loss through the linear readout ``y_t = W_out σ(x_t) + b_out``.
-
-    Parameters
-    ----------
-    targets : array_like
-        ``kind="softmax"``: integer labels, shape (S, B) (or (S, K, B) for an ensemble);
-        ``kind="mse"``: float targets, shape (S, B, k) (or (S, K, B, k)).
-    kind : {'softmax', 'mse'}
-        Softmax cross-entropy or squared error ``Σ_j (y_tj − target_j)²``.
-    steps : 'last', 'all' or sequence of int in 1..T
-    """
-
-    targets: object
-    kind: Literal["softmax", "mse"] = "softmax"
-    steps: object = "last"
-
-    def value_and_grad(self, hidden, readout):
-        W_out, b_out = readout  # (K, k, n), (K, k)
-        y = np.matmul(hidden, np.swapaxes(W_out, -1, -2)[None]) + b_out[None, :, None, :]
-        B = hidden.shape[2]
-        if self.kind == "softmax":
-            labels = np.asarray(self.targets)
-            if labels.ndim == 2:
-                labels = np.broadcast_to(labels[:, None], y.shape[:3])
-            z = y - y.max(axis=-1, keepdims=True)
-            logsum = np.log(np.exp(z).sum(axis=-1))
-            picked = np.take_along_axis(z, labels[..., None], axis=-1)[..., 0]
-            loss = (logsum - picked).sum(axis=(0, 2)) / B
-            gy = np.exp(z - logsum[..., None])
-            np.put_along_axis(gy, labels[..., None], np.take_along_axis(gy, labels[..., None], -1) - 1.0, -1)
-            gy /= B
-        else:
-            t = np.asarray(self.targets, dtype=hidden.dtype)
-            if t.ndim == 3:
-                t = t[:, None]
-            diff = y - t
-            loss = np.einsum("skbj,skbj->k", diff, diff) / B
-            gy = (2.0 / B) * diff
-        gh = np.matmul(gy, W_out[None])
-        grads = {
-            "W_out": np.einsum("skbj,skbn->kjn", gy, hidden),
-            "b_out": gy.sum(axis=(0, 2)),
-        }
-        return loss, gh, grads
 
 
 # ---------------------------------------------------------------------------------------
@@ -190,7 +91,7 @@ def _forward(W_rec, W_in, b, act, inputs, h0, x0, T):
 def _core(W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T):
     K, B, n = h0.shape
     xs, hs = _forward(W_rec, W_in, b, act, inputs, h0, x0, T)
-    steps = _resolve_steps(loss.steps, T, "loss.steps")
+    steps = resolve_steps(loss.steps, T, "loss.steps")
     value, gh_loss, grads = loss.value_and_grad(hs[steps], (W_out, b_out))
     dsig = act.d_from_output(hs)  # σ′(x_t) through h_t = σ(x_t): no second σ evaluation
     if x0 is None:
@@ -354,7 +255,7 @@ def _validate(rnn, inputs, loss, x0, h0, steps, dtype):
             raise DynsysError("a ReadoutLoss needs an RNNMap with W_out")
         if loss.kind not in ("softmax", "mse"):
             raise DynsysError(f"loss.kind must be 'softmax' or 'mse', got {loss.kind!r}")
-    S = len(_resolve_steps(loss.steps, T, "loss.steps"))
+    S = len(resolve_steps(loss.steps, T, "loss.steps"))
     tg = np.asarray(loss.targets)
     if isinstance(loss, ReadoutLoss) and loss.kind == "softmax":
         k = rnn.W_out.shape[0]
@@ -443,7 +344,7 @@ def bptt(
         cn = _contribution_norms(rnn, xs[:, 0], hs[:, 0], dsig[:, 0], inputs, lsteps, gh_loss[:, 0], T)
     jn = None
     if jacobian_norms:
-        jn = _product_norms(rnn.W_rec.astype(dtype) * dsig[:-1, 0, :, None, :])
+        jn = product_norms(rnn.W_rec.astype(dtype) * dsig[:-1, 0, :, None, :])
     return BPTTResult(
         loss=float(value[0]),
         grads=out,
@@ -521,81 +422,3 @@ def temporal_contributions(rnn: RNNMap, inputs=None, loss=None, *, x0=None, h0=N
         if inputs is not None and m:
             out["W_in"][rows, k - 1] = np.einsum("sbi,bj->sij", Dk[sel], inputs[k - 1])
     return out
-
-
-# ---------------------------------------------------------------------------------------
-# Jacobian products (eq. 5)
-# ---------------------------------------------------------------------------------------
-
-
-def _one_step_jacobians(map: Map, states, inputs):
-    T = states.shape[0] - 1
-    return np.stack(
-        [map.jacobian(states[t - 1], None if inputs is None else inputs[t - 1]) for t in range(1, T + 1)]
-    )
-
-
-def jacobian_product(map: Map, states, inputs=None, *, t: int, k: int):
-    """``∂x_t/∂x_k = J_t J_{t-1} ⋯ J_{k+1}`` (eq. 5, column convention), ``J_i = ∂F/∂x(x_{i-1}, u_i)``.
-
-    Parameters
-    ----------
-    map : Map
-    states : array_like, shape (T+1, ..., n)
-        A trajectory (e.g. ``iterate(...).states``).
-    inputs : array_like, shape (T, ..., m), optional
-    t, k : int
-        ``0 ≤ k ≤ t ≤ T``.
-
-    Returns
-    -------
-    ndarray, shape (..., n, n)
-    """
-    states = as_float_array(states, "states")
-    T = states.shape[0] - 1
-    if not (0 <= k <= t <= T):
-        raise DynsysError(f"need 0 <= k <= t <= {T}, got t={t}, k={k}")
-    n = states.shape[-1]
-    P = np.broadcast_to(np.eye(n), states.shape[1:-1] + (n, n)).copy()
-    for i in range(k + 1, t + 1):
-        P = map.jacobian(states[i - 1], None if inputs is None else inputs[i - 1]) @ P
-    return P
-
-
-def _product_norms(J, ord=2):
-    """``[t, k] = ‖J_t ⋯ J_{k+1}‖`` for one-step Jacobians ``J`` of shape (T, ..., n, n)."""
-    T = J.shape[0]
-    batch = J.shape[1:-2]
-    n = J.shape[-1]
-    out = np.full((T + 1, T + 1) + batch, np.nan)
-    eye = np.broadcast_to(np.eye(n), batch + (n, n))
-    # x_0 unknown (only h_0 was given): J_1 is undefined, and so is every ∂x_t/∂x_0
-    first = 1 if T and np.isnan(J[0]).any() else 0
-    for k in range(first, T + 1):
-        out[k, k] = np.linalg.norm(eye, ord=ord, axis=(-2, -1))
-        P = None
-        for t in range(k + 1, T + 1):
-            P = J[t - 1] if P is None else np.matmul(J[t - 1], P)
-            out[t, k] = np.linalg.norm(P, ord=ord, axis=(-2, -1))
-    return out
-
-
-def jacobian_product_norms(map: Map, states, inputs=None, ord: Literal[2, "fro"] | float = 2):
-    """``‖∂x_t/∂x_k‖`` for every ``0 ≤ k ≤ t ≤ T`` along a trajectory (eq. 5).
-
-    Parameters
-    ----------
-    map : Map
-    states : array_like, shape (T+1, ..., n)
-    inputs : array_like, shape (T, ..., m), optional
-    ord : 2 (spectral, default), 'fro', or any matrix norm order of :func:`numpy.linalg.norm`
-
-    Returns
-    -------
-    ndarray, shape (T+1, T+1, ...)
-        ``[t, k]``; NaN for ``k > t``.
-    """
-    states = map.validate_state(states, "states")
-    if states.ndim < 2:
-        raise DynsysError(f"states must have shape (T+1, ..., {map.dim}), got {states.shape}")
-    return _product_norms(_one_step_jacobians(map, states, inputs), ord=ord)
