@@ -5,21 +5,16 @@ For a map ``F`` (paper eq. 1–2, any :class:`~dynsys.maps.Map`) and a constant 
 power), and a *slow point* (Sussillo & Barak 2013) is a local minimum of
 ``q(x) = ½‖F(x) − x‖²`` with a small but non-zero value.
 
-* One-dimensional maps: :func:`find_fixed_points` finds **all** fixed points in an interval. It
-  samples ``g(x) = F^k(x) − x`` on a grid, adds the extrema of ``g`` (zeros of ``g′``, found by
-  bisection), and refines every sign change with a batched safeguarded Newton–bisection. A
-  tangential root (``g`` touches zero at an extremum, as at a fold) is accepted when ``|g|`` at the
-  extremum is below ``tol``; two roots inside one grid cell are separated by the extremum between
-  them, so close pairs near a fold are not missed.
+* One-dimensional maps: :func:`find_fixed_points` finds **all** fixed points in an interval by a
+  sign-change scan of ``F^k(x) − x`` that also catches tangential roots and close pairs near a
+  fold (:mod:`dynsys.roots_1d`).
 * n-dimensional maps: Newton's method with an Armijo line search on ``q``, **batched over all
-  starts** (one ``np.linalg.solve`` on the stack of ``J − I`` per iteration, analytic Jacobians).
-  Starts leave the batch early: (a) when simplified Newton steps with the factorized ``J − I`` of
-  the nearest root found already converge from their current iterate (cheap: one matrix product
-  per step for all of them) — converged, nearly always duplicates; (b) when they stagnate (line search fails, tiny steps, or < 5 % decrease of the residual in 3
-  iterations) — not converged, usually near a slow point. Starts are states sampled from
-  trajectories plus uniform points in a box that contains every fixed point (for bounded
-  activations: ``|x − b| ≤ Σ_j |W_ij| sup|σ|``). Converged points are deduplicated (KD-tree +
-  connected components).
+  starts**, with chord finishing and stagnation rules (:mod:`dynsys.newton`; its
+  :func:`~dynsys.newton.newton_solve` and :func:`~dynsys.newton.iterate_k` are re-exported here).
+  Starts are states sampled from trajectories plus uniform points in a box that contains every
+  fixed point (for bounded activations: ``|x − b| ≤ Σ_j |W_ij| sup|σ|``). Converged points are
+  deduplicated (KD-tree + connected components).
+* Slow points: :func:`find_slow_points` minimizes ``q`` by a batched Levenberg–Marquardt iteration.
 
 The result is a :class:`FixedPoints` container with residuals, Jacobians, multipliers and the
 stability class of :mod:`dynsys.stability`.
@@ -40,6 +35,8 @@ import numpy as np
 
 from .errors import DynsysError, as_float_array, check_positive_int
 from .maps import Map, RNNMap, UnitMap
+from .newton import iterate_k, newton_solve
+from .roots_1d import interval_roots
 from .stability import classify, multipliers
 
 __all__ = [
@@ -162,27 +159,6 @@ class FixedPoints:
 # ---------------------------------------------------------------------------------------
 
 
-def iterate_k(map: Map, x, u=None, k: int = 1, jacobian: bool = True):
-    """``F^k(x)`` and its Jacobian ``J(x_{k-1}) ⋯ J(x_0)`` (column convention, eq. 5).
-
-    Parameters
-    ----------
-    x : ndarray, shape (..., n)
-
-    Returns
-    -------
-    y : ndarray, shape (..., n)
-    J : ndarray, shape (..., n, n) or None
-    """
-    J = None
-    for _ in range(k):
-        if jacobian:
-            Jx = map.jacobian(x, u)
-            J = Jx if J is None else Jx @ J
-        x = map.step(x, u)
-    return x, J
-
-
 def state_box(map: Map, u=None) -> tuple[np.ndarray, np.ndarray] | None:
     """A box ``[lo, hi]`` (shape ``(n,)`` each) that contains every fixed point, or None.
 
@@ -207,218 +183,6 @@ def state_box(map: Map, u=None) -> tuple[np.ndarray, np.ndarray] | None:
         c = map.b + (0.0 if u is None else map.w_in * float(u[0]))
         return np.array([c + min(map.w * s0, map.w * s1)]), np.array([c + max(map.w * s0, map.w * s1)])
     return None
-
-
-def newton_solve(
-    map: Map,
-    starts,
-    u=None,
-    *,
-    period: int = 1,
-    tol: float = 1e-12,
-    max_iter: int = 60,
-    max_backtrack: int = 12,
-    max_stalls: int = 3,
-    max_step: float | None = None,
-):
-    """Batched Newton's method with Armijo line search for ``F^k(x) = x``.
-
-    Every start is one Newton iteration per loop pass: ``(J − I) d = −(F^k(x) − x)`` is solved
-    for the whole stack at once. The step is the best (lowest ``q``) of ``α ∈ {1, ½, …, 1/16}``
-    among those with ``q(x + α d) ≤ (1 − 10⁻⁴ α) q(x)`` (one batched map evaluation), else
-    ``α`` is backtracked further. Once roots are known, each active start also tries up to 12
-    chord steps ``z ← z − (J(x*) − I)⁻¹ (F^k(z) − z)`` with the nearest root ``x*`` (abandoned as
-    soon as the residual fails to halve); a start whose chord run reaches the tolerance is
-    converged there. Starts whose residual falls by less than 5 % in 3 iterations, or whose line
-    search keeps failing, are given up (``converged`` False). Inner function: inputs are trusted.
-
-    Parameters
-    ----------
-    starts : ndarray, shape (S, n)
-
-    Returns
-    -------
-    x : ndarray, shape (S, n)
-    residual : ndarray, shape (S,)
-        ``‖F^k(x) − x‖₂`` at the end.
-    converged : ndarray of bool, shape (S,)
-    """
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        return _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step)
-
-
-_FIRST_ALPHAS = 5  # step lengths tried at once by the line search of newton_solve
-_STAGNATION = (3, 0.95)  # give up a start whose residual fell by < 5 % in 3 iterations
-
-
-def _jac_minus_identity(map, x, u, period, out=None):
-    """``∂F^k/∂x − I`` for a stack of states; RNN maps write into the buffer ``out``."""
-    if period == 1 and isinstance(map, RNNMap) and out is not None:
-        S, n = x.shape
-        A = np.multiply(map.W_rec, map.activation.deriv(x)[:, None, :], out=out[:S])
-        A.reshape(S, n * n)[:, :: n + 1] -= 1.0  # a view: out[:S] is contiguous
-        return A
-    A = map.jacobian(x, u) if period == 1 else iterate_k(map, x, u, period)[1]
-    A = np.array(A, dtype=float, copy=True) if not A.flags.writeable else A
-    idx = np.arange(A.shape[-1])
-    A[..., idx, idx] -= 1.0
-    return A
-
-
-def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step):
-    # The active set is kept compact (rows of still-iterating starts only): no scatter/gather of
-    # the (S, n, n) Jacobian stack, which would cost as much as the linear solves.
-    x = np.array(starts, dtype=float, copy=True)
-    S, n = x.shape
-    y, _ = iterate_k(map, x, u, period, jacobian=False)
-    res = np.linalg.norm(y - x, axis=-1)
-    act = np.flatnonzero(np.isfinite(res) & (res >= tol))
-    xa, ga, ra = x[act], (y - x)[act], res[act]
-    stalls = np.zeros(act.size, dtype=int)
-    # residuals of the last iterations (stagnation test); the roots found so far
-    hist = np.full((_STAGNATION[0], act.size), np.inf)
-    roots = _ChordRoots(map, u, period, tol)
-    buf = np.empty((act.size, n, n)) if isinstance(map, RNNMap) and period == 1 else None
-    for it in range(max_iter):
-        if act.size == 0:
-            break
-        A = _jac_minus_identity(map, xa, u, period, out=buf)
-        try:
-            d = np.linalg.solve(A, -ga[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            d = -np.einsum("sij,sj->si", np.linalg.pinv(A), ga)
-        del A
-        # cap wild steps (near-singular J − I) to keep the line search meaningful
-        cap = 10.0 * (1.0 + np.linalg.norm(xa, axis=-1)) if max_step is None else max_step
-        nd = np.linalg.norm(d, axis=-1)
-        d *= np.minimum(1.0, cap / np.maximum(nd, 1e-300))[:, None]
-        q0 = ra**2
-        # line search: the best of α = 1, ½, …, 1/16 (one batched map evaluation; cuts the
-        # iterations of the global phase by ~20 % against first-acceptable backtracking), then
-        # plain Armijo backtracking below 1/16 for the starts where none of these decreases q
-        ks = min(_FIRST_ALPHAS, max_backtrack)
-        alphas = 0.5 ** np.arange(ks)
-        xt = xa[None] + alphas[:, None, None] * d[None]
-        yt, _ = iterate_k(map, xt.reshape(-1, xa.shape[-1]), u, period, jacobian=False)
-        yt = yt.reshape(xt.shape)
-        qt = np.sum((yt - xt) ** 2, axis=-1)
-        ok = np.isfinite(qt) & (qt <= (1.0 - 1e-4 * alphas[:, None]) * q0[None])
-        qt = np.where(ok, qt, np.inf)
-        best = np.argmin(qt, axis=0)
-        rows = np.arange(act.size)
-        alpha = alphas[best]
-        xn, yn = xt[best, rows], yt[best, rows]
-        pending = np.flatnonzero(~ok[best, rows])
-        alpha[pending] = alphas[-1] * 0.5
-        for _bt in range(ks, max_backtrack):
-            if pending.size == 0:
-                break
-            xt = xa[pending] + alpha[pending, None] * d[pending]
-            yt, _ = iterate_k(map, xt, u, period, jacobian=False)
-            qt = np.sum((yt - xt) ** 2, axis=-1)
-            ok = np.isfinite(qt) & (qt <= (1.0 - 1e-4 * alpha[pending]) * q0[pending])
-            sel = pending[ok]
-            xn[sel], yn[sel] = xt[ok], yt[ok]
-            pending = pending[~ok]
-            alpha[pending] *= 0.5
-        moved = np.ones(act.size, dtype=bool)
-        moved[pending] = False  # line search failed: stalled at a minimum of q (slow point?)
-        xa[moved] = xn[moved]
-        ga[moved] = yn[moved] - xn[moved]
-        ra[moved] = np.linalg.norm(ga[moved], axis=-1)
-        # tiny accepted steps mean Newton is sliding into a minimum of q that is not a root
-        stalls = np.where(moved & (alpha >= 1.0 / 32), 0, stalls + 1)
-        # stagnation: less than 5 % decrease of the residual over the last 3 iterations
-        stagnant = ra > _STAGNATION[1] * hist[it % _STAGNATION[0]]
-        hist[it % _STAGNATION[0]] = ra
-        x[act], res[act] = xa, ra
-        keep = moved & (stalls < max_stalls) & ~stagnant & np.isfinite(ra) & (ra >= tol)
-        roots.add(xa[np.isfinite(ra) & (ra < tol)])
-        hit, z, rz = roots.chord(xa, ga, ra, keep)
-        if hit.size:  # converged by simplified Newton steps: done
-            xa[hit], ra[hit] = z, rz
-            x[act[hit]], res[act[hit]] = z, rz
-            keep[hit] = False
-        if not keep.all():
-            act, xa, ga, ra, stalls, hist = (
-                act[keep],
-                xa[keep],
-                ga[keep],
-                ra[keep],
-                stalls[keep],
-                hist[:, keep],
-            )
-    if act.size:
-        x[act], res[act] = xa, ra
-    return x, res, np.isfinite(res) & (res < max(tol, 1e-10))
-
-
-class _ChordRoots:
-    """Roots found so far, with ``(J(x*) − I)⁻¹``, to finish starts by simplified Newton steps.
-
-    Once a root ``x*`` is known, an active start ``x`` whose nearest root is ``x*`` tries the
-    chord iteration ``z ← z − (J(x*) − I)⁻¹ (F^k(z) − z)`` (one matrix product for all such
-    starts). Where it reaches ``‖F^k(z) − z‖ < tol`` within ``steps`` steps the start has converged
-    (usually to ``x*``: a duplicate) and leaves the batch several Newton iterations early; a chord
-    run whose residual does not at least halve per step is abandoned at once.
-    """
-
-    def __init__(self, map, u, period, tol, steps=12, same=1e-8):
-        self.map, self.u, self.period, self.tol, self.steps, self.same = map, u, period, tol, steps, same
-        self.roots = []
-        self.inverses = []
-
-    def add(self, states):
-        """Register converged states (those within ``same`` of a known root are skipped)."""
-        for x in states:
-            if self.roots and np.min(np.linalg.norm(np.array(self.roots) - x, axis=-1)) < self.same * (
-                1.0 + np.linalg.norm(x)
-            ):
-                continue
-            A = _jac_minus_identity(self.map, x[None], self.u, self.period)[0]
-            try:
-                inv = np.linalg.inv(A)
-            except np.linalg.LinAlgError:
-                continue
-            if np.all(np.isfinite(inv)):
-                self.roots.append(np.array(x))
-                self.inverses.append(inv)
-
-    def chord(self, xa, ga, ra, cand):
-        """Indices (into ``xa``) of candidates the chord iteration converged, their ``z`` and residuals."""
-        none = np.zeros(0, dtype=int), np.zeros((0, xa.shape[-1])), np.zeros(0)
-        cand = np.flatnonzero(cand)
-        if not self.roots or cand.size == 0:
-            return none
-        R = np.array(self.roots)
-        xc = xa[cand]
-        d2 = np.sum(xc**2, -1)[:, None] + np.sum(R**2, -1)[None] - 2.0 * xc @ R.T
-        near = np.argmin(d2, axis=-1)
-        hits, zs, rs = [], [], []
-        for k in np.unique(near):
-            idx = cand[near == k]
-            z, r = xa[idx].copy(), np.full(idx.size, np.inf)
-            MT = self.inverses[k].T
-            for step in range(self.steps + 1):
-                if step == 0:  # F(x) − x is known
-                    g, rn = ga[idx], ra[idx]
-                else:
-                    y, _ = iterate_k(self.map, z, self.u, self.period, jacobian=False)
-                    g = y - z
-                    rn = np.linalg.norm(g, axis=-1)
-                done = np.isfinite(rn) & (rn < self.tol)
-                if done.any():
-                    hits.append(idx[done])
-                    zs.append(z[done])
-                    rs.append(rn[done])
-                go = np.isfinite(rn) & ~done & (rn < 0.5 * r)
-                if not go.any():
-                    break
-                idx, z, r, g = idx[go], z[go], rn[go], g[go]
-                z = z - g @ MT
-        if not hits:
-            return none
-        return np.concatenate(hits), np.concatenate(zs), np.concatenate(rs)
 
 
 def _dedup(states, score, tol):
@@ -496,67 +260,6 @@ def _check_params_finite(map):
         v = getattr(map, name, None)
         if isinstance(v, (np.ndarray, float, int)) and not np.all(np.isfinite(v)):
             raise DynsysError(f"map parameter {name} must be finite")
-
-
-# ---------------------------------------------------------------------------------------
-# One dimension: all roots in an interval
-# ---------------------------------------------------------------------------------------
-
-
-def _bracket_solve(f, a, b, fa, iters=200, xtol=0.0):
-    """Vectorized safeguarded Newton–bisection on brackets ``[a, b]`` with ``sign f(a) ≠ sign f(b)``.
-
-    ``f(x)`` returns ``(value, derivative)``. Returns the roots, shape ``(k,)``.
-    """
-    a, b, fa = a.copy(), b.copy(), fa.copy()
-    x = 0.5 * (a + b)
-    for _ in range(iters):
-        fx, dfx = f(x)
-        left = np.sign(fx) == np.sign(fa)
-        a = np.where(left, x, a)
-        fa = np.where(left, fx, fa)
-        b = np.where(left, b, x)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xn = x - fx / dfx
-        bad = ~np.isfinite(xn) | (xn <= np.minimum(a, b)) | (xn >= np.maximum(a, b))
-        xn = np.where(bad, 0.5 * (a + b), xn)
-        done = (fx == 0) | (np.abs(b - a) <= xtol + 4e-16 * np.abs(x)) | (np.abs(xn - x) <= 1e-16 * np.abs(x))
-        x = np.where(done, x, xn)
-        if done.all():
-            break
-    return x
-
-
-def _roots_1d(map, u, period, interval, grid, tol):
-    lo, hi = interval
-
-    def g(x):  # g(x) = F^k(x) − x and g'(x), x shape (k,)
-        y, J = iterate_k(map, x[:, None], u, period)
-        return y[:, 0] - x, J[:, 0, 0] - 1.0
-
-    def gp(x):  # g'(x) and a numerical g''(x) (for the Newton step of the extremum search)
-        h = 1e-7 * np.maximum(1.0, np.abs(x))
-        d0 = g(x)[1]
-        return d0, (g(x + h)[1] - g(x - h)[1]) / (2 * h)
-
-    xs = np.linspace(lo, hi, grid)
-    gx, dgx = g(xs)
-    # extrema of g between grid points (zeros of g′)
-    ie = np.flatnonzero(np.sign(dgx[:-1]) * np.sign(dgx[1:]) < 0)
-    xe = _bracket_solve(gp, xs[ie], xs[ie + 1], dgx[ie]) if ie.size else np.zeros(0)
-    ge = g(xe)[0] if xe.size else np.zeros(0)
-    tangential = xe[np.abs(ge) < tol]
-    # augmented grid: sign changes of g on it bracket every transversal root
-    X = np.concatenate([xs, xe])
-    G = np.concatenate([gx, ge])
-    order = np.argsort(X)
-    X, G = X[order], G[order]
-    exact = X[G == 0.0]
-    s = np.sign(G)
-    ic = np.flatnonzero(s[:-1] * s[1:] < 0)
-    roots = _bracket_solve(g, X[ic], X[ic + 1], G[ic]) if ic.size else np.zeros(0)
-    allr = np.concatenate([roots, exact, tangential])
-    return allr[np.isfinite(allr)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -652,7 +355,7 @@ def find_fixed_points(
         if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
             raise DynsysError(f"interval must be finite with LO < HI, got {interval!r}")
         grid = check_positive_int(grid, "grid", minimum=3)
-        roots = _roots_1d(map, u, period, (lo, hi), grid, tol)
+        roots = interval_roots(map, u, period, (lo, hi), grid, tol)
         states = roots[:, None]
         message = f"1-D sign-change scan on [{lo:g}, {hi:g}] with {grid} points"
         n_used = grid

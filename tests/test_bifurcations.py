@@ -7,7 +7,6 @@ import pytest
 
 from dynsys.bifurcations import (
     bifurcation_diagram,
-    continue_fold_curve,
     locate_bifurcations,
     tau_values,
 )
@@ -154,27 +153,6 @@ def test_tau_values_signs():
     assert t["fold"] < 0 and t["flip"] > 0
     t = tau_values(np.array([0.2 + 1.1j, 0.2 - 1.1j]))
     assert t["neimark-sacker"] > 0 and t["fold"] == 1.0
-
-
-@pytest.mark.parametrize("activation,cusp", [("sigmoid", (4.0, -2.0)), ("tanh", (1.0, 0.0))])
-def test_fold_curve_and_cusp(activation, cusp):
-    w0 = 5.0 if activation == "sigmoid" else 2.0
-    x_f, b_f = _unit_folds(w0, activation)
-    m = UnitMap(w=w0, b=b_f.mean(), activation=activation)
-    d = bifurcation_diagram(m, "b", (b_f.min() - 0.3, b_f.max() + 0.3))
-    fold = d.of_type("fold")[0]
-    box = ((cusp[0] - 0.5, cusp[0] + 4.0), (cusp[1] - 4.0, cusp[1] + 4.0))
-    fc = continue_fold_curve(m, ("w", "b"), fold, box)
-    # the cusp: σ''(x) = 0 on the fold curve (derivation: the fold's quadratic coefficient wσ''(x))
-    assert fc.cusps.shape == (1, 2)
-    np.testing.assert_allclose(fc.cusps[0], cusp, atol=1e-7)
-    # every curve point satisfies the closed form w σ'(x) = 1, b = x − w σ(x)
-    act = m.activation
-    x, w, b = fc.states[:, 0], fc.params[:, 0], fc.params[:, 1]
-    np.testing.assert_allclose(w * act.deriv(x), 1.0, atol=1e-9)
-    np.testing.assert_allclose(b, x - w * act.fn(x), atol=1e-9)
-    # both branches of the curve: x on both sides of the inflection point
-    assert x.min() < -0.1 and x.max() > 0.1
 
 
 def test_orbit_diagram_agrees_with_stable_branches():

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dynsys.errors import DynsysError
-from dynsys.fixed_points import find_fixed_points, find_slow_points, newton_solve
+from dynsys.fixed_points import find_fixed_points, find_slow_points
 from dynsys.maps import DelayedLogisticMap, HenonMap, LogisticMap, RNNMap, UnitMap
 from dynsys.stability import classify, multipliers
 
@@ -201,16 +201,6 @@ def test_random_rnn_invariants(seed, n, gain):
     _check_stability_by_iteration(m, fp, rng)
 
 
-def test_newton_solve_quadratic_and_batched(rng):
-    W = 1.5 * rng.standard_normal((16, 16)) / 4
-    m = RNNMap(W)
-    starts = 0.01 * rng.standard_normal((32, 16))  # near the origin, which is a fixed point
-    x, res, conv = newton_solve(m, starts)
-    assert conv.all()
-    np.testing.assert_allclose(x, 0.0, atol=1e-10)
-    assert np.all(res < 1e-10)
-
-
 def test_period3_points_of_logistic_after_tangent_bifurcation():
     # the period-3 window opens at r = 1 + √8 by a fold of F³: beyond it, 2 three-cycles (6 points)
     fp = find_fixed_points(LogisticMap(1 + np.sqrt(8) + 1e-3), period=3, interval=(0, 1))
@@ -263,95 +253,3 @@ def test_henon_two_cycle_closed_form(rng):
     np.testing.assert_allclose(x1 * x2, ((1 - b) ** 2 - a) / a**2, atol=1e-12)
     np.testing.assert_allclose(fp.states[:, 1], b * fp.states[::-1, 0], atol=1e-12)  # y = b·(previous x)
     assert fp.stability == ("stable", "stable")  # a₁ = 0.3675 < a < a₂ = 0.9125
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_batched_newton_finds_every_root_scipy_finds(seed):
-    """Oracle: scipy.optimize.root (MINPACK hybr) from the same starts finds no root we miss."""
-    from scipy.optimize import root
-
-    from dynsys.fixed_points import _default_starts
-
-    rng = np.random.default_rng(seed)
-    n = 16
-    m = RNNMap(1.8 * rng.standard_normal((n, n)) / np.sqrt(n), b=0.2 * rng.standard_normal(n))
-    starts = _default_starts(m, None, 512, np.random.default_rng(seed), 30, 1)
-    fp = find_fixed_points(m, starts=starts)
-    eye = np.eye(n)
-    for s in starts:
-        r = root(lambda x: m.step(x) - x, s, jac=lambda x: m.jacobian(x) - eye)
-        if r.success and np.linalg.norm(m.step(r.x) - r.x) < 1e-10:
-            assert np.min(np.linalg.norm(fp.states - r.x, axis=1)) < 1e-6
-
-
-def _plain_newton(W, b, x, iters=60):
-    """Independent oracle: undamped Newton for x = W tanh(x) + b, one start at a time."""
-    eye = np.eye(W.shape[0])
-    for _ in range(iters):
-        g = W @ np.tanh(x) + b - x
-        J = W * (1.0 - np.tanh(x) ** 2)[None, :] - eye
-        x = x - np.linalg.solve(J, g)
-    return x
-
-
-def test_chord_finishes_starts_near_a_known_root(rng):
-    # simplified Newton with (J(x*) − I)⁻¹ of a known root: starts near x* converge to x*
-    # (the root itself from the independent plain-Newton oracle)
-    from dynsys.fixed_points import _ChordRoots
-
-    n = 6
-    W = 1.5 * rng.standard_normal((n, n)) / np.sqrt(n)
-    b = 0.3 * rng.standard_normal(n)
-    m = RNNMap(W, b=b)
-    x_star = _plain_newton(W, b, rng.standard_normal(n))
-    assert np.linalg.norm(m.step(x_star) - x_star) < 1e-12
-    roots = _ChordRoots(m, None, 1, 1e-12)
-    roots.add(np.array([x_star, x_star + 1e-12]))  # the second is the same root
-    assert len(roots.roots) == 1
-    xa = x_star + 1e-2 * rng.standard_normal((40, n))
-    ga = m.step(xa) - xa
-    hit, z, rz = roots.chord(xa, ga, np.linalg.norm(ga, axis=-1), np.ones(40, dtype=bool))
-    assert hit.size >= 35
-    assert np.all(rz < 1e-12)
-    np.testing.assert_allclose(np.linalg.norm(m.step(z) - z, axis=-1), rz, atol=1e-15)
-    np.testing.assert_allclose(z, np.broadcast_to(x_star, z.shape), atol=1e-10)
-    # far away the chord run is mostly abandoned; anything it claims must still be a root
-    far = -x_star[None] + 3.0 * rng.standard_normal((10, n))
-    gf = m.step(far) - far
-    hit, zf, _ = roots.chord(far, gf, np.linalg.norm(gf, axis=-1), np.ones(10, dtype=bool))
-    assert np.all(np.linalg.norm(m.step(zf) - zf, axis=-1) < 1e-12)  # whatever is claimed is a root
-
-
-def test_chord_finishing_changes_no_root(rng, monkeypatch):
-    # finishing starts by chord steps towards known roots must find the same distinct roots as
-    # Newton alone, and every start it finishes must really be a root
-    import dynsys.fixed_points as fpm
-
-    n = 10
-    W = 1.8 * rng.standard_normal((n, n)) / np.sqrt(n)
-    m = RNNMap(W, b=0.1 * rng.standard_normal(n))
-    starts = fpm._default_starts(m, None, 300, rng, 30, 1)
-    chord, finished = fpm._ChordRoots.chord, []
-
-    def counting(self, *args):
-        out = chord(self, *args)
-        finished.append(out[0].size)
-        return out
-
-    monkeypatch.setattr(fpm._ChordRoots, "chord", counting)
-    x1, res1, conv1 = newton_solve(m, starts)
-    assert sum(finished) >= 50  # the shortcut was really taken
-    monkeypatch.setattr(
-        fpm._ChordRoots, "chord", lambda self, xa, *a: (np.zeros(0, int), xa[:0], np.zeros(0))
-    )
-    x0, res0, conv0 = newton_solve(m, starts)
-    assert np.all(res1[conv1] < 1e-10)
-    assert np.all(np.linalg.norm(m.step(x1[conv1]) - x1[conv1], axis=-1) < 1e-10)
-    roots1 = x1[conv1][fpm._dedup(x1[conv1], res1[conv1], 1e-6)]
-    roots0 = x0[conv0][fpm._dedup(x0[conv0], res0[conv0], 1e-6)]
-    assert len(roots0) >= 2
-    assert len(roots1) == len(roots0)
-    d = np.linalg.norm(roots1[:, None] - roots0[None], axis=-1)
-    assert np.all(d.min(axis=1) < 1e-8)
-    assert conv1.sum() >= 0.9 * conv0.sum()

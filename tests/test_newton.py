@@ -1,0 +1,129 @@
+"""Batched Newton (line search, chord finishing, stagnation) against independent oracles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dynsys.newton as nm
+from dynsys.fixed_points import _dedup, _default_starts, find_fixed_points
+from dynsys.maps import HenonMap, LogisticMap, RNNMap
+from dynsys.newton import iterate_k, newton_solve
+
+
+def test_newton_solve_quadratic_and_batched(rng):
+    W = 1.5 * rng.standard_normal((16, 16)) / 4
+    m = RNNMap(W)
+    starts = 0.01 * rng.standard_normal((32, 16))  # near the origin, which is a fixed point
+    x, res, conv = newton_solve(m, starts)
+    assert conv.all()
+    np.testing.assert_allclose(x, 0.0, atol=1e-10)
+    assert np.all(res < 1e-10)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_batched_newton_finds_every_root_scipy_finds(seed):
+    """Oracle: scipy.optimize.root (MINPACK hybr) from the same starts finds no root we miss."""
+    from scipy.optimize import root
+
+    rng = np.random.default_rng(seed)
+    n = 16
+    m = RNNMap(1.8 * rng.standard_normal((n, n)) / np.sqrt(n), b=0.2 * rng.standard_normal(n))
+    starts = _default_starts(m, None, 512, np.random.default_rng(seed), 30, 1)
+    fp = find_fixed_points(m, starts=starts)
+    eye = np.eye(n)
+    for s in starts:
+        r = root(lambda x: m.step(x) - x, s, jac=lambda x: m.jacobian(x) - eye)
+        if r.success and np.linalg.norm(m.step(r.x) - r.x) < 1e-10:
+            assert np.min(np.linalg.norm(fp.states - r.x, axis=1)) < 1e-6
+
+
+def _plain_newton(W, b, x, iters=60):
+    """Independent oracle: undamped Newton for x = W tanh(x) + b, one start at a time."""
+    eye = np.eye(W.shape[0])
+    for _ in range(iters):
+        g = W @ np.tanh(x) + b - x
+        J = W * (1.0 - np.tanh(x) ** 2)[None, :] - eye
+        x = x - np.linalg.solve(J, g)
+    return x
+
+
+def test_chord_finishes_starts_near_a_known_root(rng):
+    # simplified Newton with (J(x*) − I)⁻¹ of a known root: starts near x* converge to x*
+    # (the root itself from the independent plain-Newton oracle)
+    n = 6
+    W = 1.5 * rng.standard_normal((n, n)) / np.sqrt(n)
+    b = 0.3 * rng.standard_normal(n)
+    m = RNNMap(W, b=b)
+    x_star = _plain_newton(W, b, rng.standard_normal(n))
+    assert np.linalg.norm(m.step(x_star) - x_star) < 1e-12
+    roots = nm._ChordRoots(m, None, 1, 1e-12)
+    roots.add(np.array([x_star, x_star + 1e-12]))  # the second is the same root
+    assert len(roots.roots) == 1
+    xa = x_star + 1e-2 * rng.standard_normal((40, n))
+    ga = m.step(xa) - xa
+    hit, z, rz = roots.chord(xa, ga, np.linalg.norm(ga, axis=-1), np.ones(40, dtype=bool))
+    assert hit.size >= 35
+    assert np.all(rz < 1e-12)
+    np.testing.assert_allclose(np.linalg.norm(m.step(z) - z, axis=-1), rz, atol=1e-15)
+    np.testing.assert_allclose(z, np.broadcast_to(x_star, z.shape), atol=1e-10)
+    # far away the chord run is mostly abandoned; anything it claims must still be a root
+    far = -x_star[None] + 3.0 * rng.standard_normal((10, n))
+    gf = m.step(far) - far
+    hit, zf, _ = roots.chord(far, gf, np.linalg.norm(gf, axis=-1), np.ones(10, dtype=bool))
+    assert np.all(np.linalg.norm(m.step(zf) - zf, axis=-1) < 1e-12)  # whatever is claimed is a root
+
+
+def test_chord_finishing_changes_no_root(rng, monkeypatch):
+    # finishing starts by chord steps towards known roots must find the same distinct roots as
+    # Newton alone, and every start it finishes must really be a root
+    n = 10
+    W = 1.8 * rng.standard_normal((n, n)) / np.sqrt(n)
+    m = RNNMap(W, b=0.1 * rng.standard_normal(n))
+    starts = _default_starts(m, None, 300, rng, 30, 1)
+    chord, finished = nm._ChordRoots.chord, []
+
+    def counting(self, *args):
+        out = chord(self, *args)
+        finished.append(out[0].size)
+        return out
+
+    monkeypatch.setattr(nm._ChordRoots, "chord", counting)
+    x1, res1, conv1 = newton_solve(m, starts)
+    assert sum(finished) >= 50  # the shortcut was really taken
+    monkeypatch.setattr(nm._ChordRoots, "chord", lambda self, xa, *a: (np.zeros(0, int), xa[:0], np.zeros(0)))
+    x0, res0, conv0 = newton_solve(m, starts)
+    assert np.all(res1[conv1] < 1e-10)
+    assert np.all(np.linalg.norm(m.step(x1[conv1]) - x1[conv1], axis=-1) < 1e-10)
+    roots1 = x1[conv1][_dedup(x1[conv1], res1[conv1], 1e-6)]
+    roots0 = x0[conv0][_dedup(x0[conv0], res0[conv0], 1e-6)]
+    assert len(roots0) >= 2
+    assert len(roots1) == len(roots0)
+    d = np.linalg.norm(roots1[:, None] - roots0[None], axis=-1)
+    assert np.all(d.min(axis=1) < 1e-8)
+    assert conv1.sum() >= 0.9 * conv0.sum()
+
+
+def test_iterate_k_jacobian_matches_finite_differences(rng):
+    # F^k by repeated steps, and ∂F^k/∂x (product of one-step Jacobians) vs central differences
+    m = HenonMap(1.2, 0.3)
+    x = 0.3 * rng.standard_normal((5, 2))
+    y, J = iterate_k(m, x, k=3)
+    np.testing.assert_allclose(y, m.step(m.step(m.step(x))), atol=1e-15)
+    h = 1e-6
+    for j in range(2):
+        e = np.eye(2)[j]
+        fd = (
+            iterate_k(m, x + h * e, k=3, jacobian=False)[0] - iterate_k(m, x - h * e, k=3, jacobian=False)[0]
+        ) / (2 * h)
+        np.testing.assert_allclose(J[..., :, j], fd, atol=1e-7)
+
+
+def test_newton_solve_period_two_of_logistic_closed_form():
+    # the 2-cycle of x ↦ r x (1 − x): x = (r + 1 ± √((r + 1)(r − 3))) / (2r)
+    r = 3.3
+    x, res, conv = newton_solve(LogisticMap(r), np.array([[0.45], [0.85]]), period=2)
+    assert conv.all() and np.all(res < 1e-12)
+    cycle = (r + 1 + np.array([-1.0, 1.0]) * np.sqrt((r + 1) * (r - 3))) / (2 * r)
+    np.testing.assert_allclose(x[:, 0], cycle, atol=1e-12)
