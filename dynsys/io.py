@@ -365,7 +365,7 @@ class ResultStore:
     Each row is keyed by a hash of the run's canonical config and records its status
     (``running`` / ``done`` / ``failed``), metrics (JSON), error, timings, package version and git
     commit; arrays go to ``<store>.arrays/<key>.npz`` (written atomically *before* the row is
-    committed). Every change is one transaction, so a SIGKILL at any moment leaves a valid store:
+    committed); runners that checkpoint get ``<store>.work/<key>/``. Every change is one transaction, so a SIGKILL at any moment leaves a valid store:
     at worst a run stays ``running`` and is redone by the next sweep.
 
     Opening never modifies a store it refuses (not SQLite, or a newer schema).
@@ -376,6 +376,7 @@ class ResultStore:
 
         self.path = Path(path)
         self.array_dir = self.path.with_name(self.path.name + ".arrays")
+        self.work_dir = self.path.with_name(self.path.name + ".work")  # runners' checkpoints
         exists = self.path.exists()
         if not exists and not create:
             raise DynsysError(f"store {self.path} does not exist")

@@ -67,10 +67,22 @@ class Runner:
     description: str
     keys: frozenset[str] | None = None
     required: frozenset[str] = frozenset()
+    validator: str | None = None  # "module:function" that raises DynsysError for a bad config
 
     def resolve(self) -> Callable:
-        module, func = self.target.split(":")
-        return getattr(importlib.import_module(module), func)
+        return _resolve(self.target)
+
+
+def _resolve(target: str) -> Callable:
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def validate_train_config(config: Mapping) -> None:
+    """Reject a bad trainer config before anything runs (unknown keys, bad values)."""
+    from .training import TrainConfig
+
+    TrainConfig.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
 
 
 def logistic_lyapunov(config: Mapping) -> tuple[dict, dict]:
@@ -101,6 +113,48 @@ def logistic_lyapunov(config: Mapping) -> tuple[dict, dict]:
     }
 
 
+def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
+    """One (ensemble) training run of :func:`dynsys.training.train` as a sweep runner.
+
+    ``config`` holds :class:`~dynsys.training.TrainConfig` fields (validated there; lists become
+    tuples). ``workdir`` is the run's private folder: checkpoints go there, so a sweep killed mid-run
+    resumes the run where its last checkpoint left off. Metrics are per member (init, method, seed).
+    """
+    from .training import TrainConfig, train
+
+    cfg = TrainConfig.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    h = train(cfg, workdir)
+
+    def last(a):
+        ok = a[~np.isnan(a)]
+        return float(ok[-1]) if ok.size else float("nan")
+
+    members = [list(m) for m in h.members]
+    metrics = {
+        "members": members,
+        "solved_at": h.solved_at.tolist(),
+        "zero_error_at": h.zero_error_at.tolist(),
+        "nonfinite": h.nonfinite_count.tolist(),
+        "updates_done": h.updates_done.tolist(),
+        "best_error": [float(np.nanmin(h.error[:, k])) for k in range(len(members))],
+        "final_error": [last(h.error[:, k]) for k in range(len(members))],
+        "final_rho": [last(h.rho[:, k]) for k in range(len(members))],
+        "clip_fraction": [float(np.nanmean(h.clip_fraction[:, k])) for k in range(len(members))],
+        "max_grad_norm": [float(np.nanmax(h.grad_norm_max[:, k])) for k in range(len(members))],
+    }
+    arrays = {
+        "eval_updates": h.eval_updates,
+        "error": h.error,
+        "loss": h.loss,
+        "grad_norm": h.grad_norm,
+        "clip_fraction": h.clip_fraction,
+        "rho": h.rho,
+        "lambda1": h.lambda1,
+        "omega": h.omega,
+    }
+    return metrics, arrays
+
+
 RUNNERS: dict[str, Runner] = {
     "logistic_lyapunov": Runner(
         "logistic_lyapunov",
@@ -111,8 +165,9 @@ RUNNERS: dict[str, Runner] = {
     ),
     "train": Runner(
         "train",
-        "dynsys.training:run_config",
-        "one training run of the trainer (dynsys.training); config keys are TrainConfig's",
+        "dynsys.sweep:train_runner",
+        "one (ensemble) training run of dynsys.training.train; config keys are TrainConfig's",
+        validator="dynsys.sweep:validate_train_config",
     ),
 }
 
@@ -169,6 +224,11 @@ def _check_keys(runner: Runner, cfg: Mapping) -> None:
     missing = sorted(runner.required - set(cfg))
     if missing:
         raise DynsysError(f"missing config key(s) {', '.join(missing)} for runner {runner.name!r}")
+    if runner.validator:
+        try:
+            _resolve(runner.validator)(cfg)
+        except TypeError as exc:
+            raise DynsysError(f"bad config for runner {runner.name!r}: {exc}") from None
 
 
 def load_sweep(path, store=None) -> SweepSpec:
@@ -217,13 +277,21 @@ class SweepSummary:
     errors: dict = field(default_factory=dict)
 
 
-def _execute(target: str, config: dict):
-    """Run one config in a worker. Never raises: failures come back as data."""
+def _execute(target: str, config: dict, workdir: str | None = None):
+    """Run one config in a worker. Never raises: failures come back as data.
+
+    Runners that take a ``workdir`` keyword get the run's private folder (for checkpoints).
+    """
+    import inspect
+
     t0 = time.perf_counter()
     try:
         module, func = target.split(":")
         fn = getattr(importlib.import_module(module), func)
-        out = fn(config)
+        if workdir is not None and "workdir" in inspect.signature(fn).parameters:
+            out = fn(config, workdir=Path(workdir))
+        else:
+            out = fn(config)
         metrics, arrays = out if isinstance(out, tuple) else (out, {})
         arrays = {k: np.asarray(v) for k, v in (arrays or {}).items()}
         return "done", metrics, arrays, None, time.perf_counter() - t0
@@ -239,8 +307,8 @@ class _LocalExecutor:
 
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver"))
 
-    def submit(self, target, cfg):
-        return self.pool.submit(_execute, target, cfg)
+    def submit(self, target, cfg, workdir):
+        return self.pool.submit(_execute, target, cfg, workdir)
 
     def as_completed(self, futures):
         from concurrent.futures import as_completed
@@ -273,8 +341,8 @@ class _DaskExecutor:
             )
             self.client = Client(self.cluster)
 
-    def submit(self, target, cfg):
-        return self.client.submit(_execute, target, cfg, pure=False)
+    def submit(self, target, cfg, workdir):
+        return self.client.submit(_execute, target, cfg, workdir, pure=False)
 
     def as_completed(self, futures):
         from distributed import as_completed
@@ -347,7 +415,8 @@ def run_sweep(
                 futures = {}
                 for key, cfg in todo:
                     store.mark_running(key, runner.name, cfg)
-                    futures[ex.submit(runner.target, cfg)] = (key, cfg)
+                    workdir = str(store.work_dir / key)
+                    futures[ex.submit(runner.target, cfg, workdir)] = (key, cfg)
                 it = ex.as_completed(list(futures))
                 it = _wrap_progress(progress, it, len(futures), f"sweep {runner.name}")
                 for fut in it:

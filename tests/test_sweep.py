@@ -188,3 +188,53 @@ def test_cli_sweep_and_results(tmp_path, run_cli):
     assert code == 0 and "6 run(s)" in out and "lyapunov=" in out
     code, out, _ = run_cli("results", tmp_path / "s.sqlite", "--json")
     assert code == 0 and out.count('"status": "done"') == 6
+
+
+TRAIN_TOML = """
+[sweep]
+runner = "train"
+store = "train.sqlite"
+
+[base]
+task = "temporal_order"
+length = 12
+n_hidden = 8
+batch = 5
+updates = 30
+eval_every = 15
+eval_sequences = 50
+confirm_sequences = 100
+checkpoint_every = 10
+methods = ["msgd", "msgd-cr"]
+
+[grid]
+inits = [["smart_tanh"], ["basic_tanh"]]
+seeds = [[0, 1]]
+"""
+
+
+def test_train_runner_sweep_equals_direct_training(tmp_path):
+    from dynsys.training import TrainConfig, train
+
+    toml = tmp_path / "train.toml"
+    toml.write_text(TRAIN_TOML)
+    spec = load_sweep(toml)
+    s = run_sweep(spec, workers=2, progress=False)
+    assert (s.done, s.failed) == (2, 0)
+    with ResultStore(spec.store) as st:
+        rows = {tuple(r["config"]["inits"]): r for r in st.rows("done")}
+        arrays = st.load_arrays(rows[("basic_tanh",)]["key"])
+    assert (spec.store.parent / "train.sqlite.work").is_dir()  # checkpoints of each run
+    cfg = dict(spec.configs[1])
+    direct = train(TrainConfig.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}))
+    np.testing.assert_array_equal(arrays["error"], direct.error)
+    assert rows[("basic_tanh",)]["metrics"]["solved_at"] == direct.solved_at.tolist()
+    assert rows[("basic_tanh",)]["metrics"]["members"] == [list(m) for m in direct.members]
+
+
+def test_train_sweep_rejects_bad_config_before_running(tmp_path):
+    toml = tmp_path / "bad.toml"
+    toml.write_text(TRAIN_TOML.replace("n_hidden = 8", "n_hiden = 8"))
+    with pytest.raises(DynsysError, match=r"unknown config key\(s\) n_hiden"):
+        load_sweep(toml)
+    assert not (tmp_path / "train.sqlite").exists()
