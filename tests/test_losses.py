@@ -9,7 +9,12 @@ def test_resolve_steps():
     assert resolve_steps("last", 5).tolist() == [5]
     assert resolve_steps("all", 3).tolist() == [1, 2, 3]
     assert resolve_steps([2, 4], 5).tolist() == [2, 4]
-    for bad, match in [([0], "lie in 1..5"), ([2, 2], "repeat"), ("first", "'last', 'all'"), ([], "non-empty")]:
+    for bad, match in [
+        ([0], "lie in 1..5"),
+        ([2, 2], "repeat"),
+        ("first", "'last', 'all'"),
+        ([], "non-empty"),
+    ]:
         with pytest.raises(DynsysError, match=match):
             resolve_steps(bad, 5)
 
