@@ -82,7 +82,20 @@ def validate_train_config(config: Mapping) -> None:
     """Reject a bad trainer config before anything runs (unknown keys, bad values)."""
     from .training import TrainConfig
 
-    TrainConfig.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    extra = {k: config[k] for k in TRAIN_EXTRA_KEYS if k in config}
+    _generalize_lengths(extra.get("generalize_lengths", []))
+    TrainConfig.from_dict(
+        {k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k not in TRAIN_EXTRA_KEYS}
+    )
+
+
+TRAIN_EXTRA_KEYS = ("generalize_lengths",)
+
+
+def _generalize_lengths(value) -> list[int]:
+    if not isinstance(value, (list, tuple)):
+        raise DynsysError(f"generalize_lengths must be a list of lengths, got {value!r}")
+    return [check_positive_int(v, "generalize_lengths") for v in value]
 
 
 def logistic_lyapunov(config: Mapping) -> tuple[dict, dict]:
@@ -119,10 +132,20 @@ def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
     ``config`` holds :class:`~dynsys.training.TrainConfig` fields (validated there; lists become
     tuples). ``workdir`` is the run's private folder: checkpoints go there, so a sweep killed mid-run
     resumes the run where its last checkpoint left off. Metrics are per member (init, method, seed).
-    """
-    from .training import TrainConfig, train
 
-    cfg = TrainConfig.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    The optional non-TrainConfig key ``generalize_lengths`` (list of int) evaluates the final
+    weights of every member on ``eval_sequences`` fresh sequences of each of those nominal lengths
+    (one stream per length, seeded from the config's seeds, shared by all members); the error rates
+    go to ``metrics["generalize_error"]`` (per length, per member) and ``arrays["generalize_error"]``
+    (shape (G, K)).
+    """
+    from .tasks import get_task
+    from .training import TrainConfig, _activation_of, evaluate, train
+
+    gen_lengths = _generalize_lengths(config.get("generalize_lengths", []))
+    cfg = TrainConfig.from_dict(
+        {k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k not in TRAIN_EXTRA_KEYS}
+    )
     h = train(cfg, workdir)
 
     def last(a):
@@ -152,6 +175,23 @@ def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
         "lambda1": h.lambda1,
         "omega": h.omega,
     }
+    if gen_lengths:
+        task = get_task(cfg.task)
+        act = _activation_of(cfg.inits[0])
+        gen = np.zeros((len(gen_lengths), len(members)))
+        for g, length in enumerate(gen_lengths):
+            rng = np.random.default_rng([*cfg.seeds, 0x6E6, length])
+            left = cfg.eval_sequences
+            while left > 0:
+                c = min(cfg.eval_chunk, left)
+                batch = task.generate(rng, length, c)
+                wrong, _ = evaluate(h.params, task, act, batch.inputs, batch.targets)
+                gen[g] += wrong.sum(axis=1)
+                left -= c
+        gen /= cfg.eval_sequences
+        metrics["generalize_lengths"] = gen_lengths
+        metrics["generalize_error"] = gen.tolist()
+        arrays["generalize_error"] = gen
     return metrics, arrays
 
 

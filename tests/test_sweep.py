@@ -238,3 +238,42 @@ def test_train_sweep_rejects_bad_config_before_running(tmp_path):
     with pytest.raises(DynsysError, match=r"unknown config key\(s\) n_hiden"):
         load_sweep(toml)
     assert not (tmp_path / "train.sqlite").exists()
+
+
+def test_train_runner_generalize_lengths_matches_hand_forward(tmp_path):
+    """``generalize_lengths`` error rates equal a plain per-member loop over the same fresh sequences."""
+    from dynsys.sweep import train_runner
+    from dynsys.tasks import get_task
+    from dynsys.training import TrainConfig, train
+
+    base = dict(task="addition", length=[10, 14], n_hidden=6, batch=5, updates=30, eval_every=15)
+    base.update(eval_sequences=40, eval_chunk=16, confirm_sequences=0, seeds=[0, 1])
+    metrics, arrays = train_runner({**base, "generalize_lengths": [12, 25]}, workdir=tmp_path / "w")
+    plain, _ = train_runner(base)
+    assert "generalize_error" not in plain and metrics["best_error"] == plain["best_error"]
+    assert metrics["generalize_lengths"] == [12, 25] and arrays["generalize_error"].shape == (2, 2)
+    h = train(TrainConfig.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in base.items()}))
+    task = get_task("addition")
+    for g, length in enumerate([12, 25]):
+        rng = np.random.default_rng([0, 1, 0x6E6, length])
+        batches = [task.generate(rng, length, c) for c in (16, 16, 8)]
+        for k in range(2):
+            p = h.member_params(k)
+            wrong = 0
+            for bt in batches:
+                for j in range(bt.inputs.shape[1]):
+                    x = np.zeros(6)
+                    for u in bt.inputs[:, j]:
+                        x = np.tanh(p.W_rec @ x + p.W_in @ u + p.b)
+                    y = p.W_out @ x + p.b_out
+                    wrong += float(np.sum((y - bt.targets[0, j]) ** 2)) > 0.04
+            assert metrics["generalize_error"][g][k] == pytest.approx(wrong / 40, abs=1e-12)
+
+
+def test_train_sweep_validates_generalize_lengths(tmp_path):
+    ok = SweepSpec("train", ({"task": "addition", "updates": 5, "generalize_lengths": [20, 40]},), tmp_path / "a")
+    assert ok.configs[0]["generalize_lengths"] == [20, 40]
+    with pytest.raises(DynsysError, match="generalize_lengths"):
+        SweepSpec("train", ({"task": "addition", "generalize_lengths": [0]},), tmp_path / "b")
+    with pytest.raises(DynsysError, match="generalize_lengths"):
+        SweepSpec("train", ({"task": "addition", "generalize_lengths": 20},), tmp_path / "c")
