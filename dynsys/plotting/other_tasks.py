@@ -43,8 +43,13 @@ def plot_task_success(ax, labels, success_rate, best_error, *, n_seeds=None):
         )
     )
     arts.append(ax.axhline(0.01, color=COLORS["unstable"], lw=0.8, ls="--", label="1 % error"))
+    for xi, r in zip(x, np.asarray(success_rate, dtype=float)):
+        solved = round(r * best.shape[1])
+        arts.append(
+            ax.text(xi, 1.07, f"{solved}/{best.shape[1]} solved", ha="center", va="bottom", fontsize=7)
+        )
     ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.15)
     ax.set_ylabel("success rate  /  error" + (f"  ({n_seeds} seeds)" if n_seeds else ""))
     return arts
 
@@ -91,7 +96,7 @@ def other_tasks_figure(
     fig, axes = new_figure(1, 2 if has_gen else 1, figsize=(10.0 if has_gen else 5.5, 4.0), squeeze=False)
     plot_task_success(axes[0, 0], labels, success_rate, best_error, n_seeds=np.shape(best_error)[1])
     axes[0, 0].set_title("MSGD-CR, smart tanh: success per task", fontsize=9)
-    axes[0, 0].legend(loc="upper left", fontsize=7)
+    axes[0, 0].legend(loc="center left", fontsize=7)
     if has_gen:
         plot_generalization(axes[0, 1], gen_lengths, gen_error, gen_names, train_hi=train_hi)
         axes[0, 1].set_title("generalisation to longer sequences", fontsize=9)
