@@ -271,7 +271,9 @@ def test_train_runner_generalize_lengths_matches_hand_forward(tmp_path):
 
 
 def test_train_sweep_validates_generalize_lengths(tmp_path):
-    ok = SweepSpec("train", ({"task": "addition", "updates": 5, "generalize_lengths": [20, 40]},), tmp_path / "a")
+    ok = SweepSpec(
+        "train", ({"task": "addition", "updates": 5, "generalize_lengths": [20, 40]},), tmp_path / "a"
+    )
     assert ok.configs[0]["generalize_lengths"] == [20, 40]
     with pytest.raises(DynsysError, match="generalize_lengths"):
         SweepSpec("train", ({"task": "addition", "generalize_lengths": [0]},), tmp_path / "b")
