@@ -239,11 +239,17 @@ def expand_grid(base: Mapping, grid: Mapping[str, Sequence]) -> list[dict]:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A validated sweep: runner name, configs and store path."""
+    """A validated sweep: runner name, configs and store path.
+
+    ``workdirs`` optionally names each run's private folder (same order as ``configs``); by default
+    a run checkpoints in ``<store>.work/<key>``. An experiment that keeps its own folders (so that a
+    larger budget resumes an earlier run) passes them here.
+    """
 
     runner: str
     configs: tuple[dict, ...]
     store: Path
+    workdirs: tuple | None = None
 
     def __post_init__(self):
         runner = get_runner(self.runner)
@@ -251,6 +257,8 @@ class SweepSpec:
             raise DynsysError("the sweep has no configs")
         for cfg in self.configs:
             _check_keys(runner, cfg)
+        if self.workdirs is not None and len(self.workdirs) != len(self.configs):
+            raise DynsysError(f"workdirs has {len(self.workdirs)} entries for {len(self.configs)} configs")
 
 
 def _check_keys(runner: Runner, cfg: Mapping) -> None:
@@ -432,7 +440,7 @@ def run_sweep(
         statuses = store.statuses()
         todo, skipped = [], 0
         seen = set()
-        for cfg in spec.configs:
+        for i, cfg in enumerate(spec.configs):
             key = run_key(runner.name, cfg)
             if key in seen:
                 continue
@@ -441,7 +449,8 @@ def run_sweep(
             if st == "done" or (st == "failed" and not retry_failed):
                 skipped += 1
             else:
-                todo.append((key, cfg))
+                wd = spec.workdirs[i] if spec.workdirs is not None else store.work_dir / key
+                todo.append((key, cfg, str(wd)))
         done = failed = 0
         errors = {}
         if todo:
@@ -453,9 +462,8 @@ def run_sweep(
             cancel = True
             try:
                 futures = {}
-                for key, cfg in todo:
+                for key, cfg, workdir in todo:
                     store.mark_running(key, runner.name, cfg)
-                    workdir = str(store.work_dir / key)
                     futures[ex.submit(runner.target, cfg, workdir)] = (key, cfg)
                 it = ex.as_completed(list(futures))
                 it = _wrap_progress(progress, it, len(futures), f"sweep {runner.name}")

@@ -22,9 +22,11 @@ import json
 
 import numpy as np
 
-from dynsys.io import save_figure
+from dynsys.errors import DynsysError
+from dynsys.io import ResultStore, save_figure
 from dynsys.reproduce import Experiment
-from dynsys.training import TrainConfig, train
+from dynsys.sweep import SweepSpec, run_key, run_sweep
+from dynsys.training import TrainConfig
 
 INITS = ("sigmoid", "basic_tanh", "smart_tanh")
 METHODS = ("msgd", "msgd-c", "msgd-cr")
@@ -105,17 +107,30 @@ def compute(config, ctx):
     jobs = [(init, L) for init in INITS for L in lengths]
     cfgs = {job: _train_config(config, *job) for job in jobs}
     outs = {job: ctx.workdir / f"{job[0]}_L{job[1]}_{_run_key(cfgs[job])}" for job in jobs}
-    results = {}
-    if ctx.jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=ctx.jobs) as pool:
-            futs = {job: pool.submit(train, cfgs[job], outs[job]) for job in jobs}
-            for job in ctx.progress(jobs, desc="fig7 ensembles", total=len(jobs)):
-                results[job] = futs[job].result()
-    else:
-        for job in ctx.progress(jobs, desc="fig7 ensembles", total=len(jobs)):
-            results[job] = train(cfgs[job], outs[job])
+    # every ensemble is one run of the sweep machinery: a local process pool (--jobs) or a Dask
+    # cluster (--scheduler), recorded in an SQLite store; finished runs are skipped on a rerun and an
+    # interrupted one resumes from its checkpoint folder (named without the budget, so a larger
+    # budget extends it)
+    spec = SweepSpec(
+        "train",
+        tuple(cfgs[job].to_dict() for job in jobs),
+        ctx.workdir / "runs.sqlite",
+        workdirs=tuple(outs[job] for job in jobs),
+    )
+    summary = run_sweep(
+        spec,
+        executor="dask" if ctx.scheduler else "local",
+        workers=ctx.jobs,
+        scheduler=ctx.scheduler,
+        progress=lambda it, **kw: ctx.progress(it, **kw),
+    )
+    if summary.failed:
+        raise DynsysError(
+            f"fig7: {summary.failed} training run(s) failed: {next(iter(summary.errors.values()))}"
+        )
+    with ResultStore(spec.store) as store:
+        rows = {r["key"]: r["metrics"] for r in store.rows("done")}
+    results = {job: rows[run_key("train", cfgs[job].to_dict())] for job in jobs}
     I, M, L, S = len(INITS), len(METHODS), len(lengths), len(config["seeds"])
     shape = (I, M, L, S)
     arr = {
@@ -130,20 +145,13 @@ def compute(config, ctx):
     )
     for i, init in enumerate(INITS):
         for l, length in enumerate(lengths):
-            h = results[(init, length)]
-            for k, (_, m, s) in enumerate(h.members):
-                j, si = METHODS.index(m), list(config["seeds"]).index(s)
-                idx = (i, j, l, si)
-                err = h.error[:, k]
-                arr["best_error"][idx] = np.nanmin(err)
-                arr["final_error"][idx] = err[~np.isnan(err)][-1]
-                arr["clip_fraction"][idx] = np.nanmean(h.clip_fraction[:, k])
-                arr["final_rho"][idx] = h.rho[:, k][~np.isnan(h.rho[:, k])][-1]
-                arr["max_grad_norm"][idx] = np.nanmax(h.grad_norm_max[:, k])
-                arr["solved_at"][idx] = h.solved_at[k]
-                arr["zero_error_at"][idx] = h.zero_error_at[k]
-                arr["nonfinite"][idx] = h.nonfinite_count[k]
-                arr["updates_done"][idx] = h.updates_done[k]
+            m = results[(init, length)]
+            for k, (_, meth, s) in enumerate(m["members"]):
+                idx = (i, METHODS.index(meth), l, list(config["seeds"]).index(s))
+                for key in ("best_error", "final_error", "clip_fraction", "final_rho", "max_grad_norm"):
+                    arr[key][idx] = m[key][k]
+                for key in ("solved_at", "zero_error_at", "nonfinite", "updates_done"):
+                    arr[key][idx] = m[key][k]
     arr["success_rate"] = (arr["solved_at"] >= 0).mean(axis=-1)
     arr["lengths"] = np.array(lengths)
     metrics = {

@@ -318,6 +318,16 @@ def test_fig7_experiment_small_profile_is_resumable(tmp_path):
     again, _ = mod.compute(cfg, ctx)  # finished ensembles are loaded, not retrained
     for k in arrays:
         np.testing.assert_array_equal(again[k], arrays[k])
+    # the ensembles ran through the sweep machinery: one 'done' row per (init, length)
+    from dynsys.io import ResultStore
+
+    with ResultStore(tmp_path / "work" / "runs.sqlite") as store:
+        rows = store.rows()
+    assert (
+        len(rows) == 3
+        and {r["status"] for r in rows} == {"done"}
+        and {r["runner"] for r in rows} == {"train"}
+    )
     text = mod.report(arrays, {"config": cfg, "metrics": metrics, "profile": "default"})
     assert "| smart_tanh | msgd-cr |" in text
 
