@@ -137,6 +137,11 @@ _SUBMODULES = {
     "initializers",
     "tasks",
     "training",
+    "training_config",
+    "training_update",
+    "training_history",
+    "optimizers",
+    "runtime",
     "sweep",
     "plotting",
 }

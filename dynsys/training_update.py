@@ -1,0 +1,199 @@
+"""One update and one evaluation of K stacked RNNs (steps 2–5 of :mod:`dynsys.training`).
+
+:func:`training_step`: BPTT gradients (eq. 3–5) of the task loss, the ``α · ∂Ω/∂W_rec`` term of
+MSGD-CR (eq. 9–10), norm clipping (Algorithm 1), the non-finite policy, and the optimizer step
+(:func:`dynsys.optimizers.optimizer_step`). :func:`evaluate`: error indicators and loss of the
+K networks on shared sequences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .activations import get_activation
+from .gradients import ReadoutLoss, bptt_stacked
+from .initializers import RNNParams
+from .optimizers import optimizer_step
+from .regularizers import omega
+from .tasks import Task, sequence_errors
+
+__all__ = ["StepInfo", "evaluate", "training_step"]
+
+PARAM_NAMES = RNNParams.NAMES
+NONFINITE_LIMIT = 1e10
+SHRINK = 0.02
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Telemetry of one update, per member (arrays of shape (K,)).
+
+    ``loss`` task loss, ``norm`` gradient norm before clipping (with the Ω term), ``clipped``,
+    ``nonfinite``, ``omega`` (NaN for members without Ω).
+    """
+
+    loss: np.ndarray
+    norm: np.ndarray
+    clipped: np.ndarray
+    nonfinite: np.ndarray
+    omega: np.ndarray
+
+
+def _readout_loss(task: Task, targets) -> ReadoutLoss:
+    return ReadoutLoss(targets, kind="softmax" if task.output == "softmax" else "mse", steps=task.read)
+
+
+def training_step(
+    params: Mapping[str, np.ndarray],
+    inputs,
+    targets,
+    task: Task,
+    activation,
+    *,
+    lr,
+    clip,
+    alpha,
+    opt_state=None,
+    optimizer="sgd",
+    nonfinite="shrink",
+    omega_form="code",
+    omega_bound=1e-20,
+    momentum=0.9,
+    adam=(0.9, 0.999, 1e-8),
+):
+    """One update of K stacked networks on one minibatch (no validation: trusted inputs).
+
+    Parameters
+    ----------
+    params : dict of ndarray
+        ``W_rec`` (K, n, n), ``W_in`` (K, n, m), ``b`` (K, n), ``W_out`` (K, k, n), ``b_out`` (K, k).
+    inputs : ndarray, shape (T, B, m) (shared) or (T, K, B, m)
+    targets : ndarray
+        ``(S, B)`` / ``(S, K, B)`` labels or ``(S, B, k)`` / ``(S, K, B, k)`` values.
+    task : Task
+        Supplies the loss kind, the read steps and the loss scale.
+    activation : str
+    lr, clip, alpha : ndarray, shape (K,)
+        Per-member learning rate, clipping threshold (``inf``: no clipping) and Ω weight (0: none).
+    opt_state : dict or None
+        Momentum buffers ``v_<p>`` or Adam moments ``m_<p>``, ``s_<p>`` and counter ``t`` (K,).
+
+    Returns
+    -------
+    new_params : dict
+    new_opt_state : dict
+    info : StepInfo
+    """
+    K = params["W_rec"].shape[0]
+    T = inputs.shape[0]
+    scale = task.loss_scale(T)
+    loss = _readout_loss(task, targets)
+    with np.errstate(all="ignore"):
+        value, grads, extra = bptt_stacked(
+            params["W_rec"],
+            params["W_in"],
+            params["b"],
+            params["W_out"],
+            params["b_out"],
+            activation,
+            inputs,
+            loss,
+        )
+        if scale != 1.0:
+            value = value * scale
+            grads = {k: g * scale for k, g in grads.items()}
+        om = np.full(K, np.nan)
+        reg = np.flatnonzero(alpha > 0)
+        if reg.size:
+            om[reg], g_om = _omega_term(params, extra, loss, reg, omega_form, omega_bound)
+            grads["W_rec"] = grads["W_rec"].copy()
+            grads["W_rec"][reg] += alpha[reg, None, None] * g_om
+        sq = np.zeros(K)
+        for k in PARAM_NAMES:
+            sq += np.sum(grads[k].reshape(K, -1) ** 2, axis=1)
+        norm = np.sqrt(sq)
+        bad = ~np.isfinite(norm) | (norm > NONFINITE_LIMIT)
+        clipped = ~bad & (norm > clip)
+        factor = np.where(clipped, clip / np.where(clipped, norm, 1.0), 1.0)
+        upd = {}
+        for k in PARAM_NAMES:
+            shape = (K,) + (1,) * (grads[k].ndim - 1)
+            g = grads[k] * factor.reshape(shape)
+            if bad.any():
+                fill = SHRINK * params[k] if (k == "W_rec" and nonfinite == "shrink") else 0.0
+                g = np.where(bad.reshape(shape), fill, g)
+            upd[k] = g
+    new_params, new_state = optimizer_step(params, upd, lr, opt_state, optimizer, momentum, adam)
+    return new_params, new_state, StepInfo(value, norm, clipped, bad, om)
+
+
+def _omega_term(params, extra, loss, reg, form, bound):
+    """Ω and ∂Ω/∂W_rec for members ``reg`` from a BPTT pass (code form: δ_k = ∂C/∂h_k)."""
+    sel = slice(None) if reg.size == params["W_rec"].shape[0] else reg  # views when every member has Ω
+    W = params["W_rec"][sel]
+    dx = extra["deltas"][:, sel]  # ∂C/∂x_t, rows 0..T
+    dsig = extra["dsigma"][1:, sel]  # σ′(x_k), k = 1..T
+    T = dx.shape[0] - 1
+    if form == "code":
+        # ∂C/∂h_k = W_recᵀ ∂C/∂x_{k+1} + (direct readout term at the read steps)
+        dh = np.empty_like(dsig)
+        np.matmul(dx[2:], W[None], out=dh[:-1])
+        dh[-1] = 0.0
+        steps = np.array([T]) if loss.steps == "last" else np.arange(1, T + 1)
+        tg = np.asarray(loss.targets)
+        if tg.ndim == (4 if loss.kind == "mse" else 3):
+            tg = tg[:, sel]
+        sub = ReadoutLoss(tg, kind=loss.kind, steps=loss.steps)
+        _, gh, _ = sub.value_and_grad(
+            extra["hidden"][steps][:, sel], (params["W_out"][sel], params["b_out"][sel])
+        )
+        dh[steps - 1] += gh
+        res = omega(W, dh, dsig, form="code", bound=bound)
+    else:
+        # eq. 9: ∂E/∂x_{k+1} paired with σ′(x_k), k = 1..T-1
+        res = omega(W, dx[2:], dsig[:-1], form="eq9", bound=bound)
+    return res.value, res.grad_W_rec
+
+
+def evaluate(
+    params: Mapping[str, np.ndarray], task: Task, activation, inputs, targets
+) -> tuple[np.ndarray, np.ndarray]:
+    """Error indicators and loss of K stacked networks on shared sequences.
+
+    Parameters
+    ----------
+    params : dict of ndarray with leading K axis
+    inputs : ndarray, shape (T, C, m)
+    targets : task targets for the C sequences
+
+    Returns
+    -------
+    wrong : ndarray of bool, shape (K, C)
+    loss : ndarray, shape (K,)
+    """
+    act = get_activation(activation)
+    W, Wi, b, Wo, bo = (params[k] for k in PARAM_NAMES)
+    K, n = W.shape[0], W.shape[-1]
+    T, C, _ = inputs.shape
+    WT, WiT, WoT = (np.swapaxes(a, -1, -2) for a in (W, Wi, Wo))
+    h = np.zeros((K, C, n))
+    outs = []
+    with np.errstate(all="ignore"):
+        for t in range(T):
+            h = act.fn(np.matmul(h, WT) + np.matmul(inputs[t], WiT) + b[:, None, :])
+            if task.read == "all" or t == T - 1:
+                outs.append(np.matmul(h, WoT) + bo[:, None, :])
+        y = np.stack(outs)  # (S, K, C, k)
+        tg = targets[:, None]  # broadcast over the K members
+        wrong = sequence_errors(task, y, tg)
+        if task.output == "softmax":
+            z = y - y.max(axis=-1, keepdims=True)
+            lse = np.log(np.exp(z).sum(axis=-1))
+            picked = np.take_along_axis(z, np.broadcast_to(tg, y.shape[:-1])[..., None], -1)[..., 0]
+            loss = (lse - picked).sum(axis=(0, 2)) / C
+        else:
+            loss = ((y - tg) ** 2).sum(axis=(0, 2, 3)) / C
+    return wrong, loss * task.loss_scale(T)
