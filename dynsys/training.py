@@ -42,7 +42,7 @@ from .runtime import _openblas_thread_fns, blas_threads  # noqa: F401
 from .runtime import raise_on_sigterm as _raise_on_sigterm
 from .tasks import get_task
 from .training_config import METHODS, TrainConfig, _activation_of
-from .training_history import _EVAL_FIELDS, _TRACE_FIELDS, TrainingHistory
+from .training_history import _TRACE_FIELDS, EVAL_FIELDS, TrainingHistory
 from .training_update import (  # noqa: F401
     NONFINITE_LIMIT,
     SHRINK,
@@ -98,7 +98,7 @@ class _Run:
         self.nonfinite = np.zeros(K, dtype=np.int64)
         self.done = np.zeros(K, dtype=np.int64)
         self.acc = {k: np.zeros(K) for k in ("loss", "norm", "norm_max", "clipped", "omega", "count")}
-        self.evals = {k: np.zeros((0, K)) for k in _EVAL_FIELDS}
+        self.evals = {k: np.zeros((0, K)) for k in EVAL_FIELDS}
         self.eval_updates = np.zeros(0, dtype=np.int64)
         self.traces = (
             {k: np.full((cfg.updates, K), np.nan) for k in _TRACE_FIELDS} if cfg.record_updates else None
@@ -142,7 +142,7 @@ class _Run:
                 self.opt[name] = v
             elif head == "acc":
                 self.acc[name] = v
-            elif head == "eval" and name in _EVAL_FIELDS:
+            elif head == "eval" and name in EVAL_FIELDS:
                 self.evals[name] = v
             elif head == "trace":
                 if self.traces is not None:
@@ -248,7 +248,7 @@ class _Run:
         cfg = self.cfg
         K = self.K
         act = np.flatnonzero(self.active)
-        row = {k: np.full(K, np.nan) for k in _EVAL_FIELDS}
+        row = {k: np.full(K, np.nan) for k in EVAL_FIELDS}
         cnt = np.maximum(self.acc["count"], 1)
         if act.size:
             err = self._error_rates(act, cfg.eval_sequences, 2)
@@ -279,7 +279,7 @@ class _Run:
                 self.solved_at[new] = self.update
                 if cfg.stop_on_success:
                     self.active[ok] = False
-        for k in _EVAL_FIELDS:
+        for k in EVAL_FIELDS:
             self.evals[k] = np.concatenate([self.evals[k], row[k][None]])
         self.eval_updates = np.append(self.eval_updates, self.update)
         for k in self.acc:

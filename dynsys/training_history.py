@@ -15,7 +15,7 @@ __all__ = ["TrainingHistory"]
 
 PARAM_NAMES = RNNParams.NAMES
 
-_EVAL_FIELDS = (
+EVAL_FIELDS = (
     "loss",
     "error",
     "grad_norm",

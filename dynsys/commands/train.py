@@ -68,6 +68,7 @@ def run(args) -> int:
 
     from .. import io
     from ..training import TrainConfig, train
+    from ..training_history import EVAL_FIELDS
     from ._common import print_json
 
     length = _length(args.length)
@@ -102,17 +103,7 @@ def run(args) -> int:
     hist = train(cfg, out, resume=not args.fresh, progress=progress)
     io.save_weights(out / "weights.npz", hist.member_params(0).to_map())
     arrays = {"eval_updates": hist.eval_updates}
-    for k in (
-        "loss",
-        "error",
-        "grad_norm",
-        "grad_norm_max",
-        "clip_fraction",
-        "rho",
-        "lambda1",
-        "omega",
-        "confirm_error",
-    ):
+    for k in EVAL_FIELDS:  # the per-evaluation logs of the (single) member
         arrays[k] = getattr(hist, k)[:, 0]
     meta = {
         "config": cfg.to_dict(),
