@@ -292,7 +292,13 @@ def _default_starts(map, u, n_starts, rng, trajectory_steps, period):
             traj[pick == t] = x[pick == t]
             x = map.step(x, u)
     traj += 1e-3 * (hi - lo) * rng.standard_normal(traj.shape)
-    starts = np.concatenate([uni, traj])
+    # the image of the origin and a few points around it: the fixed point that the low-gain network
+    # x = W σ(x) + b has near F(0) (e.g. the origin itself of a tanh network without bias), which
+    # random starts of a strongly recurrent network can all miss
+    with np.errstate(over="ignore", invalid="ignore"):
+        centre = map.step(np.zeros((1, n)), u)
+    near = centre + 0.01 * (hi - lo) * rng.standard_normal((7, n))
+    starts = np.concatenate([uni, traj, centre, near])
     return starts[np.all(np.isfinite(starts), axis=-1)]
 
 

@@ -253,3 +253,13 @@ def test_henon_two_cycle_closed_form(rng):
     np.testing.assert_allclose(x1 * x2, ((1 - b) ** 2 - a) / a**2, atol=1e-12)
     np.testing.assert_allclose(fp.states[:, 1], b * fp.states[::-1, 0], atol=1e-12)  # y = b·(previous x)
     assert fp.stability == ("stable", "stable")  # a₁ = 0.3675 < a < a₂ = 0.9125
+
+
+def test_strongly_recurrent_network_still_finds_the_origin():
+    """x = 0 is a fixed point of any bias-free tanh network; random starts alone can all miss it when the
+    recurrence is strong (ρ ≈ 1.8 here), the start at F(0) does not."""
+    rng = np.random.default_rng(0)
+    rnn = RNNMap(rng.normal(0, 0.25, (50, 50)), None, None, "tanh")
+    fp = find_fixed_points(rnn, rng=0)
+    assert np.any(np.linalg.norm(fp.states, axis=-1) < 1e-10)
+    assert np.all(fp.residual < 1e-10)
