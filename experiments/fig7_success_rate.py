@@ -143,14 +143,13 @@ def compute(config, ctx):
             for k in ("solved_at", "zero_error_at", "nonfinite", "updates_done")
         }
     )
+    seeds = list(config["seeds"])
     for i, init in enumerate(INITS):
         for l, length in enumerate(lengths):
             m = results[(init, length)]
             for k, (_, meth, s) in enumerate(m["members"]):
-                idx = (i, METHODS.index(meth), l, list(config["seeds"]).index(s))
-                for key in ("best_error", "final_error", "clip_fraction", "final_rho", "max_grad_norm"):
-                    arr[key][idx] = m[key][k]
-                for key in ("solved_at", "zero_error_at", "nonfinite", "updates_done"):
+                idx = (i, METHODS.index(meth), l, seeds.index(s))
+                for key in arr:
                     arr[key][idx] = m[key][k]
     arr["success_rate"] = (arr["solved_at"] >= 0).mean(axis=-1)
     arr["lengths"] = np.array(lengths)

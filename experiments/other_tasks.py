@@ -142,9 +142,8 @@ def compute(config, ctx):
     gen_lengths = list(config["generalize_lengths"])
     gen = np.full((len(GENERALIZE), len(gen_lengths), S), np.nan)
     for j, (m, a) in enumerate(results):
-        for k in ("best_error", "final_error", "clip_fraction", "final_rho", "updates_done", "nonfinite"):
+        for k in arr:
             arr[k][j] = m[k]
-        arr["solved_at"][j] = m["solved_at"]
         task = cfgs[j]["task"]
         if task in GENERALIZE and gen_lengths:
             gen[GENERALIZE.index(task)] = a["generalize_error"]
