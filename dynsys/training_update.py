@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import get_activation
+from .clipping import NONFINITE_LIMIT, SHRINK_FACTOR
 from .gradients import ReadoutLoss, bptt_stacked
 from .initializers import RNNParams
 from .optimizers import optimizer_step
@@ -23,8 +24,7 @@ from .tasks import Task, sequence_errors
 __all__ = ["StepInfo", "evaluate", "training_step"]
 
 PARAM_NAMES = RNNParams.NAMES
-NONFINITE_LIMIT = 1e10
-SHRINK = 0.02
+SHRINK = SHRINK_FACTOR  # re-exported by dynsys.training under this name
 
 
 @dataclass(frozen=True)
