@@ -393,7 +393,7 @@ def refine_unit_surface(
         if depth == max_depth:
             break
         sig = model.activation.fn(r.state).reshape(-1, 5)
-        gn = np.hypot(r.grad[:, 0], r.grad[:, 1]).reshape(-1, 5)
+        gn = r.grad_norm.reshape(-1, 5)
         with np.errstate(invalid="ignore"):
             span = np.nan_to_num(sig.max(1) - sig.min(1), nan=1.0)
             first = np.nan_to_num(gn.max(1), nan=np.inf, posinf=np.inf) * np.hypot(*h)
