@@ -280,6 +280,35 @@ def _validate(rnn, inputs, loss, x0, h0, steps, dtype):
     return inputs, init, T, B, dtype
 
 
+def _single(rnn, inputs, loss, x0, h0, steps, dtype) -> dict:
+    """Validate once and run the stacked core for one network (K = 1)."""
+    if loss is None:
+        raise DynsysError("loss is required (StateLoss or ReadoutLoss)")
+    inputs, init, T, B, dtype = _validate(rnn, inputs, loss, x0, h0, steps, dtype)
+    n = rnn.dim
+    W_rec = rnn.W_rec.astype(dtype)[None]
+    W_in = rnn.W_in.astype(dtype)[None]
+    b = rnn.b.astype(dtype)[None]
+    W_out = (rnn.W_out if rnn.W_out is not None else np.zeros((0, n))).astype(dtype)[None]
+    b_out = (rnn.b_out if rnn.b_out is not None else np.zeros(0)).astype(dtype)[None]
+    act = rnn.activation
+    if x0 is not None:
+        x0a = init[None].astype(dtype)
+        h0a = act.fn(x0a)
+    else:
+        x0a = None
+        h0a = (np.zeros((B, n)) if init is None else init)[None].astype(dtype)
+    value, grads, xs, hs, deltas, lsteps, gh_loss, dsig = _core(
+        W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0a, x0a, T
+    )
+    return {
+        "inputs": inputs,
+        "T": T,
+        "dtype": dtype,
+        "core": (value, grads, xs, hs, deltas, lsteps, gh_loss, dsig),
+    }
+
+
 def bptt(
     rnn: RNNMap,
     inputs=None,
@@ -317,25 +346,9 @@ def bptt(
     -------
     BPTTResult
     """
-    if loss is None:
-        raise DynsysError("loss is required (StateLoss or ReadoutLoss)")
-    inputs, init, T, B, dtype = _validate(rnn, inputs, loss, x0, h0, steps, dtype)
-    n = rnn.dim
-    W_rec = rnn.W_rec.astype(dtype)[None]
-    W_in = rnn.W_in.astype(dtype)[None]
-    b = rnn.b.astype(dtype)[None]
-    W_out = (rnn.W_out if rnn.W_out is not None else np.zeros((0, n))).astype(dtype)[None]
-    b_out = (rnn.b_out if rnn.b_out is not None else np.zeros(0)).astype(dtype)[None]
-    act = rnn.activation
-    if x0 is not None:
-        x0a = init[None].astype(dtype)
-        h0a = act.fn(x0a)
-    else:
-        x0a = None
-        h0a = (np.zeros((B, n)) if init is None else init)[None].astype(dtype)
-    value, grads, xs, hs, deltas, lsteps, gh_loss, dsig = _core(
-        W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0a, x0a, T
-    )
+    run = _single(rnn, inputs, loss, x0, h0, steps, dtype)
+    inputs, T, n, dtype = run["inputs"], run["T"], rnn.dim, run["dtype"]
+    value, grads, xs, hs, deltas, lsteps, gh_loss, dsig = run["core"]
     out = {k: v[0] for k, v in grads.items()}
     if rnn.W_out is None:
         out.pop("W_out", None)
@@ -404,18 +417,11 @@ def temporal_contributions(rnn: RNNMap, inputs=None, loss=None, *, x0=None, h0=N
         ``[t-1, k-1]`` is ``(∂E_t/∂x_t)(∂x_t/∂x_k)(∂⁺x_k/∂θ)`` summed over the batch, zero for k > t and
         for steps t without loss. Summed over (t, k) they equal ``bptt(...).grads`` (eq. 3–4).
     """
-    if loss is None:
-        raise DynsysError("loss is required (StateLoss or ReadoutLoss)")
-    inputs, _, T, _, _ = _validate(rnn, inputs, loss, x0, h0, steps, np.float64)
-    res = bptt(rnn, inputs, loss, x0=x0, h0=h0, steps=None if inputs is not None else T)
+    run = _single(rnn, inputs, loss, x0, h0, steps, np.float64)
+    inputs, T = run["inputs"], run["T"]
+    _, _, _, hs, _, lsteps, gh_loss, dsig = run["core"]
+    hs, gh_loss, dsig = hs[:, 0], gh_loss[:, 0], dsig[:, 0]
     n, m = rnn.dim, rnn.input_dim
-    xs, hs = res.states, res.hidden
-    dsig = rnn.activation.deriv(xs)
-    lsteps = res.loss_steps
-    W_out = rnn.W_out if rnn.W_out is not None else np.zeros((0, n))
-    b_out = rnn.b_out if rnn.b_out is not None else np.zeros(0)
-    _, gh_loss, _ = loss.value_and_grad(hs[lsteps][:, None], (W_out[None], b_out[None]))
-    gh_loss = gh_loss[:, 0]
     out = {"W_rec": np.zeros((T, T, n, n)), "W_in": np.zeros((T, T, n, m)), "b": np.zeros((T, T, n))}
     for k, Dk in _sweep_contributions(rnn.W_rec, dsig, lsteps, gh_loss, T):
         rows = lsteps[lsteps >= k] - 1

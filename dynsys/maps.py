@@ -336,9 +336,6 @@ class UnitMap(Map):
             return super().param_derivative(x, name, u)
         return np.asarray(d, dtype=float)[..., None]
 
-    def validate_input(self, u, name="u"):
-        return super().validate_input(u, name)
-
 
 # ---------------------------------------------------------------------------------------
 # Iteration
