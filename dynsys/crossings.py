@@ -98,8 +98,22 @@ def jacobian_norms(map: Map, states: np.ndarray, inputs=None) -> np.ndarray:
     P = np.broadcast_to(np.eye(n), (B, n, n)).copy()
     for t in range(1, T + 1):
         P = map.jacobian(states[t - 1], None if inputs is None else inputs[t - 1]) @ P
-        out[t] = np.linalg.norm(P, ord=2, axis=(-2, -1)) if n > 1 else np.abs(P[:, 0, 0])
+        out[t] = _spectral_norms(P)
     return out
+
+
+def _spectral_norms(P: np.ndarray) -> np.ndarray:
+    """``‖P_b‖₂`` for a stack of ``n × n`` matrices (``|P_b|`` when ``n = 1``)."""
+    return np.linalg.norm(P, ord=2, axis=(-2, -1)) if P.shape[-1] > 1 else np.abs(P[:, 0, 0])
+
+
+def _final_jacobian_norms(map: Map, states: np.ndarray, inputs=None) -> np.ndarray:
+    """``‖∂x_T/∂x_0‖₂`` only: the last row of :func:`jacobian_norms` without a norm per step."""
+    n = states.shape[2]
+    P = np.broadcast_to(np.eye(n), (states.shape[1], n, n)).copy()
+    for t in range(1, states.shape[0]):
+        P = map.jacobian(states[t - 1], None if inputs is None else inputs[t - 1]) @ P
+    return _spectral_norms(P) if states.shape[0] > 1 else np.ones(states.shape[1])
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,4 +227,6 @@ def sensitivity_scan(
     traj = iterate(map, x0, inputs)
     final = traj.states[-1]
     basins = basins_of_attraction(auto, final, attractors=attractors, options=options)
-    return Sensitivity(basins.labels, final, jacobian_norms(map, traj.states, inputs)[-1], basins.attractors)
+    return Sensitivity(
+        basins.labels, final, _final_jacobian_norms(map, traj.states, inputs), basins.attractors
+    )
