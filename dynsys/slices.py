@@ -202,10 +202,8 @@ def choose_direction(
     else:
         v = rng.standard_normal(layout.size)
         v /= np.linalg.norm(v)
-        lam = 0.0
         for _ in range(iters):
             hv = _hvp(rnn, theta, v, inputs, loss, h0, steps, eps)
-            lam = float(v @ hv)
             nrm = np.linalg.norm(hv)
             if nrm == 0 or not np.isfinite(nrm):
                 break
