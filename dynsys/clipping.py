@@ -129,7 +129,10 @@ def _check_threshold(threshold) -> float:
 
 def global_norm(grads) -> float:
     """The L2 norm of all gradient arrays together, ``sqrt(Σ_p Σ_i g_{p,i}²)`` (Algorithm 1)."""
-    _, arrays, _ = _unpack(grads)
+    return _norm(_unpack(grads)[1])
+
+
+def _norm(arrays) -> float:
     with np.errstate(over="ignore", invalid="ignore"):
         return float(np.sqrt(sum(float(np.sum(a * a)) for a in arrays)))
 
@@ -139,12 +142,17 @@ def _is_nonfinite(norm):
         return ~np.isfinite(norm) | (np.abs(np.nan_to_num(norm, nan=0.0, posinf=np.inf)) > NONFINITE_LIMIT)
 
 
-def _shrink_param(keys, params, name="params"):
+def _shrink_param(keys, arrays, params) -> tuple[int, np.ndarray]:
+    """Index of ``"W_rec"`` in ``keys`` and the checked current ``params["W_rec"]`` (shrink policy)."""
     if keys is None or "W_rec" not in keys:
         raise DynsysError('nonfinite="shrink" needs a dict of gradients with a "W_rec" entry')
     if params is None or not isinstance(params, Mapping) or "W_rec" not in params:
-        raise DynsysError(f'nonfinite="shrink" needs {name} with the current "W_rec" (a dict)')
-    return np.asarray(params["W_rec"], dtype=float)
+        raise DynsysError('nonfinite="shrink" needs params with the current "W_rec" (a dict)')
+    w = np.asarray(params["W_rec"], dtype=float)
+    i = keys.index("W_rec")
+    if w.shape != arrays[i].shape:
+        raise DynsysError(f'params["W_rec"] must have shape {arrays[i].shape}, got {w.shape}')
+    return i, w
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,17 +200,13 @@ def clip_grad_norm(
     threshold = _check_threshold(threshold)
     check_choice(nonfinite, "nonfinite", _POLICIES)
     keys, arrays, kind = _unpack(grads)
-    with np.errstate(over="ignore", invalid="ignore"):
-        norm = float(np.sqrt(sum(float(np.sum(a * a)) for a in arrays)))
+    norm = _norm(arrays)
     if bool(_is_nonfinite(norm)):
         if nonfinite == "raise":
             raise DynsysError(f"gradient norm is not finite or above {NONFINITE_LIMIT:g}: {norm}")
         out = [np.zeros_like(a) for a in arrays]
         if nonfinite == "shrink":
-            w = _shrink_param(keys, params)
-            i = keys.index("W_rec")
-            if w.shape != arrays[i].shape:
-                raise DynsysError(f'params["W_rec"] must have shape {arrays[i].shape}, got {w.shape}')
+            i, w = _shrink_param(keys, arrays, params)
             out[i] = shrink * w
         return _repack(keys, out, kind, grads), ClipInfo(norm, 0.0, False, True)
     if norm + eps > threshold:
@@ -266,10 +270,7 @@ def clip_grad_norm_stacked(
             s = scale.reshape((K,) + (1,) * (a.ndim - 1))
             out.append(np.where(s == 0.0, 0.0, a * s) if bad.any() else a * s)
     if bad.any() and nonfinite == "shrink":
-        w = _shrink_param(keys, params)
-        i = keys.index("W_rec")
-        if w.shape != arrays[i].shape:
-            raise DynsysError(f'params["W_rec"] must have shape {arrays[i].shape}, got {w.shape}')
+        i, w = _shrink_param(keys, arrays, params)
         mask = bad.reshape((K,) + (1,) * (w.ndim - 1))
         out[i] = np.where(mask, shrink * w, out[i])
     return _repack(keys, out, kind, grads), ClipInfo(norm, scale, clipped, bad)
@@ -294,10 +295,10 @@ def clip_grad_value(grads, threshold: float):
     """
     threshold = _check_threshold(threshold)
     keys, arrays, kind = _unpack(grads)
+    norm = _norm(arrays)
     with np.errstate(over="ignore", invalid="ignore"):
-        norm = float(np.sqrt(sum(float(np.sum(a * a)) for a in arrays)))
         out = [np.clip(a, -threshold, threshold) for a in arrays]
         cut = any(bool(np.any(np.abs(a) > threshold)) for a in arrays)
-        after = float(np.sqrt(sum(float(np.sum(a * a)) for a in out)))
+        after = _norm(out)
         scale = after / norm if (cut and norm > 0 and np.isfinite(norm)) else 1.0
     return _repack(keys, out, kind, grads), ClipInfo(norm, scale, cut, bool(_is_nonfinite(norm)))
