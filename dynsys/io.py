@@ -377,6 +377,7 @@ class ResultStore:
         self.path = Path(path)
         self.array_dir = self.path.with_name(self.path.name + ".arrays")
         self.work_dir = self.path.with_name(self.path.name + ".work")  # runners' checkpoints
+        self._prov = provenance()  # one git call per store, not one per recorded run
         exists = self.path.exists()
         if not exists and not create:
             raise DynsysError(f"store {self.path} does not exist")
@@ -418,7 +419,7 @@ class ResultStore:
     def mark_running(self, key: str, runner: str, config: Mapping) -> None:
         import time
 
-        prov = provenance()
+        prov = self._prov
         self.conn.execute(
             "INSERT INTO runs (key, runner, config, status, started, dynsys_version, git_commit) "
             "VALUES (?, ?, ?, 'running', ?, ?, ?) ON CONFLICT(key) DO UPDATE SET status='running', "
@@ -451,7 +452,7 @@ class ResultStore:
         arrays_path = None
         if arrays:
             arrays_path = _atomic_npz(self.array_dir / f"{key}.npz", arrays).name
-        prov = provenance()
+        prov = self._prov
         self.conn.execute(
             "INSERT INTO runs (key, runner, config, status, metrics, error, arrays, finished, seconds, "
             "dynsys_version, git_commit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
