@@ -159,8 +159,6 @@ def draw(arrays, meta, figdir):
     fig, (ax3, axE, axG, axC) = wall_figure()
 
     plot_surface_3d(ax3, w, b, arrays["loss"], stride=3, zlabel="E", alpha=0.85)
-    from dynsys.surface import unit_loss
-
     for i in range(arrays["plain_points"].shape[1]):
         for key, clipped in (("plain", False), ("clip", True)):
             pts = arrays[f"{key}_points"][:, i]
@@ -172,7 +170,7 @@ def draw(arrays, meta, figdir):
             )
             stop = len(pts) if inside.all() else int(np.argmin(inside))
             pts = pts[:stop]
-            z = unit_loss(pts[:, 0], pts[:, 1], x0=cfg["x0"], target=cfg["target"], T=cfg["T"], order=0).loss
+            z = arrays[f"{key}_loss"][:stop, i]
             plot_descent(ax3, pts, clipped=clipped, zs=z + 0.005)
     ax3.set_title("E(w, b): the steep wall")
     ax3.view_init(elev=35, azim=-60)
