@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DynsysError
-from .initializers import RNNParams, initialize
+from .initializers import RNNParams, initialize, spectral_radius
 from .runtime import _openblas_thread_fns, blas_threads  # noqa: F401
 from .runtime import raise_on_sigterm as _raise_on_sigterm
 from .tasks import get_task
@@ -254,7 +254,7 @@ class _Run:
             err = self._error_rates(act, cfg.eval_sequences, 2)
             row["error"][act] = err
             W = self.params["W_rec"][act]
-            row["rho"][act] = np.max(np.abs(np.linalg.eigvals(W)), axis=-1)
+            row["rho"][act] = spectral_radius(W)
             row["lambda1"][act] = np.linalg.norm(W, ord=2, axis=(-2, -1))
             for k, src in (
                 ("loss", "loss"),
