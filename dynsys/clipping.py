@@ -219,7 +219,7 @@ def clip_grad_norm(
 
 def clip_grad_norm_stacked(
     grads,
-    threshold: float,
+    threshold,
     *,
     nonfinite: NonFinitePolicy = "raise",
     params: Mapping[str, np.ndarray] | None = None,
@@ -232,17 +232,29 @@ def clip_grad_norm_stacked(
     ----------
     grads : dict / list / tuple of ndarray, each shape (K, ...)
         Gradients of K networks stacked on a leading axis (as ``bptt_stacked`` returns them).
-    threshold, nonfinite, eps, shrink
-        As in :func:`clip_grad_norm`, applied member by member. With ``"shrink"``,
-        ``params["W_rec"]`` has shape (K, n, n).
+        The norm adds the parameters' squared norms in the container's order.
+    threshold : float or ndarray, shape (K,)
+        One threshold for every member (finite, > 0), or one per member (> 0; ``inf`` means
+        that member is never clipped, e.g. MSGD beside MSGD-C in one ensemble).
+    nonfinite, eps, shrink
+        As in :func:`clip_grad_norm`, applied member by member (the non-finite test applies to
+        every member, clipped or not). With ``"shrink"``, ``params["W_rec"]`` has shape (K, n, n).
 
     Returns
     -------
     clipped : same container type as ``grads``
     info : ClipInfo
         ``norm``, ``scale`` (float arrays, shape (K,)), ``clipped``, ``nonfinite`` (bool arrays).
+
+    Examples
+    --------
+    >>> g = {"W_rec": np.array([[[3.0]], [[3.0]]]), "b": np.array([[4.0], [4.0]])}
+    >>> out, info = clip_grad_norm_stacked(g, np.array([1.0, np.inf]))
+    >>> info.scale.tolist(), out["b"][:, 0].tolist()
+    ([0.2, 1.0], [0.8, 4.0])
     """
-    threshold = _check_threshold(threshold)
+    if np.ndim(threshold) == 0:
+        threshold = _check_threshold(threshold)
     check_choice(nonfinite, "nonfinite", _POLICIES)
     keys, arrays, kind = _unpack(grads)
     if any(a.ndim < 1 for a in arrays):
@@ -250,10 +262,12 @@ def clip_grad_norm_stacked(
     K = arrays[0].shape[0]
     if any(a.shape[0] != K for a in arrays):
         raise DynsysError(f"grads must share the leading ensemble axis, got {[a.shape for a in arrays]}")
+    if not isinstance(threshold, float):
+        threshold = _check_thresholds(threshold, K)
     with np.errstate(over="ignore", invalid="ignore"):
         sq = np.zeros(K)
         for a in arrays:
-            sq = sq + np.sum((a * a).reshape(K, -1), axis=1)
+            sq += np.sum(a.reshape(K, -1) ** 2, axis=1)
         norm = np.sqrt(sq)
     bad = _is_nonfinite(norm)
     if bad.any() and nonfinite == "raise":
@@ -267,13 +281,27 @@ def clip_grad_norm_stacked(
     out = []
     with np.errstate(over="ignore", invalid="ignore"):
         for a in arrays:
-            s = scale.reshape((K,) + (1,) * (a.ndim - 1))
-            out.append(np.where(s == 0.0, 0.0, a * s) if bad.any() else a * s)
+            shape = (K,) + (1,) * (a.ndim - 1)
+            g = a * scale.reshape(shape)
+            out.append(np.where(bad.reshape(shape), 0.0, g) if bad.any() else g)
     if bad.any() and nonfinite == "shrink":
         i, w = _shrink_param(keys, arrays, params)
         mask = bad.reshape((K,) + (1,) * (w.ndim - 1))
         out[i] = np.where(mask, shrink * w, out[i])
     return _repack(keys, out, kind, grads), ClipInfo(norm, scale, clipped, bad)
+
+
+def _check_thresholds(threshold, K: int) -> np.ndarray:
+    """Per-member thresholds: shape (K,), each > 0 (``inf`` allowed: no clipping)."""
+    try:
+        t = np.asarray(threshold, dtype=float)
+    except (TypeError, ValueError):
+        raise DynsysError(f"threshold must be a number or an array of numbers, got {threshold!r}") from None
+    if t.shape != (K,):
+        raise DynsysError(f"threshold must be a scalar or have shape ({K},), got shape {t.shape}")
+    if not np.all(t > 0):  # also rejects NaN
+        raise DynsysError(f"threshold must be > 0 (inf: no clipping) for every member, got {t.tolist()}")
+    return t
 
 
 # ---------------------------------------------------------------------------------------------

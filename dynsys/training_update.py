@@ -1,7 +1,8 @@
 """One update and one evaluation of K stacked RNNs (steps 2–5 of :mod:`dynsys.training`).
 
 :func:`training_step`: BPTT gradients (eq. 3–5) of the task loss, the ``α · ∂Ω/∂W_rec`` term of
-MSGD-CR (eq. 9–10), norm clipping (Algorithm 1), the non-finite policy, and the optimizer step
+MSGD-CR (eq. 9–10), norm clipping (Algorithm 1) with the non-finite policy
+(:func:`dynsys.clipping.clip_grad_norm_stacked`, per-member thresholds), and the optimizer step
 (:func:`dynsys.optimizers.optimizer_step`). :func:`evaluate`: error indicators and loss of the
 K networks on shared sequences.
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import get_activation
-from .clipping import NONFINITE_LIMIT, SHRINK_FACTOR
+from .clipping import NONFINITE_LIMIT, SHRINK_FACTOR, clip_grad_norm_stacked  # noqa: F401 (re-exported)
 from .gradients import ReadoutLoss, bptt_stacked
 from .initializers import RNNParams
 from .optimizers import optimizer_step
@@ -111,23 +112,11 @@ def training_step(
             om[reg], g_om = _omega_term(params, extra, loss, reg, omega_form, omega_bound)
             grads["W_rec"] = grads["W_rec"].copy()
             grads["W_rec"][reg] += alpha[reg, None, None] * g_om
-        sq = np.zeros(K)
-        for k in PARAM_NAMES:
-            sq += np.sum(grads[k].reshape(K, -1) ** 2, axis=1)
-        norm = np.sqrt(sq)
-        bad = ~np.isfinite(norm) | (norm > NONFINITE_LIMIT)
-        clipped = ~bad & (norm > clip)
-        factor = np.where(clipped, clip / np.where(clipped, norm, 1.0), 1.0)
-        upd = {}
-        for k in PARAM_NAMES:
-            shape = (K,) + (1,) * (grads[k].ndim - 1)
-            g = grads[k] * factor.reshape(shape)
-            if bad.any():
-                fill = SHRINK * params[k] if (k == "W_rec" and nonfinite == "shrink") else 0.0
-                g = np.where(bad.reshape(shape), fill, g)
-            upd[k] = g
+        upd, clip_info = clip_grad_norm_stacked(
+            {k: grads[k] for k in PARAM_NAMES}, clip, nonfinite=nonfinite, params=params
+        )
     new_params, new_state = optimizer_step(params, upd, lr, opt_state, optimizer, momentum, adam)
-    return new_params, new_state, StepInfo(value, norm, clipped, bad, om)
+    return new_params, new_state, StepInfo(value, clip_info.norm, clip_info.clipped, clip_info.nonfinite, om)
 
 
 def _omega_term(params, extra, loss, reg, form, bound):

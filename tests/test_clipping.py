@@ -185,6 +185,26 @@ def test_stacked_nonfinite_policies(rng):
     assert np.all(out["W_in"][1] == 0)
 
 
+def test_stacked_per_member_thresholds(rng):
+    members = [_grads(rng, scale=s) for s in (3.0, 3.0, 0.01, 3.0)]
+    members[3]["W_in"][0, 0] = np.inf
+    stacked = {k: np.stack([m[k] for m in members]) for k in members[0]}
+    thr = np.array([1.0, np.inf, 0.5, np.inf])  # inf: never clipped, but still checked for non-finite
+    out, info = clip_grad_norm_stacked(stacked, thr, nonfinite="skip")
+    np.testing.assert_array_equal(info.clipped, [True, False, False, False])
+    np.testing.assert_array_equal(info.nonfinite, [False, False, False, True])
+    for i in range(3):
+        o1, i1 = clip_grad_norm(members[i], thr[i] if np.isfinite(thr[i]) else 1e300)
+        assert info.scale[i] == pytest.approx(i1.scale, rel=1e-14)
+        for k in members[i]:
+            np.testing.assert_allclose(out[k][i], o1[k], rtol=1e-14, atol=0)
+    assert all(np.all(out[k][3] == 0) for k in out)
+    # a scalar threshold must still be finite; arrays must have shape (K,) and entries > 0
+    for bad in (np.inf, np.array([1.0, 1.0]), np.array([1.0, 0.0, 1.0, 1.0]), np.array([1.0, np.nan, 1, 1])):
+        with pytest.raises(DynsysError, match="threshold"):
+            clip_grad_norm_stacked(stacked, bad, nonfinite="skip")
+
+
 def test_matches_torch_clip_grad_norm(rng):
     torch = pytest.importorskip("torch")
     for scale, thr in [(0.01, 1.0), (1.0, 0.5), (50.0, 1.0), (1e3, 6.0)]:

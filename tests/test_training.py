@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -158,6 +160,71 @@ def test_nonfinite_update_policy(rng, policy):
     np.testing.assert_allclose(new["W_rec"], want, rtol=1e-15)
     for k in ("W_in", "b", "W_out", "b_out"):
         np.testing.assert_array_equal(new[k], params[k])
+
+
+def _reference_clip(grads, clip, *, nonfinite, params):
+    """Algorithm 1 member by member, written out: norm over all parameters, strict ``norm > c``,
+    a NaN/Inf norm or one above 1e10 replaced by ``0.02·W_rec`` (shrink) or zero."""
+    K = len(clip)
+    out = {k: np.empty_like(g) for k, g in grads.items()}
+    norm, clipped, bad = np.empty(K), np.zeros(K, dtype=bool), np.zeros(K, dtype=bool)
+    with np.errstate(all="ignore"):
+        for i in range(K):
+            norm[i] = np.sqrt(sum(np.sum(grads[k][i].ravel() ** 2) for k in NAMES))
+            bad[i] = not np.isfinite(norm[i]) or norm[i] > 1e10
+            clipped[i] = not bad[i] and norm[i] > clip[i]
+            for k in NAMES:
+                if bad[i]:
+                    out[k][i] = 0.02 * params["W_rec"][i] if (k == "W_rec" and nonfinite == "shrink") else 0.0
+                elif clipped[i]:
+                    out[k][i] = grads[k][i] * (clip[i] / norm[i])
+                else:
+                    out[k][i] = grads[k][i]
+    return out, SimpleNamespace(norm=norm, clipped=clipped, nonfinite=bad)
+
+
+@pytest.mark.parametrize(("policy", "opt"), [("shrink", "sgd"), ("skip", "momentum")])
+def test_mixed_ensemble_clipping_bit_identical_to_reference(monkeypatch, policy, opt):
+    """300 updates of MSGD, MSGD-C and MSGD-CR members in one ensemble, with injected NaN/Inf
+    gradients: training_step (through clip_grad_norm_stacked) equals per-member clipping bit for bit."""
+    from dynsys import training_update
+
+    task = get_task("temporal_order")
+    ps = [initialize("smart_tanh", 8, task.n_in, task.n_out, rng=s) for s in range(5)]
+    lr = np.array([0.1, 0.1, 0.1, 0.5, 2.0])
+    clip = np.array([np.inf, 1.0, 1.0, 0.5, np.inf])  # msgd, msgd-c, msgd-cr, msgd-cr, msgd
+    alpha = np.array([0.0, 0.0, 2.0, 1.0, 0.0])
+
+    def run():
+        rng = np.random.default_rng(5)
+        params, state, log = _stack(*ps), None, []
+        params["W_rec"][4] *= 3.0
+        for u in range(300):
+            b = task.generate(rng, 20, 5)
+            inputs = np.repeat(b.inputs[:, None], 5, axis=1)  # (T, K, B, m): per-member sequences
+            targets = np.repeat(b.targets[:, None], 5, axis=1)
+            if u % 37 == 5:
+                inputs[3, u % 5, 0, 0] = np.nan
+            if u % 53 == 7:
+                inputs[2, (u + 1) % 5, 1, 0] = np.inf
+            params, state, info = training_step(
+                params, inputs, targets, task, "tanh", lr=lr, clip=clip, alpha=alpha,
+                opt_state=state, optimizer=opt, nonfinite=policy,
+            )  # fmt: skip
+            log.append(np.stack([info.norm, info.clipped, info.nonfinite]))
+        return params, np.array(log)
+
+    params, log = run()
+    with monkeypatch.context() as m:
+        m.setattr(training_update, "clip_grad_norm_stacked", _reference_clip)
+        ref_params, ref_log = run()
+    np.testing.assert_array_equal(log, ref_log)
+    for k in NAMES:
+        np.testing.assert_array_equal(params[k], ref_params[k], err_msg=k)
+        assert np.all(np.isfinite(params[k]))
+    clipped, nonfinite = log[:, 1], log[:, 2]
+    assert nonfinite.sum(axis=0).min() >= 2  # every member met non-finite gradients
+    assert clipped[:, [0, 4]].sum() == 0 and clipped[:, 1].sum() > 50 and clipped[:, 3].sum() > 50
 
 
 @pytest.mark.parametrize("opt", ["momentum", "adam"])
