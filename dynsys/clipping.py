@@ -137,9 +137,19 @@ def _norm(arrays) -> float:
         return float(np.sqrt(sum(float(np.sum(a * a)) for a in arrays)))
 
 
-def _is_nonfinite(norm):
+def _is_nonfinite(norm, limit=NONFINITE_LIMIT):
     with np.errstate(invalid="ignore"):
-        return ~np.isfinite(norm) | (np.abs(np.nan_to_num(norm, nan=0.0, posinf=np.inf)) > NONFINITE_LIMIT)
+        return ~np.isfinite(norm) | (np.abs(np.nan_to_num(norm, nan=0.0, posinf=np.inf)) > limit)
+
+
+def _check_limit(limit) -> float:
+    try:
+        lim = float(limit)
+    except (TypeError, ValueError):
+        raise DynsysError(f"limit must be a number, got {limit!r}") from None
+    if not lim > 0:
+        raise DynsysError(f"limit must be > 0 (inf: only NaN/Inf norms are non-finite), got {lim}")
+    return lim
 
 
 def _shrink_param(keys, arrays, params) -> tuple[int, np.ndarray]:
@@ -167,6 +177,7 @@ def clip_grad_norm(
     params: Mapping[str, np.ndarray] | None = None,
     eps: float = 0.0,
     shrink: float = SHRINK_FACTOR,
+    limit: float = NONFINITE_LIMIT,
 ):
     """Norm clipping, paper Algorithm 1: one L2 norm over all parameters, direction kept.
 
@@ -189,6 +200,10 @@ def clip_grad_norm(
         ``1e-6`` reproduces ``torch.nn.utils.clip_grad_norm_``.
     shrink : float
         The shrink factor (paper code: 0.02).
+    limit : float
+        Norms above ``limit`` count as non-finite (default :data:`NONFINITE_LIMIT`, the paper
+        code's training safeguard); ``inf``: only NaN/Inf norms do, finite norms of any size
+        are clipped (Algorithm 1 alone, e.g. :func:`dynsys.descent.descend`).
 
     Returns
     -------
@@ -199,11 +214,12 @@ def clip_grad_norm(
     """
     threshold = _check_threshold(threshold)
     check_choice(nonfinite, "nonfinite", _POLICIES)
+    limit = _check_limit(limit)
     keys, arrays, kind = _unpack(grads)
     norm = _norm(arrays)
-    if bool(_is_nonfinite(norm)):
+    if bool(_is_nonfinite(norm, limit)):
         if nonfinite == "raise":
-            raise DynsysError(f"gradient norm is not finite or above {NONFINITE_LIMIT:g}: {norm}")
+            raise DynsysError(f"gradient norm is not finite or above {limit:g}: {norm}")
         out = [np.zeros_like(a) for a in arrays]
         if nonfinite == "shrink":
             i, w = _shrink_param(keys, arrays, params)
@@ -225,6 +241,7 @@ def clip_grad_norm_stacked(
     params: Mapping[str, np.ndarray] | None = None,
     eps: float = 0.0,
     shrink: float = SHRINK_FACTOR,
+    limit: float = NONFINITE_LIMIT,
 ):
     """Algorithm 1 for an ensemble of K networks at once: one norm per member.
 
@@ -236,7 +253,7 @@ def clip_grad_norm_stacked(
     threshold : float or ndarray, shape (K,)
         One threshold for every member (finite, > 0), or one per member (> 0; ``inf`` means
         that member is never clipped, e.g. MSGD beside MSGD-C in one ensemble).
-    nonfinite, eps, shrink
+    nonfinite, eps, shrink, limit
         As in :func:`clip_grad_norm`, applied member by member (the non-finite test applies to
         every member, clipped or not). With ``"shrink"``, ``params["W_rec"]`` has shape (K, n, n).
 
@@ -256,6 +273,7 @@ def clip_grad_norm_stacked(
     if np.ndim(threshold) == 0:
         threshold = _check_threshold(threshold)
     check_choice(nonfinite, "nonfinite", _POLICIES)
+    limit = _check_limit(limit)
     keys, arrays, kind = _unpack(grads)
     if any(a.ndim < 1 for a in arrays):
         raise DynsysError("grads must have a leading ensemble axis K on every array")
@@ -269,10 +287,10 @@ def clip_grad_norm_stacked(
         for a in arrays:
             sq += np.sum(a.reshape(K, -1) ** 2, axis=1)
         norm = np.sqrt(sq)
-    bad = _is_nonfinite(norm)
+    bad = _is_nonfinite(norm, limit)
     if bad.any() and nonfinite == "raise":
         raise DynsysError(
-            f"gradient norm is not finite or above {NONFINITE_LIMIT:g} for member(s) {np.flatnonzero(bad).tolist()}"
+            f"gradient norm is not finite or above {limit:g} for member(s) {np.flatnonzero(bad).tolist()}"
         )
     with np.errstate(divide="ignore", invalid="ignore"):
         clipped = ~bad & (norm + eps > threshold)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .clipping import clip_grad_norm_stacked
 from .errors import DynsysError, as_float_array, check_finite_scalar, check_positive_int
 from .surface import UnitModel, _check_window, _evaluate
 
@@ -35,7 +36,8 @@ class DescentPath:
     ----------
     points : ndarray, shape (steps + 1, S, 2)
         ``points[k]`` = (w, b) after k steps (``points[0]`` = the starts). Once a trajectory's
-        gradient becomes non-finite it stops (later rows repeat the last point).
+        gradient becomes NaN/Inf it stops (later rows repeat the last point). A finite gradient
+        is never dropped, however large (unlike the trainer's ``1e10`` safeguard).
     loss : ndarray, shape (steps + 1, S)
     grad_norm : ndarray, shape (steps + 1, S)
         ‖∇E‖ before clipping at each point.
@@ -118,23 +120,20 @@ def descend(
     clipped = np.zeros((steps, S), dtype=bool)
     pts[0] = starts
     alive = np.ones(S, dtype=bool)
+    thresholds = np.full(S, np.inf if threshold is None else threshold)
     for k in range(steps + 1):
         r = _evaluate(pts[k, :, 0].copy(), pts[k, :, 1].copy(), model, 1)
         loss[k] = r.loss
         g = r.grad
-        with np.errstate(over="ignore", invalid="ignore"):
-            n = np.sqrt(np.sum(g * g, axis=-1))
-        gnorm[k] = n
+        # Algorithm 1 for each start separately: one norm over (∂E/∂w, ∂E/∂b); NaN/Inf only is
+        # non-finite (limit=inf): a huge finite gradient is clipped, or taken whole without a threshold
+        _, info = clip_grad_norm_stacked(g, thresholds, nonfinite="skip", limit=np.inf)
+        gnorm[k] = info.norm
         if k == steps:
             break
-        alive &= np.isfinite(n)
-        scale = np.ones(S)
-        if threshold is not None:
-            # Algorithm 1 for each start separately: one norm over (∂E/∂w, ∂E/∂b)
-            clip = alive & (n > threshold)
-            scale = np.where(clip, threshold / np.where(clip, n, 1.0), 1.0)
-            clipped[k] = clip
-        step = np.where(alive[:, None], lr * scale[:, None] * np.nan_to_num(g), 0.0)
+        alive &= ~info.nonfinite
+        clipped[k] = alive & info.clipped
+        step = np.where(alive[:, None], lr * info.scale[:, None] * np.nan_to_num(g), 0.0)
         pts[k + 1] = pts[k] - step
     left = np.full(S, -1)
     if window is not None:

@@ -205,6 +205,24 @@ def test_stacked_per_member_thresholds(rng):
             clip_grad_norm_stacked(stacked, bad, nonfinite="skip")
 
 
+def test_limit_sets_what_counts_as_nonfinite():
+    g = {"W_rec": np.array([[3e10]]), "b": np.array([4e10])}  # norm 5e10: finite, above 1e10
+    _, info = clip_grad_norm(g, 1.0, nonfinite="skip")
+    assert info.nonfinite and info.scale == 0.0
+    out, info = clip_grad_norm(g, 1.0, nonfinite="skip", limit=np.inf)
+    assert not info.nonfinite and info.clipped
+    np.testing.assert_allclose(out["b"], [0.8], rtol=1e-15)
+    st = {k: np.stack([v, v / 1e12]) for k, v in g.items()}
+    _, info = clip_grad_norm_stacked(st, 1.0, nonfinite="skip", limit=1e-3)  # 0.05 > 1e-3 too
+    np.testing.assert_array_equal(info.nonfinite, [True, True])
+    _, info = clip_grad_norm_stacked(st, 1.0, nonfinite="skip", limit=np.inf)
+    np.testing.assert_array_equal(info.nonfinite, [False, False])
+    np.testing.assert_array_equal(info.clipped, [True, False])
+    for bad in (0.0, -1.0, np.nan, "x"):
+        with pytest.raises(DynsysError, match="limit"):
+            clip_grad_norm(g, 1.0, limit=bad)
+
+
 def test_matches_torch_clip_grad_norm(rng):
     torch = pytest.importorskip("torch")
     for scale, thr in [(0.01, 1.0), (1.0, 0.5), (50.0, 1.0), (1e3, 6.0)]:

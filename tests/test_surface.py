@@ -202,6 +202,24 @@ def test_descent_without_threshold_is_plain_gd():
     assert not p.clipped.any() and p.left_window[0] == -1
 
 
+def test_descent_nonfinite_rule_is_nan_inf_only():
+    """Fig. 6 descent applies Algorithm 1 alone: a finite gradient above the trainer's 1e10
+    safeguard is clipped (or, without a threshold, taken whole); only NaN/Inf stops a start."""
+    lin = dict(activation="linear", x0=0.5, target=0.7, T=50)
+    start = np.array([2.0, 0.0])  # x_T = 2^50 / 2: ‖∇E‖ ≈ 1.6e31, finite
+    g0 = unit_loss(*start, **lin).grad
+    n0 = np.hypot(*g0)
+    assert 1e10 < n0 < np.inf
+    clip = descend(start, lr=0.1, steps=3, threshold=1.0, **lin)
+    assert clip.clipped[0, 0]
+    np.testing.assert_allclose(clip.points[1, 0], start - 0.1 * g0 / n0, rtol=1e-14)
+    plain = descend(start, lr=0.1, steps=3, **lin)
+    np.testing.assert_allclose(plain.points[1, 0], start - 0.1 * g0, rtol=1e-14)  # thrown to w ≈ -1.6e30
+    # there the gradient overflows: the start stops, later points repeat
+    assert not np.isfinite(plain.grad_norm[1, 0])
+    np.testing.assert_array_equal(plain.points[2:, 0], np.broadcast_to(plain.points[1, 0], (2, 2)))
+
+
 def test_validation_errors():
     with pytest.raises(DynsysError, match="T"):
         unit_loss(5.0, -2.5, T=0)
