@@ -55,28 +55,12 @@ def add_arguments(p):
     )
 
 
-def _image_box(rnn_or_unit):
-    """Box that contains F(x) for every x, or None when σ is unbounded."""
-    import numpy as np
-
-    act = rnn_or_unit.activation
-    lo_s, hi_s = float(act.fn(np.array(-1e6))), float(act.fn(np.array(1e6)))
-    if not (abs(lo_s) < 1e3 and abs(hi_s) < 1e3):
-        return None
-    if hasattr(rnn_or_unit, "W_rec"):
-        W, b = np.asarray(rnn_or_unit.W_rec), np.asarray(rnn_or_unit.b)
-    else:
-        W, b = np.array([[rnn_or_unit.w]]), np.array([rnn_or_unit.b])
-    lo = b + np.minimum(W * lo_s, W * hi_s).sum(axis=1)
-    hi = b + np.maximum(W * lo_s, W * hi_s).sum(axis=1)
-    return lo, hi
-
-
 def _build(args):
     import numpy as np
 
     from ..basins import box_grid, plane_grid
     from ..errors import DynsysError
+    from ..fixed_points import state_box
     from ..maps import UnitMap
 
     if args.unit == bool(args.weights):
@@ -87,7 +71,7 @@ def _build(args):
         m = load_map(args)
         if m.input_dim:
             m = m.autonomous()
-    box = _image_box(m)
+    box = state_box(m)  # contains F(x) for every x (the autonomous map: no input)
     if box is None:
         box = (np.full(m.dim, -3.0), np.full(m.dim, 3.0))
     lo, hi = box
