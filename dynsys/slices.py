@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 
 from .errors import DynsysError, as_float_array, check_choice, check_finite_scalar, check_positive_int
-from .gradients import ReadoutLoss, bptt, bptt_stacked
+from .gradients import ReadoutLoss, _validate, bptt, bptt_stacked
 from .maps import RNNMap
 
 __all__ = [
@@ -137,6 +137,13 @@ def losses_at(rnn: RNNMap, thetas, inputs, loss, *, h0=None, steps=None, chunk: 
         values[sl] = v
         grads[sl] = layout.flatten(g)
     return values, grads
+
+
+def _check_batch(rnn, inputs, loss, h0, steps):
+    """Validate network, batch and loss as :func:`dynsys.gradients.bptt` does, without its BPTT pass."""
+    if loss is None:
+        raise DynsysError("loss is required (StateLoss or ReadoutLoss)")
+    _validate(rnn, inputs, loss, None, h0, steps, np.float64)
 
 
 def _check_direction(d, P, name):
@@ -260,8 +267,8 @@ def loss_line(
     ``direction`` (shape (P,), normalized here) is in the layout of :meth:`ParamLayout.of`, e.g.
     from :func:`choose_direction`. One stacked BPTT pass per ``chunk`` values of α.
     """
+    _check_batch(rnn, inputs, loss, h0, steps)
     layout = ParamLayout.of(rnn, loss)
-    bptt(rnn, inputs, loss, h0=h0, steps=steps)  # validation
     d = _check_direction(direction, layout.size, "direction")
     alphas = as_float_array(alphas, "alphas", ndim=1)
     theta = _theta(rnn, layout)
@@ -278,8 +285,8 @@ def loss_plane(
 
     ``d2`` is orthogonalized against ``d1`` (Gram–Schmidt) so the plane's axes are orthonormal.
     """
+    _check_batch(rnn, inputs, loss, h0, steps)
     layout = ParamLayout.of(rnn, loss)
-    bptt(rnn, inputs, loss, h0=h0, steps=steps)
     d1 = _check_direction(d1, layout.size, "d1")
     d2 = _check_direction(d2, layout.size, "d2")
     d2 = d2 - (d2 @ d1) * d1

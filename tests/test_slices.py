@@ -123,3 +123,29 @@ def test_validation(problem):
         choose_direction("sideways", rnn, u, loss)
     with pytest.raises(DynsysError, match="readout"):
         ParamLayout.of(RNNMap(np.eye(2), None, np.zeros(2), "tanh"), loss)
+
+
+def test_line_and_plane_validate_the_batch(problem, monkeypatch):
+    rnn, u, loss = problem
+    P = ParamLayout.of(rnn, loss).size
+    d, d2 = np.eye(P)[0], np.eye(P)[1]
+    bad = [
+        ((u[..., :2], loss), "inputs"),
+        ((u, ReadoutLoss(np.array([[0, 1]]), kind="softmax", steps="last")), "loss.targets"),
+        ((u, ReadoutLoss(np.array([[0, 1, 5, 0, 1]]), kind="softmax", steps="last")), "class labels"),
+        ((u, None), "loss"),
+        ((None, loss), "steps"),
+    ]
+    for (uu, ll), msg in bad:
+        with pytest.raises(DynsysError, match=msg):
+            loss_line(rnn, uu, ll, d, [0.0])
+        with pytest.raises(DynsysError, match=msg):
+            loss_plane(rnn, uu, ll, d, d2, [0.0], [0.0])
+    # valid input: the line is computed without any single-network BPTT pass
+    import dynsys.slices as slices
+
+    monkeypatch.setattr(slices, "bptt", None)
+    line = loss_line(rnn, u, loss, d, [0.0, 0.5])
+    plane = loss_plane(rnn, u, loss, d, d2, [0.0], [0.0, 0.5])
+    assert np.all(np.isfinite(line.loss)) and plane.loss.shape == (1, 2)
+    assert line.loss[0] == plane.loss[0, 0] == pytest.approx(bptt(rnn, u, loss).loss, rel=1e-12)
