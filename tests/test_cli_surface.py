@@ -25,6 +25,41 @@ def test_unit_surface_json(run_cli):
     assert data["wall_distances"]["basin_boundary_median"] < 0.01
 
 
+@pytest.mark.parametrize(
+    ("window", "source"),
+    [(("4.2", "5.4", "-2.8", "-2.0"), "wall"), (("3", "4", "-2", "-1"), "refined")],  # no wall in the 2nd
+)
+def test_max_grad_norm_and_its_location_agree(run_cli, window, source):
+    w0, w1, b0, b1 = window
+    common = (
+        "surface",
+        "--unit",
+        "--resolution",
+        "20",
+        "--lines",
+        "10",
+        "--w-range",
+        w0,
+        w1,
+        "--b-range",
+        b0,
+        b1,
+    )
+    code, out, err = run_cli(*common, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["max_grad_norm_source"] == source
+    at = data["max_grad_norm_at"]
+    # the printed maximum is the gradient norm at the printed point (whichever search found it)
+    assert float(unit_loss(at[0], at[1]).grad_norm) == pytest.approx(data["max_grad_norm"], rel=1e-12)
+    found = [data["max_grad_norm_refined"]] + ([data["max_grad_norm_wall"]] if data["wall_points"] else [])
+    assert data["max_grad_norm"] == max(found)
+    code, text, err = run_cli(*common)
+    assert code == 0, err
+    line = next(ln for ln in text.splitlines() if ln.startswith("max |grad E| refined"))
+    assert f"{data['max_grad_norm']:.4g} (at w={at[0]:.6g}, b={at[1]:.6g}; {source} search)" in line
+
+
 def test_unit_surface_text_and_out(run_cli, tmp_path):
     target = tmp_path / "surface.npz"
     code, out, err = run_cli(

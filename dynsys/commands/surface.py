@@ -71,7 +71,11 @@ def run(args) -> int:
     wall = locate_unit_wall(w_range, b_range, lines=lines, **kw)
     gmax_grid = float(np.nanmax(grid.grad_norm))
     gmax_ref, at_ref = refined.max_grad
-    gmax = max(gmax_ref, wall.max_grad if wall.points.size else -np.inf)
+    # the overall maximum and its location, both from the same search (refined grid or wall lines)
+    if wall.points.size and wall.max_grad > gmax_ref:
+        gmax, at, source = wall.max_grad, wall.points[int(np.argmax(wall.grad_norm))], "wall"
+    else:
+        gmax, at, source = gmax_ref, at_ref, "refined"
     summary = {
         "model": {"x0": x0, "target": target, "T": T, "activation": model.activation.name},
         "window": {"w": list(w_range), "b": list(b_range)},
@@ -83,6 +87,8 @@ def run(args) -> int:
         "max_grad_norm_refined_at": [float(v) for v in at_ref],
         "max_grad_norm_wall": wall.max_grad,
         "max_grad_norm": gmax,
+        "max_grad_norm_at": [float(v) for v in at],
+        "max_grad_norm_source": source,
         "wall_points": wall.points.tolist(),
         "wall_grad_norm": wall.grad_norm.tolist(),
         "wall_width": wall.width.tolist(),
@@ -119,7 +125,7 @@ def run(args) -> int:
     )
     print(f"loss range on the grid: [{summary['loss_min']:.4g}, {summary['loss_max']:.4g}]")
     print(f"max |grad E| uniform grid: {gmax_grid:.4g}")
-    print(f"max |grad E| refined:      {gmax:.4g} (at w={at_ref[0]:.6g}, b={at_ref[1]:.6g})")
+    print(f"max |grad E| refined:      {gmax:.4g} (at w={at[0]:.6g}, b={at[1]:.6g}; {source} search)")
     print(f"wall: {len(wall.points)} points located")
     if "wall_distances" in summary:
         d = summary["wall_distances"]
