@@ -43,6 +43,10 @@ def optimizer_step(params, upd, lr, state, optimizer, momentum, adam):
     """
     K = lr.shape[0]
     state = dict(state or {})
+    if optimizer == "adam":
+        b1, b2, eps = adam
+        state["t"] = state.get("t", np.zeros(K)) + 1  # one Adam step per update, shared by all parameters
+        bc1, bc2 = 1 - b1 ** state["t"], 1 - b2 ** state["t"]  # bias corrections, shape (K,)
     new = {}
     for k in PARAM_NAMES:
         shape = (K,) + (1,) * (upd[k].ndim - 1)
@@ -54,13 +58,8 @@ def optimizer_step(params, upd, lr, state, optimizer, momentum, adam):
             state[f"v_{k}"] = v
             new[k] = params[k] + v
         else:
-            b1, b2, eps = adam
-            t = state.get("t", np.zeros(K)) + (1 if k == PARAM_NAMES[0] else 0)
-            if k == PARAM_NAMES[0]:
-                state["t"] = t
-            t = state["t"].reshape(shape)
             m = b1 * state.get(f"m_{k}", np.zeros_like(upd[k])) + (1 - b1) * upd[k]
             s = b2 * state.get(f"s_{k}", np.zeros_like(upd[k])) + (1 - b2) * upd[k] ** 2
             state[f"m_{k}"], state[f"s_{k}"] = m, s
-            new[k] = params[k] - lrk * (m / (1 - b1**t)) / (np.sqrt(s / (1 - b2**t)) + eps)
+            new[k] = params[k] - lrk * (m / bc1.reshape(shape)) / (np.sqrt(s / bc2.reshape(shape)) + eps)
     return new, state

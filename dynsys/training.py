@@ -368,30 +368,28 @@ def train(
 
     bar = progress(total=cfg.updates, initial=min(run.update, cfg.updates)) if progress else None
     n_this = 0
-    limit = blas_threads(1)
-    limit.__enter__()
-    old_term = _raise_on_sigterm()
-    try:
-        while run.update < cfg.updates and run.active.any():
-            if stop_after is not None and n_this >= stop_after:
-                break
-            run.step()
-            n_this += 1
+    with blas_threads(1):
+        old_term = _raise_on_sigterm()
+        try:
+            while run.update < cfg.updates and run.active.any():
+                if stop_after is not None and n_this >= stop_after:
+                    break
+                run.step()
+                n_this += 1
+                if bar is not None:
+                    bar.update(1)
+                at_eval = run.update % cfg.eval_every == 0 or run.update == cfg.updates
+                if at_eval:
+                    run.evaluate_now()
+                if at_eval or (cfg.checkpoint_every and run.update % cfg.checkpoint_every == 0):
+                    save()
+        except KeyboardInterrupt:
+            save()
+            raise
+        finally:
+            if old_term is not None:
+                signal.signal(signal.SIGTERM, old_term)
             if bar is not None:
-                bar.update(1)
-            at_eval = run.update % cfg.eval_every == 0 or run.update == cfg.updates
-            if at_eval:
-                run.evaluate_now()
-            if at_eval or (cfg.checkpoint_every and run.update % cfg.checkpoint_every == 0):
-                save()
-    except KeyboardInterrupt:
-        save()
-        raise
-    finally:
-        limit.__exit__(None, None, None)
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
-        if bar is not None:
-            bar.close()
+                bar.close()
     save()
     return run.history()

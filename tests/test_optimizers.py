@@ -39,3 +39,7 @@ def test_optimizer_step_matches_torch_per_member(rng, opt):
     for i in range(K):
         for t_, k in zip(tparams[i], PARAM_NAMES):
             np.testing.assert_allclose(params[k][i], t_.detach().numpy(), rtol=1e-12, atol=1e-14)
+    if opt == "adam":  # one step count per update, as torch keeps per parameter
+        np.testing.assert_array_equal(state["t"], np.full(K, 4.0))
+        for i in range(K):
+            assert all(float(topts[i].state[t_]["step"]) == 4.0 for t_ in tparams[i])
