@@ -1,8 +1,11 @@
 """Batched Newton's method for fixed points and period-k points of maps (paper §2.2).
 
 Solves ``H(x) = F^k(x, u) − x = 0`` for many starts at once (any :class:`~dynsys.maps.Map`, paper
-eq. 1–2): one ``np.linalg.solve`` on the stack of ``J − I`` per iteration, with the analytic
-Jacobians of the map (column convention, eq. 5). The rules, in :func:`newton_solve`:
+eq. 1–2) with the analytic Jacobians of the map (column convention, eq. 5). The Newton direction
+is either exact (one ``np.linalg.solve`` on the stack of ``J − I`` per iteration) or, for RNN
+maps, inexact Newton–Krylov: preconditioned batched GMRES with Eisenstat–Walker forcing terms,
+where each Krylov step is one GEMM for all starts (see :func:`newton_solve`, ``linear``). The
+rules, in :func:`newton_solve`:
 
 * **Line search**: an Armijo search on ``q(x) = ½‖F^k(x) − x‖²`` that tries ``α ∈ {1, ½, …, 1/16}``
   in one batched map evaluation and keeps the best, then backtracks further where none decreases
@@ -28,8 +31,11 @@ Examples
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
+from .errors import check_choice
 from .maps import Map, RNNMap
 
 __all__ = ["newton_solve", "iterate_k"]
@@ -67,6 +73,7 @@ def newton_solve(
     max_backtrack: int = 12,
     max_stalls: int = 3,
     max_step: float | None = None,
+    linear: Literal["auto", "lu", "krylov"] = "auto",
 ):
     """Batched Newton's method with Armijo line search for ``F^k(x) = x``.
 
@@ -79,9 +86,30 @@ def newton_solve(
     converged there. Starts whose residual falls by less than 5 % in 3 iterations, or whose line
     search keeps failing, are given up (``converged`` False). Inner function: inputs are trusted.
 
+    The Newton direction comes from one of two linear solvers (``linear``):
+
+    * ``"lu"``: the exact solve, one LU factorization of ``J − I`` per start and iteration
+      (O(n³) each; any map and period).
+    * ``"krylov"``: inexact Newton–Krylov for RNN maps (period 1): batched GMRES
+      (:mod:`dynsys.krylov`) on ``(J − I) d = −g`` until ``‖(J − I) d + g‖ ≤ η ‖g‖`` with
+      Eisenstat–Walker forcing terms ``η`` (loose, ``η ≥ 0.7``, while ``‖g‖ > 10⁻²``; then
+      choice 2, ``η = 0.9 (‖g_k‖/‖g_{k−1}‖)²``, which gives superlinear convergence), right
+      preconditioned by ``(c W − I)⁻¹`` with ``c`` the mean of ``σ′(x)`` per start (a few
+      shared n×n inverses). Every Krylov step is one GEMM for all starts, O(S n²); starts
+      whose GMRES misses ``η`` within 16 steps fall back to the exact LU solve. Other maps and
+      periods use ``"lu"``.
+    * ``"auto"`` (default): ``"krylov"`` for RNN maps with ``n ≥ 64`` units and period 1, else
+      ``"lu"`` (measured in ``benchmarks/bench_fixed_points.py``: at n = 32 the two are on par,
+      from n = 64 on Newton–Krylov is faster and converges more starts).
+
+    Both stop at the same tolerance on the true residual ``‖F^k(x) − x‖``, so every converged
+    point is a root to ``tol``; which root a start reaches may differ.
+
     Parameters
     ----------
     starts : ndarray, shape (S, n)
+    linear : {"auto", "lu", "krylov"}
+        The linear solver of the Newton steps (see above).
 
     Returns
     -------
@@ -90,8 +118,16 @@ def newton_solve(
         ``‖F^k(x) − x‖₂`` at the end.
     converged : ndarray of bool, shape (S,)
     """
+    linear = check_choice(linear, "linear", ("auto", "lu", "krylov"))
+    rnn = isinstance(map, RNNMap) and period == 1
+    krylov = rnn and (linear == "krylov" or (linear == "auto" and map.dim >= _AUTO_KRYLOV_DIM))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        return _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step)
+        return _newton_solve(
+            map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step, krylov
+        )
+
+
+_AUTO_KRYLOV_DIM = 64  # "auto": Newton–Krylov for RNN maps from this many units on (measured)
 
 
 _FIRST_ALPHAS = 5  # step lengths tried at once by the line search of newton_solve
@@ -112,7 +148,7 @@ def _jac_minus_identity(map, x, u, period, out=None):
     return A
 
 
-def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step):
+def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step, krylov):
     # The active set is kept compact (rows of still-iterating starts only): no scatter/gather of
     # the (S, n, n) Jacobian stack, which would cost as much as the linear solves.
     x = np.array(starts, dtype=float, copy=True)
@@ -125,16 +161,24 @@ def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stal
     # residuals of the last iterations (stagnation test); the roots found so far
     hist = np.full((_STAGNATION[0], act.size), np.inf)
     roots = _ChordRoots(map, u, period, tol)
-    buf = np.empty((act.size, n, n)) if isinstance(map, RNNMap) and period == 1 else None
+    # Jacobian buffer of the LU solves (Newton–Krylov uses them only for the last few starts)
+    rows = min(act.size, _KRYLOV_MIN_BATCH) if krylov else act.size
+    buf = np.empty((rows, n, n)) if isinstance(map, RNNMap) and period == 1 else None
+    eta = np.full(act.size, _EW_ETA0)  # Eisenstat–Walker forcing terms (Newton–Krylov)
+    precond = _ShiftedInverses(map.W_rec, float(map.activation.gamma)) if krylov else None
     for it in range(max_iter):
         if act.size == 0:
             break
-        A = _jac_minus_identity(map, xa, u, period, out=buf)
-        try:
-            d = np.linalg.solve(A, -ga[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            d = -np.einsum("sij,sj->si", np.linalg.pinv(A), ga)
-        del A
+        r_old = ra.copy()
+        if krylov and act.size >= _KRYLOV_MIN_BATCH:
+            d = _krylov_direction(map, xa, ga, eta, precond)
+        else:
+            A = _jac_minus_identity(map, xa, u, period, out=buf)
+            try:
+                d = np.linalg.solve(A, -ga[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                d = -np.einsum("sij,sj->si", np.linalg.pinv(A), ga)
+            del A
         # cap wild steps (near-singular J − I) to keep the line search meaningful
         cap = 10.0 * (1.0 + np.linalg.norm(xa, axis=-1)) if max_step is None else max_step
         nd = np.linalg.norm(d, axis=-1)
@@ -179,6 +223,8 @@ def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stal
         stagnant = ra > _STAGNATION[1] * hist[it % _STAGNATION[0]]
         hist[it % _STAGNATION[0]] = ra
         x[act], res[act] = xa, ra
+        if krylov:
+            eta = _forcing(eta, ra, r_old, tol)
         keep = moved & (stalls < max_stalls) & ~stagnant & np.isfinite(ra) & (ra >= tol)
         roots.add(xa[np.isfinite(ra) & (ra < tol)])
         hit, z, rz = roots.chord(xa, ga, ra, keep)
@@ -187,17 +233,106 @@ def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stal
             x[act[hit]], res[act[hit]] = z, rz
             keep[hit] = False
         if not keep.all():
-            act, xa, ga, ra, stalls, hist = (
+            act, xa, ga, ra, stalls, hist, eta = (
                 act[keep],
                 xa[keep],
                 ga[keep],
                 ra[keep],
                 stalls[keep],
                 hist[:, keep],
+                eta[keep],
             )
     if act.size:
         x[act], res[act] = xa, ra
     return x, res, np.isfinite(res) & (res < max(tol, 1e-10))
+
+
+_EW_ETA0, _EW_ETA_MAX, _EW_GAMMA, _EW_ALPHA = 0.7, 0.9, 0.9, 2.0  # Eisenstat–Walker choice 2
+_KRYLOV_MAXITER = 16
+_KRYLOV_MIN_BATCH = 32
+_EW_GLOBAL = 1e-2  # residual above which a step counts as global phase (η ≥ η₀)
+
+
+def _forcing(eta, r, r_old, tol):
+    """Eisenstat–Walker (1996) choice 2: ``η = γ (‖g_k‖/‖g_{k−1}‖)^α`` with their safeguard.
+
+    Never asks for a linear residual below ``tol/2`` (no over-solving at the last step).
+    """
+    new = _EW_GAMMA * (r / np.maximum(r_old, 1e-300)) ** _EW_ALPHA
+    prev = _EW_GAMMA * eta**_EW_ALPHA
+    new = np.where(prev > 0.1, np.maximum(new, prev), new)
+    new = np.maximum(new, 0.5 * tol / np.maximum(r, 1e-300))
+    new = np.where(r > _EW_GLOBAL, np.maximum(new, _EW_ETA0), new)
+    return np.clip(np.nan_to_num(new, nan=_EW_ETA_MAX), 0.0, _EW_ETA_MAX)
+
+
+class _ShiftedInverses:
+    """Right preconditioner ``M_s = (c W − I)⁻¹`` with ``c`` the mean of ``σ′(x_s)``, rounded.
+
+    ``J_s − I = W D_s − I`` with ``D_s = diag σ′(x_s)``; replacing ``D_s`` by its mean ``c I``
+    gives a matrix shared by every start with the same ``c``. The means are rounded to the grid
+    ``c_k = (k − ½) γ / levels`` (``k = 1 … levels``, ``γ = sup σ′``) and the inverses cached (at
+    most ``levels`` n×n inverses per solve), so applying ``M`` to all starts is one GEMM per grid
+    value in use. A singular ``c_k W − I`` is replaced by the identity (no preconditioning).
+    """
+
+    def __init__(self, W, gamma, levels=16):
+        self.W, self.step, self.levels = W, gamma / levels, levels
+        self.cache = {}
+
+    def bins(self, D):
+        k = np.floor(D.mean(axis=-1) / self.step) + 1
+        return np.clip(np.nan_to_num(k, nan=1.0), 1, self.levels).astype(int)
+
+    def inverse_T(self, k):
+        if k not in self.cache:
+            n = self.W.shape[0]
+            try:
+                inv = np.linalg.inv((k - 0.5) * self.step * self.W - np.eye(n))
+            except np.linalg.LinAlgError:
+                inv = np.eye(n)
+            self.cache[k] = np.ascontiguousarray(inv.T) if np.all(np.isfinite(inv)) else np.eye(n)
+        return self.cache[k]
+
+    def apply(self, V, bins):
+        out = np.empty_like(V)
+        for k in np.unique(bins):
+            sel = bins == k
+            out[sel] = V[sel] @ self.inverse_T(int(k))
+        return out
+
+
+def _krylov_direction(map, xa, ga, eta, precond=None):
+    """Inexact Newton direction for an RNN map: ``‖(J − I) d + g‖ ≤ η ‖g‖`` by batched GMRES.
+
+    ``(J_s − I) v = W (σ′(x_s) ∘ v) − v`` (eq. 2, 5) for all starts is one GEMM per Krylov step;
+    ``precond`` (a :class:`_ShiftedInverses`) makes it two. Starts whose GMRES misses its forcing
+    term within ``_KRYLOV_MAXITER`` steps (nearly singular ``J − I``) get the exact LU solve.
+    """
+    from .krylov import batched_gmres
+
+    D = map.activation.deriv(xa)
+    WT = np.ascontiguousarray(map.W_rec.T)
+    bins = None if precond is None else precond.bins(D)
+
+    def matvec(V, rows):
+        if bins is not None:
+            V = precond.apply(V, bins[rows])
+        out = np.multiply(V, D[rows])
+        out = out @ WT
+        out -= V
+        return out
+
+    r = batched_gmres(matvec, -ga, eta, maxiter=_KRYLOV_MAXITER)
+    d = r.x if bins is None else precond.apply(r.x, bins)
+    bad = np.flatnonzero(~r.converged)
+    if bad.size:  # GMRES stalls on nearly singular J − I: exact LU for those starts
+        A = _jac_minus_identity(map, xa[bad], None, 1)
+        try:
+            d[bad] = np.linalg.solve(A, -ga[bad][..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            d[bad] = -np.einsum("sij,sj->si", np.linalg.pinv(A), ga[bad])
+    return d
 
 
 class _ChordRoots:
