@@ -89,7 +89,9 @@ def _arnoldi_givens(matvec, b, beta, goal, k, rows, x, res, its):
     """The GMRES loop over the active ``rows``; fills ``x``, ``res``, ``its`` in place."""
     m = rows.size
     n = b.shape[1]
-    V = np.empty((k + 1, m, n))  # Arnoldi basis, basis index first: V[j] is contiguous
+    # Arnoldi basis, basis index first (V[j] is contiguous); grown on demand, as most systems
+    # of an inexact Newton step stop after a few steps
+    V = np.empty((min(k, 4) + 1, m, n))
     np.divide(b[rows], beta[rows, None], out=V[0])
     cols = []  # cols[j]: column j of the rotated Hessenberg matrix, shape (m, j + 1)
     cs, sn = [], []  # the Givens rotations, shape (m,) each
@@ -110,6 +112,8 @@ def _arnoldi_givens(matvec, b, beta, goal, k, rows, x, res, its):
             w -= np.einsum("mj,jmn->mn", h2, Vj)
             h += h2
             hn = np.linalg.norm(w, axis=-1)
+        if j + 1 == V.shape[0]:
+            V = np.concatenate([V, np.empty((min(V.shape[0], k + 1 - V.shape[0]), V.shape[1], n))])
         np.divide(w, hn[:, None], out=V[j + 1])
         # apply the previous rotations to the new column, then make the one that zeroes hn
         for i in range(j):
@@ -147,7 +151,7 @@ def _arnoldi_givens(matvec, b, beta, goal, k, rows, x, res, its):
                 return
             if live.sum() <= 0.75 * live.size:  # drop the finished systems from the batch
                 keep = np.flatnonzero(live)
-                V2 = np.empty((k + 1, keep.size, n))
+                V2 = np.empty((V.shape[0], keep.size, n))
                 V2[: j + 2] = V[: j + 2, keep]
                 V, g, rows, live = V2, g[keep], rows[keep], live[keep]
                 cols = [c[keep] for c in cols]
