@@ -253,3 +253,22 @@ def test_linear_solver_choice(monkeypatch, rng):
     assert calls
     with pytest.raises(DynsysError, match="linear"):
         newton_solve(big, starts(64), linear="cg")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_newton_krylov_finds_every_root_scipy_finds(seed):
+    """Oracle: scipy.optimize.root (MINPACK hybr) from the same starts finds no root Newton–Krylov misses."""
+    from scipy.optimize import root
+
+    rng = np.random.default_rng(seed)
+    n = 64
+    m = RNNMap(1.5 * rng.standard_normal((n, n)) / np.sqrt(n), b=0.1 * rng.standard_normal(n))
+    starts = _default_starts(m, None, 256, np.random.default_rng(seed), 30, 1)
+    x, res, conv = newton_solve(m, starts, linear="krylov")
+    found = _distinct(x, res, conv)
+    eye = np.eye(n)
+    for s in starts:
+        r = root(lambda z: m.step(z) - z, s, jac=lambda z: m.jacobian(z) - eye)
+        if r.success and np.linalg.norm(m.step(r.x) - r.x) < 1e-10:
+            assert np.min(np.linalg.norm(found - r.x, axis=1)) < 1e-6
