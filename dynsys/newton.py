@@ -248,8 +248,8 @@ def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stal
 
 
 _EW_ETA0, _EW_ETA_MAX, _EW_GAMMA, _EW_ALPHA = 0.7, 0.9, 0.9, 2.0  # Eisenstat–Walker choice 2
-_KRYLOV_MAXITER = 16
-_KRYLOV_MIN_BATCH = 32
+_KRYLOV_MAXITER = 16  # GMRES steps before a start falls back to the exact LU solve
+_KRYLOV_MIN_BATCH = 32  # fewer active starts: exact LU (less per-iteration overhead; measured)
 _EW_GLOBAL = 1e-2  # residual above which a step counts as global phase (η ≥ η₀)
 
 
@@ -302,29 +302,29 @@ class _ShiftedInverses:
         return out
 
 
-def _krylov_direction(map, xa, ga, eta, precond=None):
+def _krylov_direction(map, xa, ga, eta, precond):
     """Inexact Newton direction for an RNN map: ``‖(J − I) d + g‖ ≤ η ‖g‖`` by batched GMRES.
 
-    ``(J_s − I) v = W (σ′(x_s) ∘ v) − v`` (eq. 2, 5) for all starts is one GEMM per Krylov step;
-    ``precond`` (a :class:`_ShiftedInverses`) makes it two. Starts whose GMRES misses its forcing
-    term within ``_KRYLOV_MAXITER`` steps (nearly singular ``J − I``) get the exact LU solve.
+    ``(J_s − I) v = W (σ′(x_s) ∘ v) − v`` (eq. 2, 5) for all starts is one GEMM per Krylov step,
+    the preconditioner ``precond`` (a :class:`_ShiftedInverses`) one more. Starts whose GMRES
+    misses its forcing term within ``_KRYLOV_MAXITER`` steps (nearly singular ``J − I``) get the
+    exact LU solve.
     """
     from .krylov import batched_gmres
 
     D = map.activation.deriv(xa)
     WT = np.ascontiguousarray(map.W_rec.T)
-    bins = None if precond is None else precond.bins(D)
+    bins = precond.bins(D)
 
-    def matvec(V, rows):
-        if bins is not None:
-            V = precond.apply(V, bins[rows])
+    def matvec(V, rows):  # (J − I) M V, M the preconditioner
+        V = precond.apply(V, bins[rows])
         out = np.multiply(V, D[rows])
         out = out @ WT
         out -= V
         return out
 
     r = batched_gmres(matvec, -ga, eta, maxiter=_KRYLOV_MAXITER)
-    d = r.x if bins is None else precond.apply(r.x, bins)
+    d = precond.apply(r.x, bins)
     bad = np.flatnonzero(~r.converged)
     if bad.size:  # GMRES stalls on nearly singular J − I: exact LU for those starts
         A = _jac_minus_identity(map, xa[bad], None, 1)
