@@ -23,8 +23,8 @@ Where the time goes (n = 64, 1032 starts):
   misses (rare) use the exact LU.
 * The scipy loop: ~2.5 ms per start (MINPACK ``hybr`` + Python callbacks, 629/1032 converge).
 
-Measured (2-core machine shared with a training job): Newton–Krylov 0.09 s, LU 0.52 s, scipy
-2.8 s: **30× scipy** (5.4× for LU), 3 distinct fixed points each. Scaling with 256 starts:
+Measured (2 runs, 2-core machine shared with a training job): Newton–Krylov 0.078–0.093 s, LU
+0.42–0.52 s, scipy 2.2–2.8 s: **28–30× scipy** (5.2–5.4× for LU), 3 distinct fixed points each. Scaling with 256 starts:
 Newton–Krylov is slower than LU for n ≤ 32 (numpy overhead per Krylov step; ``"auto"`` uses LU
 there), 3–5.5× faster than LU for n = 64–256 and finds more roots at n = 256 (11 vs 4; scipy 6).
 """
