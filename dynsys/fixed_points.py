@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DynsysError, as_float_array, check_positive_int
+from .errors import DynsysError, as_float_array, check_choice, check_positive_int
 from .maps import Map, RNNMap, UnitMap
-from .newton import iterate_k, newton_solve
+from .newton import iterate_k, linear_solver, newton_solve
 from .roots_1d import interval_roots
 from .stability import classify, multipliers
 
@@ -316,6 +316,7 @@ def find_fixed_points(
     max_iter: int = 60,
     grid: int = 4001,
     trajectory_steps: int = 30,
+    linear: str = "auto",
 ) -> FixedPoints:
     """All fixed points (``period=1``) or period-k points of ``map`` with constant input ``u``.
 
@@ -342,11 +343,16 @@ def find_fixed_points(
         Points closer than this are merged.
     grid : int
         One-dimensional maps: grid size of the sign-change scan.
+    linear : {"auto", "lu", "krylov"}
+        The linear solver of the Newton steps (:func:`~dynsys.newton.newton_solve`): exact LU
+        per start, or Newton–Krylov (batched GMRES, one GEMM per step for all starts; RNN maps).
+        ``"auto"`` takes Newton–Krylov for RNN maps from 64 units on.
 
     Returns
     -------
     FixedPoints
     """
+    linear = check_choice(linear, "linear", ("auto", "lu", "krylov"))
     u, period = _validate(map, u, period)
     rng = np.random.default_rng(rng)
     if map.dim == 1 and starts is None:
@@ -371,9 +377,12 @@ def find_fixed_points(
             starts = _default_starts(map, u, n_starts, rng, trajectory_steps, period)
         else:
             starts = map.validate_state(starts, "starts").reshape(-1, map.dim)
-        x, _res, conv = newton_solve(map, starts, u, period=period, tol=min(tol, 1e-12), max_iter=max_iter)
+        x, _res, conv = newton_solve(
+            map, starts, u, period=period, tol=min(tol, 1e-12), max_iter=max_iter, linear=linear
+        )
         states = x[conv]
-        message = f"batched Newton from {starts.shape[0]} starts: {int(conv.sum())} converged"
+        solver = "Newton–Krylov" if linear_solver(map, period, linear) == "krylov" else "Newton (LU)"
+        message = f"batched {solver} from {starts.shape[0]} starts: {int(conv.sum())} converged"
         n_used = starts.shape[0]
     if states.shape[0]:
         y, _ = iterate_k(map, states, u, period, jacobian=False)

@@ -38,7 +38,7 @@ import numpy as np
 from .errors import check_choice
 from .maps import Map, RNNMap
 
-__all__ = ["newton_solve", "iterate_k"]
+__all__ = ["newton_solve", "iterate_k", "linear_solver"]
 
 
 def iterate_k(map: Map, x, u=None, k: int = 1, jacobian: bool = True):
@@ -118,9 +118,7 @@ def newton_solve(
         ``‖F^k(x) − x‖₂`` at the end.
     converged : ndarray of bool, shape (S,)
     """
-    linear = check_choice(linear, "linear", ("auto", "lu", "krylov"))
-    rnn = isinstance(map, RNNMap) and period == 1
-    krylov = rnn and (linear == "krylov" or (linear == "auto" and map.dim >= _AUTO_KRYLOV_DIM))
+    krylov = linear_solver(map, period, linear) == "krylov"
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         return _newton_solve(
             map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step, krylov
@@ -128,6 +126,20 @@ def newton_solve(
 
 
 _AUTO_KRYLOV_DIM = 64  # "auto": Newton–Krylov for RNN maps from this many units on (measured)
+
+
+def linear_solver(map: Map, period: int = 1, linear: str = "auto") -> str:
+    """The linear solver :func:`newton_solve` uses for ``map``: ``"lu"`` or ``"krylov"``.
+
+    Newton–Krylov needs the one-GEMM Jacobian product of an RNN map (period 1); ``"auto"``
+    takes it from ``n ≥ 64`` units on, where it is measured faster than per-start LU.
+    """
+    linear = check_choice(linear, "linear", ("auto", "lu", "krylov"))
+    if not (isinstance(map, RNNMap) and period == 1):
+        return "lu"
+    if linear == "krylov" or (linear == "auto" and map.dim >= _AUTO_KRYLOV_DIM):
+        return "krylov"
+    return "lu"
 
 
 _FIRST_ALPHAS = 5  # step lengths tried at once by the line search of newton_solve

@@ -119,3 +119,22 @@ def test_nan_weights(run_cli, tmp_path):
 def test_bad_input_vector(run_cli, weights):
     code, _, err = run_cli("fixed-points", "--weights", weights, "--input", "1,2")
     assert code == 2 and "--input" in err
+
+
+@pytest.mark.parametrize("linear", ["lu", "krylov"])
+def test_fixed_points_linear_solver_option(run_cli, weights, linear):
+    code, out, err = run_cli(
+        "fixed-points", "--weights", weights, "--json", "--starts", "64", "--linear", linear
+    )
+    assert code == 0, err
+    d = json.loads(out)
+    assert ("Krylov" in d["message"]) == (linear == "krylov")
+    W = np.load(weights)["W_rec"]
+    for p in d["fixed_points"]:
+        x = np.array(p["state"])
+        assert np.linalg.norm(np.tanh(x) @ W.T - x) < 1e-10
+
+
+def test_fixed_points_bad_linear_solver(run_cli, weights):
+    code, _, err = run_cli("fixed-points", "--weights", weights, "--linear", "qr")
+    assert code == 2 and "--linear" in err and len(err.strip().splitlines()) == 1

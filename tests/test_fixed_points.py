@@ -263,3 +263,22 @@ def test_strongly_recurrent_network_still_finds_the_origin():
     fp = find_fixed_points(rnn, rng=0)
     assert np.any(np.linalg.norm(fp.states, axis=-1) < 1e-10)
     assert np.all(fp.residual < 1e-10)
+
+
+def test_linear_solvers_agree_on_a_64_unit_network():
+    # Newton–Krylov (auto from 64 units) and exact LU must report the same set of fixed points
+    # here, each a root to 1e-10 (checked against the map itself, not the solver's residual)
+    rng = np.random.default_rng(3)
+    n = 64
+    m = RNNMap(1.5 * rng.standard_normal((n, n)) / np.sqrt(n), b=0.05 * rng.standard_normal(n))
+    fps = {lin: find_fixed_points(m, n_starts=256, rng=0, linear=lin) for lin in ("lu", "krylov")}
+    assert "Krylov" in find_fixed_points(m, n_starts=8, rng=0).message  # auto at n = 64
+    assert "LU" in fps["lu"].message
+    for fp in fps.values():
+        assert len(fp) >= 1
+        np.testing.assert_allclose(m.step(fp.states), fp.states, atol=1e-10)
+    a, b = fps["lu"].states, fps["krylov"].states
+    d = np.linalg.norm(a[:, None] - b[None], axis=-1)
+    assert np.all(d.min(axis=1) < 1e-6), "a root found by LU is missing from Newton–Krylov"
+    with pytest.raises(DynsysError, match="linear"):
+        find_fixed_points(m, linear="qr")

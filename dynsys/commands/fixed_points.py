@@ -20,6 +20,12 @@ def add_arguments(p):
     p.add_argument("--starts", type=int, default=512, help="number of Newton starts (default 512)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled starts")
     p.add_argument(
+        "--linear",
+        default="auto",
+        help="linear solver of the Newton steps: lu (exact, per start), krylov (batched GMRES, "
+        "one GEMM per step for all starts) or auto (krylov from 64 units on; default)",
+    )
+    p.add_argument(
         "--slow",
         type=float,
         default=None,
@@ -30,7 +36,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..errors import check_positive_int
+    from ..errors import check_choice, check_positive_int
     from ..fixed_points import find_fixed_points, find_slow_points
     from ._common import load_map, parse_vector, print_json
 
@@ -38,11 +44,12 @@ def run(args) -> int:
     u = None if args.input is None else parse_vector(args.input, "--input")
     period = check_positive_int(args.period, "--period")
     n_starts = check_positive_int(args.starts, "--starts")
+    linear = check_choice(args.linear, "--linear", ("auto", "lu", "krylov"))
     if u is not None and u.shape != (rnn.input_dim,):
         from ..errors import DynsysError
 
         raise DynsysError(f"--input must have {rnn.input_dim} numbers for this network, got {u.size}")
-    fp = find_fixed_points(rnn, u, period=period, n_starts=n_starts, rng=args.seed)
+    fp = find_fixed_points(rnn, u, period=period, n_starts=n_starts, rng=args.seed, linear=linear)
     slow = None
     if args.slow is not None:
         sp = find_slow_points(rnn, u, n_starts=n_starts, rng=args.seed, q_max=float(args.slow))
