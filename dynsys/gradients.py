@@ -67,11 +67,13 @@ def _forward(W_rec, W_in, b, act, inputs, h0, x0, T):
     hs[0] = h0
     WT = np.ascontiguousarray(np.swapaxes(W_rec, -1, -2))  # contiguous: faster stacked matmuls
     if inputs is not None and W_in.shape[-1]:
-        if inputs.ndim == 3:  # (T, B, m) shared by every member
-            drive = np.matmul(inputs[:, None], np.swapaxes(W_in, -1, -2)[None])
-        else:  # (T, K, B, m)
-            drive = np.matmul(inputs, np.swapaxes(W_in, -1, -2)[None])
-        drive += b[None, :, None, :]
+        m = W_in.shape[-1]
+        drive_k = np.empty((K, T, B, n), dtype=dtype)  # member-major: one (T·B, m) product each
+        for k in range(K):
+            u = inputs if inputs.ndim == 3 else inputs[:, k]
+            np.matmul(u.reshape(T * B, m), W_in[k].T, out=drive_k[k].reshape(T * B, n))
+        drive_k += b[:, None, None, :]
+        drive = np.swapaxes(drive_k, 0, 1)
     else:
         drive = np.broadcast_to(b[None, :, None, :], (T, K, B, n))
     if K == 1:  # plain 2-D matmuls: less dispatch overhead in the time loop
@@ -96,38 +98,51 @@ def _core(W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T):
     xs, hs = _forward(W_rec, W_in, b, act, inputs, h0, x0, T)
     steps = resolve_steps(loss.steps, T, "loss.steps")
     value, gh_loss, grads = loss.value_and_grad(hs[steps], (W_out, b_out))
-    dsig = act.d_from_output(hs)  # σ′(x_t) through h_t = σ(x_t): no second σ evaluation
-    if x0 is None:
-        dsig[0] = np.nan  # x_0 is unknown when only h_0 is given
+    # σ′(x_t) through h_t = σ(x_t) (no second σ evaluation): the whole history at once for one
+    # network, step by step (in cache) for a stack
+    dsig = act.d_from_output(hs) if K == 1 else np.empty_like(hs)
     deltas = np.empty_like(xs)
     inject = dict(zip(steps.tolist(), range(len(steps))))
-    if K == 1:
-        Wv, dv, sv, gl = W_rec[0], deltas[:, 0], dsig[:, 0], gh_loss[:, 0]
-    else:
-        Wv, dv, sv, gl = W_rec, deltas, dsig, gh_loss
-    gh = np.zeros(dv.shape[1:], dtype=xs.dtype)
-    for t in range(T, 0, -1):
-        if t in inject:
-            gh += gl[inject[t]]
-        d = dv[t]
-        np.multiply(gh, sv[t], out=d)
-        gh = np.matmul(d, Wv)
-    if x0 is not None:
-        np.multiply(gh, sv[0], out=dv[0])
-    else:
-        dv[0] = np.nan
-    D = deltas[1:].transpose(1, 3, 0, 2).reshape(K, n, T * B)  # (K, n, T·B)
-    H = hs[:-1].transpose(1, 0, 2, 3).reshape(K, T * B, n)  # (K, T·B, n)
-    grads["W_rec"] = np.matmul(D, H)
-    grads["b"] = deltas[1:].sum(axis=(0, 2))
     m = W_in.shape[-1]
-    if inputs is not None and m:
-        if inputs.ndim == 3:
-            grads["W_in"] = np.matmul(D, np.broadcast_to(inputs.reshape(T * B, m), (K, T * B, m)))
-        else:
-            grads["W_in"] = np.matmul(D, inputs.transpose(1, 0, 2, 3).reshape(K, T * B, m))
+    with_inputs = inputs is not None and m
+    if K == 1:  # one network: single large gradient products after the loop (views, no copies)
+        Wv, dv, sv, gl = W_rec[0], deltas[:, 0], dsig[:, 0], gh_loss[:, 0]
+        gh = np.zeros((B, n), dtype=xs.dtype)
+        for t in range(T, 0, -1):
+            if t in inject:
+                gh += gl[inject[t]]
+            d = dv[t]
+            np.multiply(gh, sv[t], out=d)
+            gh = np.matmul(d, Wv)
+        D = deltas[1:, 0].reshape(T * B, n).T  # views (no copy for K = 1)
+        grads["W_rec"] = (D @ hs[:-1, 0].reshape(T * B, n))[None]
+        grads["W_in"] = (D @ inputs.reshape(T * B, m))[None] if with_inputs else np.zeros_like(W_in)
+    else:  # K networks: the gradient products accumulated per step (the (T, K, B, n) histories
+        # would need transposed copies for single large products; per-step products stay in cache)
+        gh = np.zeros((K, B, n), dtype=xs.dtype)
+        gW = np.zeros_like(W_rec)
+        gU = np.zeros_like(W_in)
+        for t in range(T, 0, -1):
+            if t in inject:
+                gh += gh_loss[inject[t]]
+            s_t = dsig[t]
+            s_t[...] = act.d_from_output(hs[t])
+            d = deltas[t]
+            np.multiply(gh, s_t, out=d)
+            dT = np.swapaxes(d, -1, -2)
+            gW += np.matmul(dT, hs[t - 1])
+            if with_inputs:
+                gU += np.matmul(dT, inputs[t - 1])  # (B, m) shared or (K, B, m)
+            gh = np.matmul(d, W_rec)
+        dsig[0] = act.d_from_output(hs[0])
+        grads["W_rec"] = gW
+        grads["W_in"] = gU
+    if x0 is None:
+        dsig[0] = np.nan  # x_0 is unknown when only h_0 is given
+        deltas[0] = np.nan
     else:
-        grads["W_in"] = np.zeros_like(W_in)
+        np.multiply(gh, dsig[0], out=deltas[0])
+    grads["b"] = deltas[1:].sum(axis=(0, 2))
     return value, grads, xs, hs, deltas, steps, gh_loss, dsig
 
 
