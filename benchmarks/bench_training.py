@@ -42,12 +42,21 @@ def run_dynsys(Kn, alpha=0.0):
     ps = [initialize("smart_tanh", N, 6, 4, rng=s) for s in range(Kn)]
     params = {k: np.stack([getattr(p, k) for p in ps]) for k in NAMES}
     one = np.ones(Kn)
+    ws = {}  # BPTT buffers reused between updates, as dynsys.train does
 
     def go():
         nonlocal params
         for bt in batches:
             params, _, _ = training_step(
-                params, bt.inputs, bt.targets, task, "tanh", lr=0.01 * one, clip=one, alpha=alpha * one
+                params,
+                bt.inputs,
+                bt.targets,
+                task,
+                "tanh",
+                lr=0.01 * one,
+                clip=one,
+                alpha=alpha * one,
+                workspace=ws,
             )
 
     return best_of(go) / REPEAT

@@ -88,6 +88,7 @@ class _Run:
         self.params = {k: np.stack([getattr(q, k) for q in p]) for k in PARAM_NAMES}
         self.opt = {}
         self.rngs = [np.random.default_rng([s, 1]) for s in self.useeds]
+        self.workspaces: dict[int, dict] = {}  # BPTT buffers reused between updates, per stack size
         self.lr = np.full(K, float(cfg.lr))
         self.clip = np.array([cfg.clip if m != "msgd" else np.inf for _, m, _ in self.members])
         self.alpha = np.array([cfg.alpha if m == "msgd-cr" else 0.0 for _, m, _ in self.members])
@@ -193,6 +194,7 @@ class _Run:
                 omega_bound=cfg.omega_bound,
                 momentum=cfg.momentum,
                 adam=(cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps),
+                workspace=self.workspaces.setdefault(len(idx), {}),
             )
             for k, v in new.items():
                 self.params[k][idx] = v

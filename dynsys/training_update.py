@@ -64,6 +64,7 @@ def training_step(
     omega_bound=1e-20,
     momentum=0.9,
     adam=(0.9, 0.999, 1e-8),
+    workspace=None,
 ):
     """One update of K stacked networks on one minibatch (no validation: trusted inputs).
 
@@ -81,6 +82,8 @@ def training_step(
         Per-member learning rate, clipping threshold (``inf``: no clipping) and Ω weight (0: none).
     opt_state : dict or None
         Momentum buffers ``v_<p>`` or Adam moments ``m_<p>``, ``s_<p>`` and counter ``t`` (K,).
+    workspace : dict or None
+        BPTT buffers reused between updates (see :func:`~dynsys.gradients.bptt_stacked`).
 
     Returns
     -------
@@ -102,6 +105,7 @@ def training_step(
             activation,
             inputs,
             loss,
+            workspace=workspace,
         )
         if scale != 1.0:
             value = value * scale

@@ -308,3 +308,27 @@ def test_bad_input(rng, call, match):
     u = rng.normal(size=(4, 2, 2))
     with pytest.raises(DynsysError, match=match):
         call(rnn, u)
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_stacked_workspace_reuse_is_exact(rng, K):
+    # a workspace reused across calls of changing length (as in variable-length tasks) must give
+    # exactly what fresh buffers give, for shared and per-member inputs
+    n, m, k, B = 5, 2, 4, 6
+    nets = [make_problem(s, n, m, k, 8, B, "tanh", "softmax", "last", "h0")[0] for s in range(K)]
+    stack = [np.stack([np.array(getattr(r, p)) for r in nets]) for p in PARAMS]
+    ws = {}
+    for T in (12, 7, 12, 3):
+        for u, lab in (
+            (rng.normal(size=(T, B, m)), rng.integers(0, k, (1, B))),
+            (rng.normal(size=(T, K, B, m)), rng.integers(0, k, (1, K, B))),
+        ):
+            fresh = bptt_stacked(*stack, "tanh", u, ReadoutLoss(lab))
+            reused = bptt_stacked(*stack, "tanh", u, ReadoutLoss(lab), workspace=ws)
+            np.testing.assert_array_equal(fresh[0], reused[0])
+            for p in fresh[1]:
+                np.testing.assert_array_equal(fresh[1][p], reused[1][p])
+            for name in ("states", "hidden", "deltas", "dsigma"):
+                assert reused[2][name].shape == (T + 1, K, B, n)
+                np.testing.assert_array_equal(fresh[2][name], reused[2][name])
+    assert ws and all(a.shape[0] >= 13 for key, a in ws.items() if key != "drive")
