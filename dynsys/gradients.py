@@ -40,6 +40,7 @@ from .errors import DynsysError, as_float_array, check_positive_int
 from .jacobians import jacobian_product, jacobian_product_norms, product_norms
 from .losses import ReadoutLoss, StateLoss, resolve_steps
 from .maps import RNNMap
+from .regularizers import OmegaAccumulator, omega
 
 __all__ = [
     "StateLoss",
@@ -112,7 +113,7 @@ def _forward(W_rec, W_in, b, act, inputs, h0, x0, T, workspace=None):
     return xs, hs
 
 
-def _core(W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T, workspace=None):
+def _core(W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T, workspace=None, omega_bound=None):
     K, B, n = h0.shape
     xs, hs = _forward(W_rec, W_in, b, act, inputs, h0, x0, T, workspace)
     steps = resolve_steps(loss.steps, T, "loss.steps")
@@ -124,6 +125,8 @@ def _core(W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T, workspace=
     inject = dict(zip(steps.tolist(), range(len(steps))))
     m = W_in.shape[-1]
     with_inputs = inputs is not None and m
+    om = None if omega_bound is None or K == 1 else OmegaAccumulator(K, n, omega_bound)
+    omega_sums = None
     if K == 1:  # one network: single large gradient products after the loop (views, no copies)
         Wv, dv, sv, gl = W_rec[0], deltas[:, 0], dsig[:, 0], gh_loss[:, 0]
         gh = np.zeros((B, n), dtype=xs.dtype)
@@ -136,6 +139,13 @@ def _core(W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T, workspace=
         D = deltas[1:, 0].reshape(T * B, n).T  # views (no copy for K = 1)
         grads["W_rec"] = (D @ hs[:-1, 0].reshape(T * B, n))[None]
         grads["W_in"] = (D @ inputs.reshape(T * B, m))[None] if with_inputs else np.zeros_like(W_in)
+        if omega_bound is not None:  # Ω of the code form on the whole (contiguous) history
+            # δ_k = ∂C/∂h_k = W_recᵀ ∂C/∂x_{k+1} + the readout term at the read steps (one product)
+            dh = np.zeros((T, B, n), dtype=xs.dtype)
+            dh[:-1] = (deltas[2:, 0].reshape((T - 1) * B, n) @ Wv).reshape(T - 1, B, n)
+            dh[steps - 1] += gl
+            r = omega(W_rec, dh[:, None], dsig[1:], form="code", bound=omega_bound)
+            omega_sums = (r.value, r.grad_W_rec, r.n_valid)
     else:  # K networks: the gradient products accumulated per step (the (T, K, B, n) histories
         # would need transposed copies for single large products; per-step products stay in cache)
         gh = np.zeros((K, B, n), dtype=xs.dtype)
@@ -152,7 +162,9 @@ def _core(W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T, workspace=
             gW += np.matmul(dT, hs[t - 1])
             if with_inputs:
                 gU += np.matmul(dT, inputs[t - 1])  # (B, m) shared or (K, B, m)
-            gh = np.matmul(d, W_rec)
+            dh, gh = gh, np.matmul(d, W_rec)
+            if om is not None:  # Ω of the code form from this step's δ, g and v (eq. 9–10)
+                om.step(dh, d, gh)
         dsig[0] = act.d_from_output(hs[0])
         grads["W_rec"] = gW
         grads["W_in"] = gU
@@ -162,11 +174,25 @@ def _core(W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T, workspace=
     else:
         np.multiply(gh, dsig[0], out=deltas[0])
     grads["b"] = deltas[1:].sum(axis=(0, 2))
-    return value, grads, xs, hs, deltas, steps, gh_loss, dsig
+    if om is not None:
+        omega_sums = om.result()
+    return value, grads, xs, hs, deltas, steps, gh_loss, dsig, omega_sums
 
 
 def bptt_stacked(
-    W_rec, W_in, b, W_out, b_out, activation, inputs, loss, h0=None, x0=None, steps=None, workspace=None
+    W_rec,
+    W_in,
+    b,
+    W_out,
+    b_out,
+    activation,
+    inputs,
+    loss,
+    h0=None,
+    x0=None,
+    steps=None,
+    workspace=None,
+    omega_bound=None,
 ):
     """BPTT for K networks of the same size in one vectorized pass (no validation: trusted inputs).
 
@@ -189,6 +215,10 @@ def bptt_stacked(
         Buffers kept between calls (a training loop passes the same dict every update): the
         history arrays are reused instead of allocated anew. The arrays in ``extra`` then live in
         ``workspace`` and are overwritten by the next call with it.
+    omega_bound : float, optional
+        Also compute the regularizer Ω of eq. 9 in the code form and its W_rec gradient (eq. 10)
+        during the backward pass (:class:`~dynsys.regularizers.OmegaAccumulator`; steps with
+        ``‖∂C/∂h_k‖² < omega_bound`` skipped): ``extra["omega"] = (Ω (K,), ∂Ω/∂W_rec, count)``.
 
     Returns
     -------
@@ -210,10 +240,13 @@ def bptt_stacked(
         h0 = act.fn(x0)
     elif h0 is None:
         h0 = np.zeros((K, B, n), dtype=W_rec.dtype)
-    value, grads, xs, hs, deltas, *_, dsig = _core(
-        W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T, workspace
+    value, grads, xs, hs, deltas, *_, dsig, omega_sums = _core(
+        W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T, workspace, omega_bound
     )
-    return value, grads, {"states": xs, "hidden": hs, "deltas": deltas, "dsigma": dsig}
+    extra = {"states": xs, "hidden": hs, "deltas": deltas, "dsigma": dsig}
+    if omega_sums is not None:
+        extra["omega"] = omega_sums
+    return value, grads, extra
 
 
 # ---------------------------------------------------------------------------------------
@@ -340,7 +373,7 @@ def _single(rnn, inputs, loss, x0, h0, steps, dtype) -> dict:
     else:
         x0a = None
         h0a = (np.zeros((B, n)) if init is None else init)[None].astype(dtype)
-    value, grads, xs, hs, deltas, lsteps, gh_loss, dsig = _core(
+    value, grads, xs, hs, deltas, lsteps, gh_loss, dsig, _ = _core(
         W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0a, x0a, T
     )
     return {

@@ -44,7 +44,7 @@ import numpy as np
 
 from .errors import DynsysError
 
-__all__ = ["OmegaResult", "omega"]
+__all__ = ["OmegaResult", "omega", "OmegaAccumulator"]
 
 
 @dataclass(frozen=True)
@@ -140,3 +140,41 @@ def omega(
     if not stacked:
         return OmegaResult(value[0], grad[0], count[0], r[:, 0])
     return OmegaResult(value, grad, count, r)
+
+
+class OmegaAccumulator:
+    """Ω in the code form (see :func:`omega`), accumulated step by step inside a BPTT backward pass.
+
+    The backward pass of eq. 3–5 already computes, at every step ``k``, the three vectors the
+    code-form Ω needs: ``δ_k = ∂C/∂h_k``, ``g_k = σ′(x_k) ⊙ δ_k`` (= ``∂C/∂x_k``) and
+    ``v_k = W_recᵀ g_k`` (the next backward product). Feeding them to :meth:`step` gives the same Ω
+    and ``∂Ω/∂W_rec`` as :func:`omega` on the stored histories, without a second pass over them.
+
+    Parameters
+    ----------
+    K, n : int
+        Stacked networks and units.
+    bound : float
+        Steps with ``‖δ_k‖² < bound`` are skipped (code: 1e-20).
+    """
+
+    def __init__(self, K: int, n: int, bound: float = 1e-20):
+        self.bound = bound
+        self.sum_c2 = np.zeros(K)
+        self.count = np.zeros(K, dtype=int)
+        self.grad = np.zeros((K, n, n))
+
+    def step(self, delta_h, g, v) -> None:
+        """Add step ``k``: arrays of shape (K, B, n) — ``δ_k``, ``g_k`` and ``v_k`` (row form)."""
+        den = np.einsum("kbi,kbi->kb", delta_h, delta_h)
+        valid = den >= self.bound
+        safe = np.where(valid, den, 1.0)
+        c = np.where(valid, np.einsum("kbi,kbi->kb", v, v) / safe - 1.0, 0.0)
+        self.sum_c2 += np.einsum("kb,kb->k", c, c)
+        self.count += valid.sum(axis=1)
+        self.grad += np.matmul(np.swapaxes((c / safe)[..., None] * g, -1, -2), v)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(Ω (K,), ∂Ω/∂W_rec (K, n, n), valid pairs (K,))``: the mean over valid (step, sequence) pairs."""
+        cnt = np.maximum(self.count, 1)
+        return self.sum_c2 / cnt, 4.0 * self.grad / cnt[:, None, None], self.count

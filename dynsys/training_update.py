@@ -106,6 +106,8 @@ def training_step(
             inputs,
             loss,
             workspace=workspace,
+            # the code form of Ω is accumulated inside the backward pass (no second pass)
+            omega_bound=omega_bound if omega_form == "code" and np.any(alpha > 0) else None,
         )
         if scale != 1.0:
             value = value * scale
@@ -113,7 +115,10 @@ def training_step(
         om = np.full(K, np.nan)
         reg = np.flatnonzero(alpha > 0)
         if reg.size:
-            om[reg], g_om = _omega_term(params, extra, loss, reg, omega_form, omega_bound)
+            if "omega" in extra:
+                om[reg], g_om = extra["omega"][0][reg], extra["omega"][1][reg]
+            else:
+                om[reg], g_om = _omega_term(params, extra, reg, omega_bound)
             grads["W_rec"] = grads["W_rec"].copy()
             grads["W_rec"][reg] += alpha[reg, None, None] * g_om
         upd, clip_info = clip_grad_norm_stacked(
@@ -123,31 +128,16 @@ def training_step(
     return new_params, new_state, StepInfo(value, clip_info.norm, clip_info.clipped, clip_info.nonfinite, om)
 
 
-def _omega_term(params, extra, loss, reg, form, bound):
-    """Ω and ∂Ω/∂W_rec for members ``reg`` from a BPTT pass (code form: δ_k = ∂C/∂h_k)."""
+def _omega_term(params, extra, reg, bound):
+    """Ω of eq. 9 as printed and ∂Ω/∂W_rec for members ``reg`` from a BPTT pass.
+
+    (The code form is accumulated inside the backward pass: ``bptt_stacked(omega_bound=...)``.)
+    """
     sel = slice(None) if reg.size == params["W_rec"].shape[0] else reg  # views when every member has Ω
-    W = params["W_rec"][sel]
     dx = extra["deltas"][:, sel]  # ∂C/∂x_t, rows 0..T
     dsig = extra["dsigma"][1:, sel]  # σ′(x_k), k = 1..T
-    T = dx.shape[0] - 1
-    if form == "code":
-        # ∂C/∂h_k = W_recᵀ ∂C/∂x_{k+1} + (direct readout term at the read steps)
-        dh = np.empty_like(dsig)
-        np.matmul(dx[2:], W[None], out=dh[:-1])
-        dh[-1] = 0.0
-        steps = np.array([T]) if loss.steps == "last" else np.arange(1, T + 1)
-        tg = np.asarray(loss.targets)
-        if tg.ndim == (4 if loss.kind == "mse" else 3):
-            tg = tg[:, sel]
-        sub = ReadoutLoss(tg, kind=loss.kind, steps=loss.steps)
-        _, gh, _ = sub.value_and_grad(
-            extra["hidden"][steps][:, sel], (params["W_out"][sel], params["b_out"][sel])
-        )
-        dh[steps - 1] += gh
-        res = omega(W, dh, dsig, form="code", bound=bound)
-    else:
-        # eq. 9: ∂E/∂x_{k+1} paired with σ′(x_k), k = 1..T-1
-        res = omega(W, dx[2:], dsig[:-1], form="eq9", bound=bound)
+    # eq. 9: ∂E/∂x_{k+1} paired with σ′(x_k), k = 1..T-1
+    res = omega(params["W_rec"][sel], dx[2:], dsig[:-1], form="eq9", bound=bound)
     return res.value, res.grad_W_rec
 
 

@@ -87,3 +87,35 @@ def test_all_skipped_and_validation():
         omega(W, np.zeros((3, 1, 3)), np.ones((3, 1, 3)))
     with pytest.raises(DynsysError, match="form"):
         omega(W, np.zeros((3, 1, 2)), np.ones((3, 1, 2)), form="bogus")
+
+
+@pytest.mark.parametrize("read", ["last", "all"])
+@pytest.mark.parametrize("skip", [False, True])
+@pytest.mark.parametrize("K", [1, 3])
+def test_fused_omega_of_bptt_equals_omega_on_histories(rng, read, skip, K):
+    # Ω accumulated inside the backward pass (bptt_stacked(omega_bound=...)) against omega() on
+    # δ_k = ∂C/∂h_k rebuilt from the stored ∂C/∂x: δ_k = W_recᵀ ∂C/∂x_{k+1} + the readout term
+    from dynsys.gradients import ReadoutLoss, bptt_stacked
+
+    n, m, k, T, B = 6, 2, 3, 9, 5
+    W = rng.normal(0, 0.8, (K, n, n))
+    Wi, b = rng.normal(size=(K, n, m)), rng.normal(0, 0.1, (K, n))
+    Wo, bo = rng.normal(size=(K, k, n)), np.zeros((K, k))
+    u = rng.normal(size=(T, B, m))
+    S = 1 if read == "last" else T
+    loss = ReadoutLoss(rng.integers(0, k, (S, B)), steps=read)
+    _, _, extra = bptt_stacked(W, Wi, b, Wo, bo, "tanh", u, loss)
+    dx, dsig, hid = extra["deltas"], extra["dsigma"][1:], extra["hidden"]
+    dh = np.zeros((T, K, B, n))
+    dh[:-1] = np.einsum("tkbi,kij->tkbj", dx[2:], W)
+    steps = np.array([T]) if read == "last" else np.arange(1, T + 1)
+    _, gh, _ = loss.value_and_grad(hid[steps], (Wo, bo))
+    dh[steps - 1] += gh
+    # with skip: a bound at the median of ‖δ_k‖², so that about half the pairs are skipped
+    bound = float(np.median(np.sum(dh**2, axis=-1))) if skip else 1e-20
+    value, grad, count = bptt_stacked(W, Wi, b, Wo, bo, "tanh", u, loss, omega_bound=bound)[2]["omega"]
+    ref = omega(W, dh, dsig, form="code", bound=bound)
+    np.testing.assert_allclose(value, ref.value, rtol=1e-12)
+    np.testing.assert_allclose(grad, ref.grad_W_rec, rtol=1e-10, atol=1e-14)
+    np.testing.assert_array_equal(count, ref.n_valid)
+    assert np.all(count < T * B) if skip else np.all(count == T * B)
