@@ -1,4 +1,4 @@
-"""Process controls for long training runs: OpenBLAS thread limit and SIGTERM handling."""
+"""Process controls for long training runs: OpenBLAS thread limit and interrupt handling."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import contextlib
 import signal
 import threading
 
-__all__ = ["blas_threads", "raise_on_sigterm"]
+__all__ = ["blas_threads", "deferred_interrupts", "InterruptGuard"]
 
 
 @contextlib.contextmanager
@@ -52,13 +52,44 @@ def _openblas_thread_fns():
     return None
 
 
-def raise_on_sigterm():
-    """In the main thread, make SIGTERM (batch schedulers, ``kill``) raise KeyboardInterrupt so the
-    run saves a checkpoint before it ends. Returns the previous handler (None when not installed)."""
+class InterruptGuard:
+    """What :func:`deferred_interrupts` caught: ``signum`` is None until SIGINT or SIGTERM arrives."""
+
+    def __init__(self):
+        self.signum: int | None = None
+
+    def check(self) -> None:
+        """Raise ``KeyboardInterrupt`` if a signal was deferred (call at a consistent point)."""
+        if self.signum is not None:
+            raise KeyboardInterrupt(f"signal {self.signum}")
+
+
+@contextlib.contextmanager
+def deferred_interrupts():
+    """Defer Ctrl-C (SIGINT) and SIGTERM to points where the caller's state is consistent.
+
+    Inside the block (main thread only) the first signal is recorded in the yielded
+    :class:`InterruptGuard` instead of interrupting; the caller finishes its current unit of work
+    (one training update), saves, and calls ``guard.check()``. A second signal raises
+    ``KeyboardInterrupt`` at once (a stuck step can still be stopped; the last saved state is
+    kept). An interrupt in the middle of an update would otherwise save half-updated weights
+    with the old update count, and the resumed run would differ from an uninterrupted one.
+    Outside the main thread (e.g. a Dask worker thread) signals cannot be handled: the guard
+    simply never fires.
+    """
+    guard = InterruptGuard()
     if threading.current_thread() is not threading.main_thread():
-        return None
+        yield guard
+        return
 
     def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
+        if guard.signum is not None:
+            raise KeyboardInterrupt(f"signal {signum}")
+        guard.signum = signum
 
-    return signal.signal(signal.SIGTERM, handler)
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield guard
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)

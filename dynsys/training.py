@@ -30,7 +30,6 @@ run that is stopped — Ctrl-C or SIGKILL — resumes to bit-identical results.
 from __future__ import annotations
 
 import json
-import signal
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -38,8 +37,7 @@ import numpy as np
 
 from .errors import DynsysError
 from .initializers import RNNParams, initialize, spectral_radius
-from .runtime import _openblas_thread_fns, blas_threads  # noqa: F401
-from .runtime import raise_on_sigterm as _raise_on_sigterm
+from .runtime import _openblas_thread_fns, blas_threads, deferred_interrupts  # noqa: F401
 from .tasks import get_task
 from .training_config import METHODS, TrainConfig, _activation_of
 from .training_history import _TRACE_FIELDS, EVAL_FIELDS, TrainingHistory
@@ -332,7 +330,8 @@ def train(
     Returns
     -------
     TrainingHistory
-        Ctrl-C (KeyboardInterrupt) or SIGTERM saves a checkpoint first, then propagates.
+        Ctrl-C or SIGTERM: the current update is finished, a checkpoint saved, and
+        ``KeyboardInterrupt`` raised (a second signal raises at once, keeping the last checkpoint).
 
     Examples
     --------
@@ -370,8 +369,10 @@ def train(
 
     bar = progress(total=cfg.updates, initial=min(run.update, cfg.updates)) if progress else None
     n_this = 0
-    with blas_threads(1):
-        old_term = _raise_on_sigterm()
+    # Ctrl-C / SIGTERM are deferred to the end of the current update, so the checkpoint written
+    # before stopping always holds a whole number of updates (a second signal stops at once and
+    # keeps the last checkpoint)
+    with blas_threads(1), deferred_interrupts() as guard:
         try:
             while run.update < cfg.updates and run.active.any():
                 if stop_after is not None and n_this >= stop_after:
@@ -383,14 +384,15 @@ def train(
                 at_eval = run.update % cfg.eval_every == 0 or run.update == cfg.updates
                 if at_eval:
                     run.evaluate_now()
+                if guard.signum is not None:
+                    save()
+                    guard.check()
                 if at_eval or (cfg.checkpoint_every and run.update % cfg.checkpoint_every == 0):
                     save()
-        except KeyboardInterrupt:
-            save()
-            raise
+            if guard.signum is not None:  # a signal after the last check
+                save()
+                guard.check()
         finally:
-            if old_term is not None:
-                signal.signal(signal.SIGTERM, old_term)
             if bar is not None:
                 bar.close()
     save()

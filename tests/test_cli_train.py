@@ -202,3 +202,19 @@ def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_rerun_resumes(tmp_path, sig):
     )
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["updates_done"] == done + 5
+    # the interrupted-and-resumed weights equal an uninterrupted run's (no half-saved update)
+    fresh = tmp_path / "fresh"
+    j = base.index("--out")
+    res2 = subprocess.run(
+        [*base[: i + 1], str(done + 5), *base[i + 2 : j + 1], str(fresh)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res2.returncode == 0, res2.stderr
+    a, _ = io.load_checkpoint(run_dir / "checkpoint.npz")
+    b, _ = io.load_checkpoint(fresh / "checkpoint.npz")
+    for k in a:
+        if k.startswith("param_"):
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)

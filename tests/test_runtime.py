@@ -1,4 +1,4 @@
-"""dynsys.runtime: the OpenBLAS thread limit is restored on exit; SIGTERM becomes KeyboardInterrupt."""
+"""dynsys.runtime: the OpenBLAS thread limit is restored on exit; interrupts are deferred to safe points."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from dynsys.runtime import _openblas_thread_fns, blas_threads, raise_on_sigterm
+from dynsys.runtime import _openblas_thread_fns, blas_threads, deferred_interrupts
 
 
 def test_blas_threads_sets_and_restores():
@@ -24,12 +24,30 @@ def test_blas_threads_sets_and_restores():
     assert get() == before
 
 
-def test_sigterm_raises_keyboard_interrupt_and_handler_is_returned():
-    old = raise_on_sigterm()
-    try:
-        assert old is not None
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_first_signal_is_deferred_second_stops_and_handlers_are_restored(sig):
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with deferred_interrupts() as guard:
+        guard.check()  # nothing caught yet
+        os.kill(os.getpid(), sig)  # deferred: no exception here
+        assert guard.signum == sig
         with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGTERM)
-    finally:
-        signal.signal(signal.SIGTERM, old)
-    assert signal.getsignal(signal.SIGTERM) is old
+            guard.check()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), sig)  # a second signal stops at once
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_outside_the_main_thread_the_guard_never_fires():
+    import threading
+
+    seen = []
+
+    def work():
+        with deferred_interrupts() as guard:
+            seen.append(guard.signum)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert seen == [None]
