@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
+import threading
 
 from . import __version__
 from .errors import DynsysError
@@ -58,6 +60,7 @@ def main(argv=None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0
+    old_term = _sigterm_as_interrupt()
     try:
         return int(args._run(args) or 0)
     except DynsysError as exc:
@@ -71,6 +74,23 @@ def main(argv=None) -> int:
             f"dynsys {args.command}: interrupted (finished work is saved; rerun to resume)", file=sys.stderr
         )
         return 130
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _sigterm_as_interrupt():
+    """SIGTERM (``kill``, batch schedulers) ends a command like Ctrl-C: work is saved, exit 130.
+
+    Returns the previous handler, or None outside the main thread (where handlers cannot be set).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def entry_point():  # console script

@@ -363,8 +363,26 @@ class _LocalExecutor:
 
         return as_completed(futures)
 
-    def close(self, cancel=False):
-        self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+    def close(self, cancel=False, grace: float = 3.0):
+        """Shut the pool down; with ``cancel`` (an interrupt) stop the running workers too.
+
+        Without this, interpreter exit would wait for every task already handed to a worker.
+        Workers that got the signal themselves (Ctrl-C reaches the whole process group) save and
+        stop within an update; the rest are terminated after ``grace`` seconds. Their runs stay
+        'running' in the store and resume from their last checkpoint (written atomically).
+        """
+        if not cancel:
+            self.pool.shutdown(wait=True)
+            return
+        procs = list((getattr(self.pool, "_processes", None) or {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            proc.join(timeout=max(0.0, deadline - time.monotonic()))
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=5)
 
 
 class _DaskExecutor:

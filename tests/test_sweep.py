@@ -127,6 +127,48 @@ def test_sigkill_mid_sweep_then_resume(tmp_path):
     assert all(after[k] == v for k, v in before.items())  # no finished run repeated
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_the_sweep_process_stops_its_workers_then_resume(tmp_path, sig):
+    # only the parent gets the signal (as from `kill`): it must stop its running workers at once
+    # instead of waiting for their runs (~10 s each here), exit 130 with one line, and leave a
+    # store that a rerun completes
+    toml = write(tmp_path, steps=60_000_000, rs="[3.5, 3.9]")
+    store = tmp_path / "s.sqlite"
+    cmd = [sys.executable, "-m", "dynsys", "sweep", str(toml), "--workers", "2", "--no-progress"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.time() + 60
+    running = 0
+    while time.time() < deadline and running < 2:
+        time.sleep(0.2)
+        if store.exists():
+            try:
+                with sqlite3.connect(store, timeout=5) as c:
+                    running = c.execute("SELECT COUNT(*) FROM runs WHERE status='running'").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+    time.sleep(0.5)  # the workers are inside their runs
+    t0 = time.time()
+    proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert time.time() - t0 < 15, "the sweep waited for its workers' runs"
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and len(err.strip().splitlines()) == 1
+    with ResultStore(store) as st:
+        assert st.integrity_check() == "ok"
+        statuses = st.statuses()
+    # the interrupted runs are neither done nor failed: a rerun of the sweep redoes them
+    spec = load_sweep(toml)
+    keys = [run_key(spec.runner, c) for c in spec.configs]
+    assert any(statuses.get(k) == "running" for k in keys)
+    assert all(statuses.get(k) in (None, "running", "done") for k in keys)
+
+
 @pytest.mark.parametrize(
     ("text", "match"),
     [
