@@ -363,13 +363,15 @@ class _LocalExecutor:
 
         return as_completed(futures)
 
-    def close(self, cancel=False, grace: float = 3.0):
+    def close(self, cancel=False, grace: float = 2.0):
         """Shut the pool down; with ``cancel`` (an interrupt) stop the running workers too.
 
-        Without this, interpreter exit would wait for every task already handed to a worker.
-        Workers that got the signal themselves (Ctrl-C reaches the whole process group) save and
-        stop within an update; the rest are terminated after ``grace`` seconds. Their runs stay
-        'running' in the store and resume from their last checkpoint (written atomically).
+        Without this, interpreter exit would wait for every task already handed to a worker (a
+        worker whose run was interrupted goes on to the next queued task). Workers that got the
+        signal themselves (Ctrl-C reaches the whole process group) save within an update; after
+        ``grace`` seconds every worker is killed (SIGKILL: a trainer would defer SIGTERM). Their
+        runs stay 'running' in the store and resume from their last checkpoint (written
+        atomically; only this process writes the store).
         """
         if not cancel:
             self.pool.shutdown(wait=True)
@@ -381,7 +383,7 @@ class _LocalExecutor:
             proc.join(timeout=max(0.0, deadline - time.monotonic()))
         for proc in procs:
             if proc.is_alive():
-                proc.terminate()
+                proc.kill()
                 proc.join(timeout=5)
 
 
