@@ -73,6 +73,13 @@ def _readonly(a: np.ndarray | None) -> np.ndarray | None:
     return a
 
 
+def _set_float_params(obj, *names: str) -> None:
+    """Validate the named parameters of a frozen map: 0-d → ``float``, arrays → read-only copies."""
+    for key in names:
+        arr = as_float_array(getattr(obj, key), key)
+        object.__setattr__(obj, key, float(arr) if arr.ndim == 0 else _readonly(arr))
+
+
 class Map:
     """Base class of all maps; see the module docstring for the numbered contract."""
 
@@ -301,10 +308,7 @@ class UnitMap(Map):
     param_names = ("w", "b", "activation", "w_in")
 
     def __post_init__(self):
-        set_ = object.__setattr__
-        for key in ("w", "b", "w_in"):
-            arr = as_float_array(getattr(self, key), key)
-            set_(self, key, float(arr) if arr.ndim == 0 else _readonly(arr))
+        _set_float_params(self, "w", "b", "w_in")
         try:
             np.broadcast_shapes(np.shape(self.w), np.shape(self.b), np.shape(self.w_in))
         except ValueError:
@@ -312,7 +316,7 @@ class UnitMap(Map):
                 f"w, b and w_in must broadcast, got shapes {np.shape(self.w)}, "
                 f"{np.shape(self.b)}, {np.shape(self.w_in)}"
             ) from None
-        set_(self, "activation", get_activation(self.activation))
+        object.__setattr__(self, "activation", get_activation(self.activation))
 
     def step(self, x, u=None):
         out = self.w * self.activation.fn(x[..., 0]) + self.b

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import as_float_array, check_positive_int
-from .maps import Map, _readonly
+from .errors import check_positive_int
+from .maps import Map, _set_float_params
 
 __all__ = ["LogisticMap", "HenonMap", "DelayedLogisticMap", "NewtonMap"]
 
@@ -35,8 +35,7 @@ class LogisticMap(Map):
     param_names = ("r",)
 
     def __post_init__(self):
-        arr = as_float_array(self.r, "r")
-        object.__setattr__(self, "r", float(arr) if arr.ndim == 0 else _readonly(arr))
+        _set_float_params(self, "r")
 
     def step(self, x, u=None):
         return self.r * x * (1.0 - x)
@@ -64,9 +63,7 @@ class HenonMap(Map):
     param_names = ("a", "b")
 
     def __post_init__(self):
-        for key in ("a", "b"):
-            arr = as_float_array(getattr(self, key), key)
-            object.__setattr__(self, key, float(arr) if arr.ndim == 0 else _readonly(arr))
+        _set_float_params(self, "a", "b")
 
     def step(self, x, u=None):
         X, Y = x[..., 0], x[..., 1]
@@ -106,8 +103,7 @@ class DelayedLogisticMap(Map):
     param_names = ("r",)
 
     def __post_init__(self):
-        arr = as_float_array(self.r, "r")
-        object.__setattr__(self, "r", float(arr) if arr.ndim == 0 else _readonly(arr))
+        _set_float_params(self, "r")
 
     def step(self, x, u=None):
         X, Y = x[..., 0], x[..., 1]
