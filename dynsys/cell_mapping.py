@@ -146,12 +146,12 @@ def _merge_touching(owner: np.ndarray, shape: tuple[int, ...], n: int) -> np.nda
     return comp
 
 
-def _self_share(map, grid, cells, delta, steps, R, cap=4096) -> float:
+def _self_share(map, grid, centres, cells, delta, steps, R, cap=4096) -> float:
     """Fraction of sample points of ``cells`` that, after ``steps`` steps of the true map, lie
     within one cell of ``cells`` (a stable set keeps them, a spurious group loses them)."""
     if cells.size > cap:
         cells = cells[np.linspace(0, cells.size - 1, cap).astype(int)]
-    X = (grid.states().reshape(-1, grid.dim)[cells][:, None, :] + delta[None]).reshape(-1, grid.dim)
+    X = (centres[cells][:, None, :] + delta[None]).reshape(-1, grid.dim)
     for _ in range(steps):
         with np.errstate(all="ignore"):
             X = map.step(X)
@@ -165,7 +165,7 @@ def _self_share(map, grid, cells, delta, steps, R, cap=4096) -> float:
     return float(np.mean((loc >= 0) & dil.ravel()[np.maximum(loc, 0)]))
 
 
-def _join_pieces(map, grid, attractor_cells, cand_to_attr, R):
+def _join_pieces(map, grid, centres, attractor_cells, cand_to_attr, R):
     """Join attractors of ``F^k`` that one step of ``F`` maps onto each other (the pieces of one
     attractor of ``F``): attractor ``a`` is joined to the attractor most of its one-step images
     land on (within one cell)."""
@@ -184,7 +184,6 @@ def _join_pieces(map, grid, attractor_cells, cand_to_attr, R):
             edge[axis] = 0 if shift == 1 else -1
             moved[tuple(edge)] = -1
             near = np.where(near >= 0, near, moved)
-    centres = grid.states().reshape(-1, grid.dim)
     pairs = [(a, a) for a in range(n_att)]
     for a, cells in enumerate(attractor_cells):
         img = _image_cells(map, grid, centres[cells], 0, R)
@@ -312,11 +311,11 @@ def cell_mapping(
     attractor_cells, cand_to_attr = [], {}
     for c in np.unique(merged):
         cells = np.flatnonzero(owner == c)
-        if _self_share(map, grid, cells, delta, persist, R) >= 0.5:
+        if _self_share(map, grid, centres, cells, delta, persist, R) >= 0.5:
             cand_to_attr[int(c)] = len(attractor_cells)
             attractor_cells.append(cells)
     if k_steps > 1 and len(attractor_cells) > 1:
-        attractor_cells, cand_to_attr = _join_pieces(map, grid, attractor_cells, cand_to_attr, R)
+        attractor_cells, cand_to_attr = _join_pieces(map, grid, centres, attractor_cells, cand_to_attr, R)
     order = np.argsort([cells[0] for cells in attractor_cells], kind="stable")
     relabel = {old: int(np.flatnonzero(order == old)[0]) for old in range(len(order))}
     cand_to_attr = {c: relabel[a] for c, a in cand_to_attr.items()}
@@ -324,7 +323,6 @@ def cell_mapping(
 
     # basins: reverse reachability in the SCM graph from each attractor's periodic groups
     labels = np.full(N + 1, UNDECIDED, np.int32)
-    cyc_cells = np.flatnonzero(on_cycle[:N])
     grp_attr = np.array([cand_to_attr.get(int(owner[c]), UNDECIDED) for c in cyc_cells], dtype=np.int64)
     seeds = {a: cyc_cells[grp_attr == a] for a in range(len(attractor_cells))}
     seeds[DIVERGED] = np.array([N])
