@@ -175,7 +175,11 @@ def boundary_dimension(labels) -> tuple[float, np.ndarray, np.ndarray]:
         NaN without a boundary.
     sizes, counts : ndarray
     """
-    mask = boundary_mask(labels)
+    return _box_dimension(boundary_mask(labels))
+
+
+def _box_dimension(mask: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """:func:`boundary_dimension` of a boundary mask already computed."""
     if not mask.any():
         return float("nan"), np.array([], int), np.array([], int)
     sizes = 2 ** np.arange(0, int(np.log2(max(2, min(mask.shape) // 4))) + 1)
@@ -230,7 +234,7 @@ def classify_boundary(labels, box: int = 5, alpha_threshold: float = 0.8) -> Bou
     if not mask.any():
         return BoundaryGeometry("none", S_b, S_bb, float("nan"), float("nan"), 0.0, "a single label")
     alpha, _, _ = uncertainty_exponent(lab)
-    D, _, _ = boundary_dimension(lab)
+    D, _, _ = _box_dimension(mask)
     if S_bb > LN2:
         kind, reason = "fractal", f"S_bb = {S_bb:.3f} > ln 2"
     elif np.isfinite(alpha) and alpha < alpha_threshold:
