@@ -143,7 +143,7 @@ def locate_bifurcations(branch: Branch, *, index: int = 0) -> list[Bifurcation]:
     path, period = branch.path, branch.period
     G = _branch_system(path, period)
     Y = np.column_stack([branch.states, branch.params])
-    taus = np.array([[v for v in tau_values(m).values()] for m in branch.multipliers])
+    taus = np.array([list(tau_values(m).values()) for m in branch.multipliers])
     kinds = ("fold", "flip", "neimark-sacker")
     found = []
     for i in range(len(branch) - 1):
@@ -152,13 +152,13 @@ def locate_bifurcations(branch: Branch, *, index: int = 0) -> list[Bifurcation]:
                 continue
             if taus[i, k] == 0.0 and i > 0:
                 continue  # counted with the previous interval
-            bif = _locate(path, period, G, Y[i], Y[i + 1], branch.tangents[i], kind, k)
+            bif = _locate(path, period, G, Y[i], Y[i + 1], branch.tangents[i], kind)
             if bif is not None:
                 found.append(_finish(bif, branch, index))
     return found
 
 
-def _locate(path, period, G, y_a, y_b, t, kind, k):
+def _locate(path, period, G, y_a, y_b, t, kind):
     s_b = float(t @ (y_b - y_a))
     cache = {}
 
@@ -181,7 +181,7 @@ def _locate(path, period, G, y_a, y_b, t, kind, k):
         if y is None:
             raise _Fail
         _, J, _ = path.orbit(y[:-1], y[-1], period)
-        return list(tau_values(multipliers(J)).values())[k]
+        return tau_values(multipliers(J))[kind]
 
     try:
         fa, fb = tau(0.0), tau(s_b)
@@ -203,10 +203,10 @@ def _locate(path, period, G, y_a, y_b, t, kind, k):
         if cplx.size == 0 or np.min(np.abs(np.abs(cplx) - 1.0)) > 1e-6:
             return None  # a neutral saddle, not a Neimark–Sacker point
         angle = float(np.angle(cplx[np.argmin(np.abs(np.abs(cplx) - 1.0))]))
-    tv = float(tau(s))
+    tv = tau_values(mu)[kind]
     if abs(tv) > 1e-7:
         return None  # τ jumped without vanishing: the corrector switched curves (branch crossing)
-    return kind, p, x, mu, tv, angle, (y_a, y_b)
+    return kind, p, x, mu, tv, angle
 
 
 class _Fail(Exception):
@@ -214,7 +214,7 @@ class _Fail(Exception):
 
 
 def _finish(bif, branch, index):
-    kind, p, x, mu, tv, angle, (_y_a, _y_b) = bif
+    kind, p, x, mu, tv, angle = bif
     if kind == "fold":
         # a fold turns the branch around: p is extremal there
         i = int(np.argmin(np.abs(branch.params - p) + np.linalg.norm(branch.states - x, axis=-1)))
