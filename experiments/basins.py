@@ -25,19 +25,15 @@ from dynsys.basins import basins_of_attraction, box_grid, label_agreement
 from dynsys.boundaries import classify_boundary, uncertainty_exponent
 from dynsys.cell_mapping import cell_mapping
 from dynsys.crossings import sensitivity_scan, split_driven, track_crossings
+from dynsys.fixed_points import find_fixed_points
 from dynsys.io import save_figure
 from dynsys.maps import NewtonMap, RNNMap, UnitMap
 from dynsys.reproduce import Experiment
-
-STAB_CODES = ("stable", "saddle", "unstable", "neutral")
+from dynsys.stability import STABILITY_CLASSES as STAB_CODES
 
 
 def _fixed_points(map):
-    """Fixed points and stability codes; empty arrays when the fixed-point module is missing."""
-    try:
-        from dynsys.fixed_points import find_fixed_points
-    except ImportError:  # pragma: no cover - the module is part of the package
-        return np.zeros((0, map.dim)), np.zeros(0, int)
+    """Fixed points and stability codes (indices into :data:`dynsys.stability.STABILITY_CLASSES`)."""
     fp = find_fixed_points(map, rng=0)
     codes = np.array([STAB_CODES.index(s) if s in STAB_CODES else 3 for s in fp.stability], dtype=int)
     return np.asarray(fp.states), codes
