@@ -80,22 +80,24 @@ def _resolve(target: str) -> Callable:
 
 def validate_train_config(config: Mapping) -> None:
     """Reject a bad trainer config before anything runs (unknown keys, bad values)."""
-    from .training import TrainConfig
-
-    extra = {k: config[k] for k in TRAIN_EXTRA_KEYS if k in config}
-    _generalize_lengths(extra.get("generalize_lengths", []))
-    TrainConfig.from_dict(
-        {k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k not in TRAIN_EXTRA_KEYS}
-    )
+    _parse_train_config(config)
 
 
 TRAIN_EXTRA_KEYS = ("generalize_lengths",)
 
 
-def _generalize_lengths(value) -> list[int]:
+def _parse_train_config(config: Mapping):
+    """``(TrainConfig, generalize_lengths)`` of a ``train`` sweep config (lists become tuples)."""
+    from .training import TrainConfig
+
+    value = config.get("generalize_lengths", [])
     if not isinstance(value, (list, tuple)):
         raise DynsysError(f"generalize_lengths must be a list of lengths, got {value!r}")
-    return [check_positive_int(v, "generalize_lengths") for v in value]
+    gen_lengths = [check_positive_int(v, "generalize_lengths") for v in value]
+    cfg = TrainConfig.from_dict(
+        {k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k not in TRAIN_EXTRA_KEYS}
+    )
+    return cfg, gen_lengths
 
 
 def logistic_lyapunov(config: Mapping) -> tuple[dict, dict]:
@@ -140,12 +142,9 @@ def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
     (shape (G, K)).
     """
     from .tasks import get_task
-    from .training import TrainConfig, _activation_of, evaluate, train
+    from .training import _activation_of, evaluate, train
 
-    gen_lengths = _generalize_lengths(config.get("generalize_lengths", []))
-    cfg = TrainConfig.from_dict(
-        {k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k not in TRAIN_EXTRA_KEYS}
-    )
+    cfg, gen_lengths = _parse_train_config(config)
     h = train(cfg, workdir)
 
     def last(a):
@@ -334,8 +333,7 @@ def _execute(target: str, config: dict, workdir: str | None = None):
 
     t0 = time.perf_counter()
     try:
-        module, func = target.split(":")
-        fn = getattr(importlib.import_module(module), func)
+        fn = _resolve(target)
         if workdir is not None and "workdir" in inspect.signature(fn).parameters:
             out = fn(config, workdir=Path(workdir))
         else:
