@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..stability import STABILITY_CLASSES as STABILITY_CODES
 from . import COLORS
 
 __all__ = [
@@ -22,7 +23,6 @@ __all__ = [
 _PALETTE = ["#9ecae1", "#fdae6b", "#a1d99b", "#bcbddc", "#fc9272", "#c7e9c0", "#fdd0a2", "#d9d9d9"]
 DIVERGED_COLOR = "#ffffff"
 UNDECIDED_COLOR = "#252525"
-STABILITY_CODES = ("stable", "saddle", "unstable", "neutral")
 
 
 def basin_colors(n_attractors: int) -> list[str]:
