@@ -160,6 +160,14 @@ def _jac_minus_identity(map, x, u, period, out=None):
     return A
 
 
+def _exact_direction(A, g):
+    """The Newton direction ``d = −A⁻¹ g`` for a stack ``A = J − I`` (pseudo-inverse if singular)."""
+    try:
+        return np.linalg.solve(A, -g[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return -np.einsum("sij,sj->si", np.linalg.pinv(A), g)
+
+
 def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step, krylov):
     # The active set is kept compact (rows of still-iterating starts only): no scatter/gather of
     # the (S, n, n) Jacobian stack, which would cost as much as the linear solves.
@@ -185,12 +193,7 @@ def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stal
         if krylov and act.size >= _KRYLOV_MIN_BATCH:
             d = _krylov_direction(map, xa, ga, eta, precond)
         else:
-            A = _jac_minus_identity(map, xa, u, period, out=buf)
-            try:
-                d = np.linalg.solve(A, -ga[..., None])[..., 0]
-            except np.linalg.LinAlgError:
-                d = -np.einsum("sij,sj->si", np.linalg.pinv(A), ga)
-            del A
+            d = _exact_direction(_jac_minus_identity(map, xa, u, period, out=buf), ga)
         # cap wild steps (near-singular J − I) to keep the line search meaningful
         cap = 10.0 * (1.0 + np.linalg.norm(xa, axis=-1)) if max_step is None else max_step
         nd = np.linalg.norm(d, axis=-1)
@@ -339,11 +342,7 @@ def _krylov_direction(map, xa, ga, eta, precond):
     d = precond.apply(r.x, bins)
     bad = np.flatnonzero(~r.converged)
     if bad.size:  # GMRES stalls on nearly singular J − I: exact LU for those starts
-        A = _jac_minus_identity(map, xa[bad], None, 1)
-        try:
-            d[bad] = np.linalg.solve(A, -ga[bad][..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            d[bad] = -np.einsum("sij,sj->si", np.linalg.pinv(A), ga[bad])
+        d[bad] = _exact_direction(_jac_minus_identity(map, xa[bad], None, 1), ga[bad])
     return d
 
 
