@@ -48,17 +48,14 @@ def run(args) -> int:
     seqs = check_positive_int(args.sequences, "--sequences")
     rnn = load_map(args)
     rng = np.random.default_rng(args.seed)
-    if rnn.dim > _BIG:  # large n: fewer sketched trajectories so that the answer takes seconds
+    big = rnn.dim > _BIG
+    if big:  # large n: fewer sketched trajectories so that the answer takes seconds
         seqs = min(seqs, 4)
     res = check_conditions(
         rnn, tol=args.tol, evidence=not args.no_evidence, steps=steps, sequences=seqs, rng=rng
     )
-    cert = certificate(
-        rnn.W_rec, rnn.activation, tol=args.tol, lambda1=res.lambda1, spectral_radius=res.spectral_radius
-    )
     max_lyap, lyap = None, None
     if not args.no_evidence:
-        big = rnn.dim > _BIG
         lsteps = args.lyapunov_steps if args.lyapunov_steps is not None else (100 if big else 1000)
         lsteps = check_positive_int(lsteps, "--lyapunov-steps")
         transient = min(20 if big else 100, lsteps)
@@ -78,7 +75,8 @@ def run(args) -> int:
             "change": spec.change,
             "inputs": "gaussian N(0,1)" if rnn.input_dim else "none (autonomous)",
         }
-    derived = derive_gamma(rnn.activation)  # γ from the sympy expression, checked vs the stored one
+    # γ from the sympy expression, checked vs the stored one (the LaTeX output does not show it)
+    derived = None if args.latex else derive_gamma(rnn.activation)
     if args.json:
         out = res.as_dict()
         out["gamma_symbolic"] = str(derived.gamma)
@@ -88,6 +86,9 @@ def run(args) -> int:
         out["weights"] = str(args.weights)
         print_json(out)
         return 0
+    cert = certificate(
+        rnn.W_rec, rnn.activation, tol=args.tol, lambda1=res.lambda1, spectral_radius=res.spectral_radius
+    )
     if args.latex:
         print(cert.latex())
         return 0
