@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .continuation import parameter_path
-from .errors import DynsysError, as_float_array, check_positive_int
+from .errors import as_float_array, check_positive_int
 from .fixed_points import state_box
 from .maps import Map
 
@@ -124,6 +124,4 @@ def orbit_diagram(
             x[~np.all(np.isfinite(x), axis=-1) | (np.abs(x).max(-1) > 1e150)] = np.nan
             if t >= transient:
                 out[:, :, t - transient] = x
-    if out.shape != (P, S, keep, n):  # pragma: no cover - defensive
-        raise DynsysError("orbit diagram shape mismatch")
     return OrbitDiagram(path.name, values, out, transient)
