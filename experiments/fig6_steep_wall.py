@@ -161,17 +161,8 @@ def draw(arrays, meta, figdir):
     plot_surface_3d(ax3, w, b, arrays["loss"], stride=3, zlabel="E", alpha=0.85)
     for i in range(arrays["plain_points"].shape[1]):
         for key, clipped in (("plain", False), ("clip", True)):
-            pts = arrays[f"{key}_points"][:, i]
-            inside = (
-                (pts[:, 0] >= window[0][0])
-                & (pts[:, 0] <= window[0][1])
-                & (pts[:, 1] >= window[1][0])
-                & (pts[:, 1] <= window[1][1])
-            )
-            stop = len(pts) if inside.all() else int(np.argmin(inside))
-            pts = pts[:stop]
-            z = arrays[f"{key}_loss"][:stop, i]
-            plot_descent(ax3, pts, clipped=clipped, zs=z + 0.005)
+            z = arrays[f"{key}_loss"][:, i] + 0.005
+            plot_descent(ax3, arrays[f"{key}_points"][:, i], clipped=clipped, window=window, zs=z)
     ax3.set_title("E(w, b): the steep wall")
     ax3.view_init(elev=35, azim=-60)
 
