@@ -109,8 +109,8 @@ class _Run:
         a.update({f"opt_{k}": v for k, v in self.opt.items()})
         a.update({f"acc_{k}": v for k, v in self.acc.items()})
         a.update({f"eval_{k}": v for k, v in self.evals.items()})
-        if self.traces is not None:
-            a.update({f"trace_{k}": v for k, v in self.traces.items()})
+        if self.traces is not None:  # the rows done so far (restore pads the rest with NaN)
+            a.update({f"trace_{k}": v[: self.update] for k, v in self.traces.items()})
         a.update(
             eval_updates=self.eval_updates,
             active=self.active,
