@@ -287,7 +287,8 @@ def product_evidence(
     inputs : array_like, shape (T, B, m), optional
         Given inputs (override the sampled ones).
     sketch : int, optional
-        Block width for the sketched norm (default: exact for ``n <= 300``, else 8).
+        Block width for the sketched norm (default: exact for ``n <= SKETCH_THRESHOLD`` (64),
+        else 4).
     rng : int or Generator, optional
     """
     gen = np.random.default_rng(rng)
