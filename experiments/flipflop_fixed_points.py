@@ -27,6 +27,7 @@ PROFILES = {
 def compute(config, ctx):
     from dynsys.fixed_points import find_fixed_points
     from dynsys.maps import iterate
+    from dynsys.stability import STABILITY_CLASSES
 
     cfg = TrainConfig(
         task="flipflop_3bit",
@@ -55,17 +56,10 @@ def compute(config, ctx):
     rng = np.random.default_rng(config["seed"])
     starts = visited[rng.choice(len(visited), size=min(config["n_starts"], len(visited)), replace=False)]
     fp = find_fixed_points(rnn, u=np.zeros(3), starts=starts, rng=rng)
-    codes = np.array(
-        [
-            ("stable", "saddle", "unstable", "neutral").index(s)
-            if s in ("stable", "saddle", "unstable")
-            else 3
-            for s in fp.stability
-        ]
-    )
-    readout = np.tanh(fp.states) @ rnn.W_out.T + rnn.b_out  # (k, 3) outputs at the fixed points
+    codes = np.array([STABILITY_CLASSES.index(s) for s in fp.stability])
+    readout = rnn.readout(fp.states)  # (k, 3) outputs at the fixed points
     # 2-D projection (PCA of the visited hidden states) for the figure
-    hv = np.tanh(visited)
+    hv = rnn.hidden(visited)
     mu = hv.mean(axis=0)
     _, _, vt = np.linalg.svd(hv - mu, full_matrices=False)
     pcs = vt[:3]
@@ -76,8 +70,8 @@ def compute(config, ctx):
         "fp_codes": codes,
         "fp_unstable_dim": fp.unstable_dim,
         "fp_readout": readout,
-        "fp_proj": (np.tanh(fp.states) - mu) @ pcs.T,
-        "traj_proj": (np.tanh(traj.states[:, :8]) - mu) @ pcs.T,
+        "fp_proj": (rnn.hidden(fp.states) - mu) @ pcs.T,
+        "traj_proj": (rnn.hidden(traj.states[:, :8]) - mu) @ pcs.T,
         "error": h.error[:, 0],
         "eval_updates": h.eval_updates,
         "residual": fp.residual,
