@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dynsys.activations import get_activation
 from dynsys.conditions import check_conditions, product_evidence
 from dynsys.io import save_figure
 from dynsys.lyapunov import lyapunov_spectrum
@@ -72,7 +73,7 @@ def compute(cfg, ctx):
     jobs = [(a, f) for a in range(len(ACTS)) for f in range(len(FAMILIES))]
     for a, f in ctx.progress(jobs, desc="conditions (a)", total=len(jobs)):
         act, fam = ACTS[a], FAMILIES[f]
-        gamma = 1.0 if act == "tanh" else 0.25
+        gamma = float(get_activation(act).gamma)
         base = _family_weights(fam, n, rng)  # λ₁ = 1
         W_in = cfg["w_in_std"] * rng.standard_normal((n, m))
         x0 = 0.1 * rng.standard_normal((B, n))
