@@ -102,7 +102,7 @@ def compute(cfg, ctx):
         "refined_min_cell": float(refined.cell_size.min()),
         "wall_points": int(wall.points.shape[0]),
         "wall_b_at_w5": w5,
-        "basin_boundary_b_at_w5": float(cfg["x0"] - 5.0 / (1.0 + np.exp(-cfg["x0"]))),
+        "basin_boundary_b_at_w5": float(basin_boundary_curve(5.0, x0=cfg["x0"])),
         "wall_width_median_steep": float(np.median(wall.width[steep])) if steep.any() else None,
         "distances_all": dist.summary(),
         "distances_steep": {
