@@ -35,21 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .clipping import NONFINITE_LIMIT, SHRINK_FACTOR  # noqa: F401 (NONFINITE_LIMIT: kept public here)
 from .errors import DynsysError
 from .initializers import RNNParams, initialize, spectral_radius
-from .runtime import _openblas_thread_fns, blas_threads, deferred_interrupts  # noqa: F401
+from .runtime import blas_threads, deferred_interrupts
 from .tasks import get_task
 from .training_config import METHODS, TrainConfig, _activation_of
 from .training_history import _TRACE_FIELDS, EVAL_FIELDS, TrainingHistory
-from .training_update import (  # noqa: F401
-    NONFINITE_LIMIT,
-    SHRINK,
-    StepInfo,
-    _omega_term,
-    _readout_loss,
-    evaluate,
-    training_step,
-)
+from .training_update import StepInfo, evaluate, training_step
 
 __all__ = [
     "METHODS",
@@ -63,6 +56,7 @@ __all__ = [
 ]
 
 PARAM_NAMES = RNNParams.NAMES
+SHRINK = SHRINK_FACTOR  # the non-finite policy's W_rec shrink (kept public under this name)
 
 
 class _Run:

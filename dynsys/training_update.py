@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import get_activation
-from .clipping import NONFINITE_LIMIT, SHRINK_FACTOR, clip_grad_norm_stacked  # noqa: F401 (re-exported)
+from .clipping import clip_grad_norm_stacked
 from .gradients import ReadoutLoss, bptt_stacked
 from .initializers import RNNParams
 from .optimizers import optimizer_step
@@ -25,7 +25,6 @@ from .tasks import Task, sequence_errors
 __all__ = ["StepInfo", "evaluate", "training_step"]
 
 PARAM_NAMES = RNNParams.NAMES
-SHRINK = SHRINK_FACTOR  # re-exported by dynsys.training under this name
 
 
 @dataclass(frozen=True)
