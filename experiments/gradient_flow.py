@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dynsys.activations import get_activation
 from dynsys.gradients import jacobian_product_norms
 from dynsys.io import save_figure
 from dynsys.maps import RNNMap, iterate
@@ -23,7 +24,7 @@ def _network(activation, eta, n, m, drive, rng):
     # a scaled random orthogonal matrix: every singular value (and |eigenvalue|) equals λ₁ = η/γ,
     # so near the operating point x ≈ 0 (where σ′ = γ) the products grow or shrink like η^{t−k}
     Q, R = np.linalg.qr(rng.normal(size=(n, n)))
-    gamma = 1.0 if activation == "tanh" else 0.25
+    gamma = float(get_activation(activation).gamma)
     W = Q * np.sign(np.diag(R)) * (eta / gamma)
     W_in = rng.normal(0, drive / np.sqrt(m), (n, m))
     b = np.zeros(n) if activation == "tanh" else -0.5 * W.sum(axis=1)  # centre σ(x) ≈ 1/2
