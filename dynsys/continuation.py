@@ -223,10 +223,9 @@ def _make_branch(path, ys, ts, period, message):
 def _on_branch(branch: Branch, x, p, tol):
     """Whether ``(x, p)`` lies on ``branch``: Newton at fixed ``p`` from each crossing of ``p``."""
     P = branch.params
-    if np.any(np.abs(P - p) <= 1e-14 * (1 + abs(p))):
-        hit = np.abs(P - p) <= 1e-14 * (1 + abs(p))
-        if np.min(np.linalg.norm(branch.states[hit] - x, axis=-1)) < tol:
-            return True
+    hit = np.abs(P - p) <= 1e-14 * (1 + abs(p))
+    if np.any(hit) and np.min(np.linalg.norm(branch.states[hit] - x, axis=-1)) < tol:
+        return True
     idx = np.flatnonzero((P[:-1] - p) * (P[1:] - p) < 0)
     for i in idx:
         s = (p - P[i]) / (P[i + 1] - P[i])
