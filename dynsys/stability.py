@@ -81,7 +81,7 @@ def classify(mults, tol: float = 1e-9) -> tuple[tuple[str, ...], tuple[str, ...]
     mults = np.atleast_2d(np.asarray(mults))
     mod = np.abs(mults)
     n = mults.shape[-1]
-    n_out = np.sum(mod > 1.0 + tol, axis=-1)
+    n_out = unstable_dimension(mults, tol)
     n_on = np.sum(np.abs(mod - 1.0) <= tol, axis=-1)
     stability = []
     for k_out, k_on in zip(n_out.tolist(), n_on.tolist()):
