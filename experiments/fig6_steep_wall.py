@@ -157,10 +157,11 @@ def draw(arrays, meta, figdir):
     logE = surface_quantity(arrays["loss"], arrays["grad_norm"], "log_loss")
     logG = surface_quantity(arrays["loss"], arrays["grad_norm"], "log_grad")
     fig, (ax3, axE, axG, axC) = wall_figure()
+    runs = (("plain", False, "plain GD"), ("clip", True, "clipped GD"))
 
     plot_surface_3d(ax3, w, b, arrays["loss"], stride=3, zlabel="E", alpha=0.85)
     for i in range(arrays["plain_points"].shape[1]):
-        for key, clipped in (("plain", False), ("clip", True)):
+        for key, clipped, _ in runs:
             z = arrays[f"{key}_loss"][:, i] + 0.005
             plot_descent(ax3, arrays[f"{key}_points"][:, i], clipped=clipped, window=window, zs=z)
     ax3.set_title("E(w, b): the steep wall")
@@ -179,37 +180,18 @@ def draw(arrays, meta, figdir):
         )
     plot_wall(axG, arrays["wall_points"], s=3, color="white")
     for i in range(arrays["plain_points"].shape[1]):
-        plot_descent(
-            axE,
-            arrays["plain_points"][:, i],
-            clipped=False,
-            window=window,
-            label="plain GD" if i == 0 else None,
-        )
-        plot_descent(
-            axE,
-            arrays["clip_points"][:, i],
-            clipped=True,
-            window=window,
-            label="clipped GD" if i == 0 else None,
-        )
+        for key, clipped, name in runs:
+            label = name if i == 0 else None
+            plot_descent(axE, arrays[f"{key}_points"][:, i], clipped=clipped, window=window, label=label)
     axE.set_title(r"top view, $\log_{10}E$; GD: plain (solid) vs clipped (dashed)")
     axG.set_title(r"$\log_{10}\|\nabla E\|$ (grid) and the located wall")
     axE.legend(loc="upper right", fontsize=7)
 
     steps = np.arange(arrays["plain_loss"].shape[0])
     for i in range(arrays["plain_loss"].shape[1]):
-        axC.semilogy(
-            steps, arrays["plain_loss"][:, i], color="#d62728", lw=1.0, label="plain GD" if i == 0 else None
-        )
-        axC.semilogy(
-            steps,
-            arrays["clip_loss"][:, i],
-            color="#17becf",
-            lw=1.0,
-            ls="--",
-            label="clipped GD" if i == 0 else None,
-        )
+        for key, clipped, name in runs:
+            style = dict(color="#17becf", ls="--") if clipped else dict(color="#d62728")
+            axC.semilogy(steps, arrays[f"{key}_loss"][:, i], lw=1.0, label=name if i == 0 else None, **style)
     axC.set_xlabel("step")
     axC.set_ylabel("E")
     m = meta["metrics"]
