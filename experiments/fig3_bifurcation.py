@@ -203,13 +203,13 @@ def _n_clusters(values, tol):
 
 def _stable_on_branch(br, b, w, activation):
     idx = np.flatnonzero((br.params[:-1] - b) * (br.params[1:] - b) <= 0)
+    m = UnitMap(w=w, b=b, activation=activation)
     out = []
     for j in idx:
         if not (br.stable[j] and br.stable[j + 1]):
             continue
         s = (b - br.params[j]) / (br.params[j + 1] - br.params[j]) if br.params[j + 1] != br.params[j] else 0
         x = br.states[j, 0] + s * (br.states[j + 1, 0] - br.states[j, 0])
-        m = UnitMap(w=w, b=b, activation=activation)
         for _ in range(40):
             x = x - (m.step(np.array([x]))[0] - x) / (m.jacobian(np.array([x]))[0, 0] - 1)
         out.append(x)
