@@ -56,11 +56,11 @@ def product_norms(J, ord=2):
     batch = J.shape[1:-2]
     n = J.shape[-1]
     out = np.full((T + 1, T + 1) + batch, np.nan)
-    eye = np.broadcast_to(np.eye(n), batch + (n, n))
+    eye_norm = np.linalg.norm(np.broadcast_to(np.eye(n), batch + (n, n)), ord=ord, axis=(-2, -1))
     # x_0 unknown (only h_0 was given): J_1 is undefined, and so is every ∂x_t/∂x_0
     first = 1 if T and np.isnan(J[0]).any() else 0
     for k in range(first, T + 1):
-        out[k, k] = np.linalg.norm(eye, ord=ord, axis=(-2, -1))
+        out[k, k] = eye_norm
         P = None
         for t in range(k + 1, T + 1):
             P = J[t - 1] if P is None else np.matmul(J[t - 1], P)
