@@ -51,6 +51,7 @@ __all__ = [
     "load_sweep",
     "expand_grid",
     "run_sweep",
+    "sweep_results",
     "run_key",
 ]
 
@@ -507,6 +508,22 @@ def run_sweep(
             finally:
                 ex.close(cancel=cancel)
     return SweepSummary(spec.store, len(seen), done, failed, skipped, time.perf_counter() - t0, errors)
+
+
+def sweep_results(spec: SweepSpec, *, arrays: bool = False) -> list:
+    """The stored result of each of ``spec``'s configs, in config order (every run must be done).
+
+    Each entry is the run's ``metrics`` dict, or its ``(metrics, arrays)`` pair when ``arrays``.
+    """
+    from .io import ResultStore
+
+    runner = get_runner(spec.runner).name
+    keys = [run_key(runner, cfg) for cfg in spec.configs]
+    with ResultStore(spec.store) as store:
+        metrics = {r["key"]: r["metrics"] for r in store.rows("done")}
+        if arrays:
+            return [(metrics[k], store.load_arrays(k)) for k in keys]
+    return [metrics[k] for k in keys]
 
 
 def _wrap_progress(progress, it: Iterable, total: int, desc: str):

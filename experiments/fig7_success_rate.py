@@ -23,9 +23,9 @@ import json
 import numpy as np
 
 from dynsys.errors import DynsysError
-from dynsys.io import ResultStore, save_figure
+from dynsys.io import save_figure
 from dynsys.reproduce import Experiment
-from dynsys.sweep import SweepSpec, run_key, run_sweep
+from dynsys.sweep import SweepSpec, run_sweep, sweep_results
 from dynsys.training import TrainConfig
 
 INITS = ("sigmoid", "basic_tanh", "smart_tanh")
@@ -117,20 +117,12 @@ def compute(config, ctx):
         ctx.workdir / "runs.sqlite",
         workdirs=tuple(outs[job] for job in jobs),
     )
-    summary = run_sweep(
-        spec,
-        executor="dask" if ctx.scheduler else "local",
-        workers=ctx.jobs,
-        scheduler=ctx.scheduler,
-        progress=lambda it, **kw: ctx.progress(it, **kw),
-    )
+    summary = run_sweep(spec, workers=ctx.jobs, scheduler=ctx.scheduler, progress=ctx.progress)
     if summary.failed:
         raise DynsysError(
             f"fig7: {summary.failed} training run(s) failed: {next(iter(summary.errors.values()))}"
         )
-    with ResultStore(spec.store) as store:
-        rows = {r["key"]: r["metrics"] for r in store.rows("done")}
-    results = {job: rows[run_key("train", cfgs[job].to_dict())] for job in jobs}
+    results = dict(zip(jobs, sweep_results(spec)))
     I, M, L, S = len(INITS), len(METHODS), len(lengths), len(config["seeds"])
     shape = (I, M, L, S)
     arr = {

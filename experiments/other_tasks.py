@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 from dynsys.errors import DynsysError
-from dynsys.io import ResultStore, save_figure
+from dynsys.io import save_figure
 from dynsys.reproduce import Experiment
-from dynsys.sweep import SweepSpec, run_key, run_sweep
+from dynsys.sweep import SweepSpec, run_sweep, sweep_results
 
 VARIABLE_TASKS = ("addition", "multiplication", "temporal_order_3bit", "random_permutation")
 MEMORIZATION = ("memorization_5bit", "memorization_20bit")
@@ -119,7 +119,6 @@ def compute(config, ctx):
     spec = SweepSpec("train", tuple(cfgs), ctx.workdir / "runs.sqlite")
     summary = run_sweep(
         spec,
-        executor="dask" if ctx.scheduler else "local",
         workers=ctx.jobs,
         scheduler=ctx.scheduler,
         progress=lambda it, total, desc: ctx.progress(it, desc="other-task ensembles", total=total),
@@ -129,12 +128,7 @@ def compute(config, ctx):
             f"{summary.failed} other-task run(s) failed (rerun to retry): "
             + "; ".join(summary.errors.values())
         )
-    with ResultStore(spec.store) as store:
-        rows = {r["key"]: r for r in store.rows("done")}
-        results = []
-        for cfg in cfgs:
-            key = run_key("train", cfg)
-            results.append((rows[key]["metrics"], store.load_arrays(key)))
+    results = sweep_results(spec, arrays=True)
     S = len(config["seeds"])
     J = len(cfgs)
     arr = {k: np.zeros((J, S)) for k in ("best_error", "final_error", "clip_fraction", "final_rho")}

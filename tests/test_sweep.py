@@ -13,7 +13,15 @@ import pytest
 
 from dynsys.errors import DynsysError
 from dynsys.io import ResultStore
-from dynsys.sweep import SweepSpec, expand_grid, load_sweep, logistic_lyapunov, run_key, run_sweep
+from dynsys.sweep import (
+    SweepSpec,
+    expand_grid,
+    load_sweep,
+    logistic_lyapunov,
+    run_key,
+    run_sweep,
+    sweep_results,
+)
 
 TOML = """
 [sweep]
@@ -54,6 +62,18 @@ def test_expand_grid():
         expand_grid({}, {"b": []})
     with pytest.raises(DynsysError, match="in both"):
         expand_grid({"b": 1}, {"b": [1]})
+
+
+def test_sweep_results_in_config_order(tmp_path):
+    spec = SweepSpec(
+        "logistic_lyapunov", ({"r": 4.0, "steps": 500}, {"r": 3.2, "steps": 500}), tmp_path / "s.sqlite"
+    )
+    run_sweep(spec, workers=1, progress=False)
+    pairs = sweep_results(spec, arrays=True)
+    for cfg, metrics, (m, a) in zip(spec.configs, sweep_results(spec), pairs):
+        expect_m, expect_a = logistic_lyapunov(cfg)
+        assert metrics == m == expect_m
+        np.testing.assert_array_equal(a["running_mean"], expect_a["running_mean"])
 
 
 def test_local_sweep_resume_and_failures(tmp_path):
