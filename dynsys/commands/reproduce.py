@@ -29,7 +29,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..errors import DynsysError, check_positive_int
+    from ..errors import check_positive_int
     from ..reproduce import discover, find_root
     from ..reproduce import run as run_all
 
@@ -38,17 +38,14 @@ def run(args) -> int:
         for e in discover(find_root(args.root)):
             print(f"{e.name:24s} {e.title}")
         return 0
-    try:
-        path = run_all(
-            args.root,
-            profile=args.profile,
-            only=args.only,
-            force=args.force,
-            jobs=args.jobs,
-            scheduler=args.scheduler,
-            progress=not args.no_progress,
-        )
-    except DynsysError:
-        raise
+    path = run_all(
+        args.root,
+        profile=args.profile,
+        only=args.only,
+        force=args.force,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        progress=not args.no_progress,
+    )
     print(f"report: {path}")
     return 0
