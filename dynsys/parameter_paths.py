@@ -97,14 +97,14 @@ class MapParameterPath(ParameterPath):
 
     def step_batch(self, x, p):
         p = np.asarray(p, dtype=float)
-        for shape in ((p.size, 1), (p.size, 1, 1)):
-            m = self.map.with_params(**{self.name: p.reshape(shape)})
-            try:
-                out = m.step(x, self.u)
-            except ValueError:
-                continue
-            if out.shape == x.shape:
-                return out
+        # an array parameter of shape (P, 1) broadcasts against the batch axes (P, S) of x (Map
+        # rule 3); maps whose parameter cannot be an array are stepped one value at a time
+        try:
+            out = self.map.with_params(**{self.name: p.reshape(p.size, 1)}).step(x, self.u)
+        except ValueError:
+            out = None
+        if out is not None and out.shape == x.shape:
+            return out
         return np.stack([self.map_at(pi).step(x[i], self.u) for i, pi in enumerate(p)])
 
 

@@ -38,10 +38,12 @@ class LogisticMap(Map):
         _set_float_params(self, "r")
 
     def step(self, x, u=None):
-        return self.r * x * (1.0 - x)
+        X = x[..., 0]  # r broadcasts against the batch axes (Map rule 3), not the state axis
+        return (self.r * X * (1.0 - X))[..., None]
 
     def jacobian(self, x, u=None):
-        return (self.r * (1.0 - 2.0 * x))[..., None]
+        X = x[..., 0]
+        return (self.r * (1.0 - 2.0 * X))[..., None, None]
 
     def param_derivative(self, x, name, u=None):
         if name != "r":

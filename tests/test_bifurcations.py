@@ -189,6 +189,20 @@ def test_orbit_diagram_logistic_period_two():
     )
 
 
+@pytest.mark.parametrize("S", [5, 6, 7])
+def test_orbit_diagram_rows_follow_their_parameter_when_counts_match(S):
+    # P = 6 parameter values with S initial states each, S = P included: every row must be the
+    # orbit of its own r (a parameter broadcast along the wrong axis passes a shape check at P = S)
+    rs = np.array([2.8, 3.2, 3.5, 3.56, 3.83, 3.9])
+    x0 = np.linspace(0.2, 0.8, S)[:, None]
+    od = orbit_diagram(LogisticMap(3.0), "r", rs, x0=x0, transient=300, keep=6)
+    for i, r in enumerate(rs):
+        x = x0[:, 0].copy()
+        for _ in range(301):  # the first kept state follows transient + 1 steps
+            x = r * x * (1 - x)
+        np.testing.assert_allclose(od.states[i, :, 0, 0], x, rtol=0, atol=1e-12)
+
+
 def test_locate_on_given_branch_reuses_path():
     br = continue_fixed_points(DelayedLogisticMap(2.0), "r", (1.2, 2.6))
     found = [b for x in br for b in locate_bifurcations(x)]
