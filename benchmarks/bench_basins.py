@@ -34,8 +34,7 @@ import tracemalloc  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from dynsys.basins import DIVERGED, basins_of_attraction, box_grid, label_agreement  # noqa: E402
-from dynsys.cell_mapping import cell_mapping  # noqa: E402
+from dynsys.analysis.basins import DIVERGED, basins_of_attraction, box_grid, cell_mapping, label_agreement  # noqa: E402
 from dynsys.maps import HenonMap, NewtonMap  # noqa: E402
 
 BUDGET = 1000

@@ -41,10 +41,10 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.optimize import root  # noqa: E402
 
-from dynsys.bifurcations import locate_bifurcations  # noqa: E402
-from dynsys.continuation import continue_branch, parameter_path  # noqa: E402
-from dynsys.fixed_points import _dedup, _default_starts, find_fixed_points, newton_solve  # noqa: E402
-from dynsys.maps import RNNMap, UnitMap  # noqa: E402
+from dynsys.analysis.continuation import continue_branch, locate_bifurcations  # noqa: E402
+from dynsys.analysis.equilibria import find_fixed_points, newton_solve  # noqa: E402
+from dynsys.analysis.equilibria.fixed_points import _dedup, _default_starts  # noqa: E402
+from dynsys.maps import RNNMap, UnitMap, parameter_path  # noqa: E402
 
 N, GAIN, STARTS, SEED = 64, 1.5, 1024, 0
 REPEATS = 3

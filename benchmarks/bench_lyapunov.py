@@ -23,7 +23,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from dynsys.lyapunov import lyapunov_spectrum  # noqa: E402
+from dynsys.analysis.lyapunov import lyapunov_spectrum  # noqa: E402
 from dynsys.maps import RNNMap  # noqa: E402
 
 

@@ -19,7 +19,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dynsys.activations import get_activation  # noqa: E402
-from dynsys.surface import unit_loss  # noqa: E402
+from dynsys.analysis.walls import unit_loss  # noqa: E402
 
 N, T = 1000, 50
 

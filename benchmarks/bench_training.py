@@ -17,9 +17,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from dynsys.initializers import initialize  # noqa: E402
-from dynsys.tasks import get_task  # noqa: E402
-from dynsys.training import training_step  # noqa: E402
+from dynsys.training import get_task, initialize, training_step  # noqa: E402
 
 N, B, T, K = 50, 20, 100, 16
 REPEAT = 60

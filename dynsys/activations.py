@@ -3,9 +3,9 @@
 The constant γ bounds the one-step Jacobian of the RNN map (paper §2.1):
 ``‖diag(σ′(x))‖ ≤ γ`` for every x, so ``‖∂x_t/∂x_{t-1}‖ ≤ λ₁ γ`` (eq. 6).
 
-The symbolic expression is built lazily by :meth:`Activation.sympy_expr` so that
-``import dynsys`` never imports sympy (the symbolic derivations live in
-:mod:`dynsys.symbolic`).
+Each activation carries a builder of its symbolic form; :func:`dynsys.symbolic.activation_expr`
+turns it into a sympy expression, so that ``import dynsys`` never imports sympy (only
+:mod:`dynsys.symbolic` does).
 
 Examples
 --------
@@ -46,6 +46,10 @@ class Activation:
         A point where ``|σ′|`` attains γ (or approaches it), for constructing tight cases.
     second : callable
         σ″, vectorized (used for curvature of loss surfaces and Hessians).
+    bounds : (float, float) or None
+        The closed range ``[s₀, s₁]`` that holds every value of σ, for a bounded σ (tanh
+        ``(-1, 1)``, sigmoid ``(0, 1)``, softsign ``(-1, 1)``); None for relu and linear. A map
+        built on a bounded σ has bounded images (``Map.state_box``).
     """
 
     name: str
@@ -57,6 +61,7 @@ class Activation:
     _sympy_builder: Callable = field(repr=False, compare=False)
     inverse: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
     deriv_from_output: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    bounds: tuple[float, float] | None = None
 
     def __call__(self, x):
         return self.fn(x)
@@ -74,17 +79,6 @@ class Activation:
     def d2(self, x):
         """σ″(x), element-wise."""
         return self.second(x)
-
-    def sympy_expr(self, x=None):
-        """The sympy expression of σ in the symbol ``x`` (created if not given).
-
-        Imports sympy on first use.
-        """
-        import sympy as sp
-
-        if x is None:
-            x = sp.Symbol("x", real=True)
-        return self._sympy_builder(sp, x)
 
 
 def _sigmoid(x):
@@ -168,6 +162,7 @@ ACTIVATIONS: dict[str, Activation] = {
         lambda sp, x: sp.tanh(x),
         inverse=np.arctanh,
         deriv_from_output=lambda h: 1.0 - h * h,
+        bounds=(-1.0, 1.0),
     ),
     "sigmoid": Activation(
         "sigmoid",
@@ -179,6 +174,7 @@ ACTIVATIONS: dict[str, Activation] = {
         lambda sp, x: 1 / (1 + sp.exp(-x)),
         inverse=_logit,
         deriv_from_output=lambda h: h * (1.0 - h),
+        bounds=(0.0, 1.0),
     ),
     "relu": Activation(
         "relu",
@@ -210,6 +206,7 @@ ACTIVATIONS: dict[str, Activation] = {
         0.0,
         lambda sp, x: x / (1 + sp.Abs(x)),
         deriv_from_output=lambda h: (1.0 - np.abs(h)) ** 2,
+        bounds=(-1.0, 1.0),
     ),
 }
 _ALIASES = {"logistic": "sigmoid", "identity": "linear"}

@@ -34,6 +34,7 @@ from .activations import get_activation
 from .errors import DynsysError
 
 __all__ = [
+    "activation_expr",
     "Certificate",
     "GammaDerivation",
     "SymbolicRNN",
@@ -126,6 +127,20 @@ def _intervals(sp, s):
     raise DynsysError(f"cannot handle the piece domain {s} symbolically")
 
 
+def activation_expr(activation, x=None):
+    """The sympy expression of σ in the symbol ``x`` (a real symbol ``x`` if not given).
+
+    Examples
+    --------
+    >>> activation_expr("tanh")
+    tanh(x)
+    """
+    sp = _sympy()
+    if x is None:
+        x = sp.Symbol("x", real=True)
+    return get_activation(activation)._sympy_builder(sp, x)
+
+
 def derive_gamma(activation) -> GammaDerivation:
     """Derive ``γ = sup_x |σ′(x)|`` exactly from the activation's sympy expression.
 
@@ -150,7 +165,7 @@ def derive_gamma(activation) -> GammaDerivation:
     sp = _sympy()
     act = get_activation(activation)
     x = sp.Symbol("x", real=True)
-    expr = act.sympy_expr(x)
+    expr = activation_expr(act, x)
     cands = []
     derivs = []
     for piece, dom in _pieces(sp, expr, x):
@@ -425,7 +440,7 @@ def certificate(
     Certificate
     """
     sp = _sympy()
-    from . import conditions
+    from .analysis import conditions
 
     act = get_activation(activation)
     gamma = _as_sympy_gamma(sp, act)
@@ -554,7 +569,7 @@ def symbolic_rnn(n: int, m: int = 0, activation="tanh") -> SymbolicRNN:
     b = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"b_{i + 1}", real=True))
     x = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"x_{i + 1}", real=True))
     u = sp.Matrix(m, 1, lambda i, _: sp.Symbol(f"u_{i + 1}", real=True))
-    h = x.applyfunc(act.sympy_expr)
+    h = x.applyfunc(lambda xi: activation_expr(act, xi))
     F = W * h + W_in * u + b
     J = F.jacobian(x)
     return SymbolicRNN(n, m, act.name, W, W_in, b, x, u, F, J)

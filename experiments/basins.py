@@ -21,15 +21,21 @@ import time
 
 import numpy as np
 
-from dynsys.basins import basins_of_attraction, box_grid, label_agreement
-from dynsys.boundaries import classify_boundary, uncertainty_exponent
-from dynsys.cell_mapping import cell_mapping
-from dynsys.crossings import sensitivity_scan, split_driven, track_crossings
-from dynsys.fixed_points import find_fixed_points
+from dynsys.analysis.basins import (
+    basins_of_attraction,
+    box_grid,
+    cell_mapping,
+    classify_boundary,
+    label_agreement,
+    sensitivity_scan,
+    track_crossings,
+    uncertainty_exponent,
+)
+from dynsys.analysis.equilibria import STABILITY_CLASSES as STAB_CODES
+from dynsys.analysis.equilibria import find_fixed_points
 from dynsys.io import save_figure
 from dynsys.maps import NewtonMap, RNNMap, UnitMap
-from dynsys.reproduce import Experiment
-from dynsys.stability import STABILITY_CLASSES as STAB_CODES
+from dynsys.runs import Experiment
 
 
 def _fixed_points(map):
@@ -70,7 +76,7 @@ RNN = {"W_rec": [[1.5, 1.0], [1.0, 1.5]], "W_in": [[1.0], [1.0]], "b": [0.2, -0.
 
 def compute_rnn(cfg, ctx):
     rnn = RNNMap(cfg["W_rec"], cfg["W_in"], cfg["b"], cfg["activation"])
-    auto, _ = split_driven(rnn)
+    auto, _ = rnn.split_driven()
     L = cfg["box"]
     stages = iter(ctx.progress(range(4), desc="basins_rnn", total=4))
     next(stages)
@@ -196,7 +202,7 @@ def compute_crossing(cfg, ctx):
 
     w, b = cfg["w"], cfg["b"]
     unit = UnitMap(w=w, b=b, activation="sigmoid", w_in=1.0)
-    auto, _ = split_driven(unit)
+    auto, _ = unit.split_driven()
     stages = iter(ctx.progress(range(3), desc="basin_crossing", total=3))
     next(stages)
     grid = box_grid([tuple(cfg["x_range"])], cfg["resolution"])

@@ -19,11 +19,11 @@ from __future__ import annotations
 import numpy as np
 
 from dynsys.activations import get_activation
-from dynsys.conditions import check_conditions, product_evidence
+from dynsys.analysis.conditions import check_conditions, product_evidence
+from dynsys.analysis.lyapunov import lyapunov_spectrum
 from dynsys.io import save_figure
-from dynsys.lyapunov import lyapunov_spectrum
 from dynsys.maps import RNNMap
-from dynsys.reproduce import Experiment
+from dynsys.runs import Experiment
 
 ACTS = ("tanh", "sigmoid")
 FAMILIES = ("orthogonal", "gaussian")
@@ -61,7 +61,7 @@ def _lag_profile(ev):
 
 
 def compute(cfg, ctx):
-    from dynsys.initializers import initialize
+    from dynsys.training import initialize
 
     rng = np.random.default_rng(cfg["seed"])
     n, m = cfg["n"], cfg["m"]
@@ -99,8 +99,7 @@ def compute(cfg, ctx):
     for i, name in enumerate(ctx.progress(INITS, desc="conditions (b)", total=len(INITS))):
         verdicts[name] = []
         for s in range(S):
-            p = initialize(name, n, m, 4, rng=np.random.default_rng([cfg["seed"], i, s]))
-            rnn = p.to_map()
+            rnn = initialize(name, n, m, 4, rng=np.random.default_rng([cfg["seed"], i, s]))
             res = check_conditions(
                 rnn,
                 steps=T,

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dynsys.bifurcations import bifurcation_diagram, continue_fold_curve
+from dynsys.analysis.continuation import bifurcation_diagram, continue_fold_curve, orbit_diagram
 from dynsys.io import save_figure
 from dynsys.maps import RNNMap, UnitMap
-from dynsys.orbit_diagram import orbit_diagram
-from dynsys.reproduce import Experiment
+from dynsys.runs import Experiment
 
 TYPES = ("fold", "branch-point", "flip", "neimark-sacker")
 

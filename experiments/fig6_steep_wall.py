@@ -17,11 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from dynsys.descent import descend
+from dynsys.analysis.walls import (
+    basin_boundary_curve,
+    descend,
+    fold_curves,
+    locate_unit_wall,
+    refine_unit_surface,
+    unit_surface,
+    wall_distances,
+)
 from dynsys.io import save_figure
-from dynsys.reproduce import Experiment
-from dynsys.surface import refine_unit_surface, unit_surface
-from dynsys.wall import basin_boundary_curve, fold_curves, locate_unit_wall, wall_distances
+from dynsys.runs import Experiment
 
 BASE = {
     "x0": 0.5,

@@ -24,8 +24,7 @@ import numpy as np
 
 from dynsys.errors import DynsysError
 from dynsys.io import save_figure
-from dynsys.reproduce import Experiment
-from dynsys.sweep import SweepSpec, run_sweep, sweep_results
+from dynsys.runs import Experiment, SweepSpec, run_sweep, sweep_results
 from dynsys.training import TrainConfig
 
 INITS = ("sigmoid", "basic_tanh", "smart_tanh")

@@ -13,9 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from dynsys.io import save_figure
-from dynsys.reproduce import Experiment
-from dynsys.tasks import get_task
-from dynsys.training import TrainConfig, train
+from dynsys.runs import Experiment
+from dynsys.training import TrainConfig, get_task, train
 
 BASE = dict(n_hidden=24, length=100, batch=32, lr=0.01, optimizer="adam", clip=1.0, seed=0, n_starts=512)
 PROFILES = {
@@ -25,9 +24,8 @@ PROFILES = {
 
 
 def compute(config, ctx):
-    from dynsys.fixed_points import find_fixed_points
+    from dynsys.analysis.equilibria import STABILITY_CLASSES, find_fixed_points
     from dynsys.maps import iterate
-    from dynsys.stability import STABILITY_CLASSES
 
     cfg = TrainConfig(
         task="flipflop_3bit",
@@ -48,7 +46,7 @@ def compute(config, ctx):
         checkpoint_every=config["eval_every"],
     )
     h = train(cfg, ctx.workdir / "run")
-    rnn = h.member_params(0).to_map()
+    rnn = h.member_map(0)
     task = get_task("flipflop_3bit")
     batch = task.generate(np.random.default_rng([config["seed"], 7]), 200, 64)
     traj = iterate(rnn, np.zeros((64, rnn.dim)), inputs=batch.inputs)

@@ -14,7 +14,7 @@ from dynsys.activations import get_activation
 from dynsys.gradients import jacobian_product_norms
 from dynsys.io import save_figure
 from dynsys.maps import RNNMap, iterate
-from dynsys.reproduce import Experiment
+from dynsys.runs import Experiment
 
 ETAS = (0.5, 0.9, 1.0, 1.1, 1.5)
 ACTS = ("tanh", "sigmoid")

@@ -26,8 +26,7 @@ import numpy as np
 
 from dynsys.errors import DynsysError
 from dynsys.io import save_figure
-from dynsys.reproduce import Experiment
-from dynsys.sweep import SweepSpec, run_sweep, sweep_results
+from dynsys.runs import Experiment, SweepSpec, run_sweep, sweep_results
 
 VARIABLE_TASKS = ("addition", "multiplication", "temporal_order_3bit", "random_permutation")
 MEMORIZATION = ("memorization_5bit", "memorization_20bit")

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from dynsys.clipping import clip_grad_norm
-from dynsys.gradients import ReadoutLoss, bptt
-from dynsys.initializers import initialize
+from dynsys.analysis.walls import choose_direction, loss_line
+from dynsys.gradients import ReadoutLoss, bptt, clip_grad_norm
 from dynsys.io import save_figure
 from dynsys.maps import RNNMap
-from dynsys.reproduce import Experiment
-from dynsys.slices import choose_direction, loss_line
-from dynsys.tasks import get_task
+from dynsys.runs import Experiment
+from dynsys.training import get_task, initialize
 
 BASE = {
     "task": "temporal_order",
@@ -43,7 +41,7 @@ def compute(cfg, ctx):
     rng = np.random.default_rng(cfg["seed"])
     task = get_task(cfg["task"])
     p = initialize(cfg["init"], cfg["n_hidden"], task.n_in, task.n_out, rng=rng)
-    P, act = p.arrays(), p.activation
+    P, act = p.weights(), p.activation
     norms, losses = np.empty(cfg["updates"]), np.empty(cfg["updates"])
     best = (-1.0, -1, None, None)
     for k in ctx.progress(range(cfg["updates"]), desc="train (clipped SGD)", total=cfg["updates"]):

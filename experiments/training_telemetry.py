@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from dynsys.io import save_figure
-from dynsys.reproduce import Experiment
+from dynsys.runs import Experiment
 from dynsys.training import TrainConfig, train
 
 METHODS = ("msgd", "msgd-c", "msgd-cr")

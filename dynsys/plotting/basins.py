@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..stability import STABILITY_CLASSES as STABILITY_CODES
+from ..analysis.equilibria.stability import STABILITY_CLASSES as STABILITY_CODES
 from . import COLORS
 
 __all__ = [

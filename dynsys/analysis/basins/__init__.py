@@ -1,0 +1,45 @@
+"""Basins of attraction: grids of initial states, direct iteration, cell mapping, boundaries
+(smooth or fractal) and input-driven boundary crossings (paper §2.3, Figs. 4–5)."""
+
+from .basin_graph import basin_graph, boundary_pairs
+from .boundaries import (
+    BoundaryGeometry,
+    basin_entropy,
+    boundary_dimension,
+    boundary_mask,
+    classify_boundary,
+    uncertainty_exponent,
+)
+from .cell_mapping import CellMapping, cell_mapping
+from .crossings import Crossings, Sensitivity, jacobian_norms, sensitivity_scan, track_crossings
+from .direct import Attractor, BasinOptions, Basins, basins_of_attraction
+from .grids import DIVERGED, UNDECIDED, CellTable, StateGrid, box_grid, label_agreement, plane_grid
+
+__all__ = [
+    "DIVERGED",
+    "UNDECIDED",
+    "StateGrid",
+    "CellTable",
+    "box_grid",
+    "plane_grid",
+    "label_agreement",
+    "BasinOptions",
+    "Attractor",
+    "Basins",
+    "basins_of_attraction",
+    "CellMapping",
+    "cell_mapping",
+    "boundary_mask",
+    "basin_entropy",
+    "uncertainty_exponent",
+    "boundary_dimension",
+    "BoundaryGeometry",
+    "classify_boundary",
+    "Crossings",
+    "Sensitivity",
+    "jacobian_norms",
+    "track_crossings",
+    "sensitivity_scan",
+    "basin_graph",
+    "boundary_pairs",
+]

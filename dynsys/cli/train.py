@@ -1,0 +1,132 @@
+"""``dynsys train``: train one RNN on a pathological task with MSGD, MSGD-C or MSGD-CR.
+
+The run folder (``--out``) holds ``checkpoint.npz`` (weights, optimizer and data-generator states,
+the log), and at the end ``weights.npz`` (loadable by every ``--weights`` option) and
+``history.npz`` / ``history.json`` (the evaluation log). Ctrl-C saves a checkpoint; running the
+same command again resumes bit for bit; a larger ``--updates`` extends a finished run.
+"""
+
+from __future__ import annotations
+
+NAME = "train"
+HELP = "train an RNN on a pathological task (MSGD / MSGD-C / MSGD-CR), resumable"
+
+
+def _length(text: str):
+    from ..errors import DynsysError
+
+    try:
+        if ":" in text:
+            lo, hi = (int(v) for v in text.split(":"))
+            return (lo, hi)
+        return int(text)
+    except ValueError:
+        raise DynsysError(f"--length must be an integer L or a range LO:HI, got {text!r}") from None
+
+
+def add_arguments(p):
+    p.add_argument(
+        "--task",
+        required=True,
+        help="temporal_order, temporal_order_3bit, addition, multiplication, "
+        "random_permutation, memorization_5bit, memorization_20bit, flipflop_3bit",
+    )
+    p.add_argument("--length", required=True, help="sequence length L, or LO:HI for variable lengths")
+    p.add_argument(
+        "--init", default="smart_tanh", help="sigmoid, basic_tanh, smart_tanh, orthogonal, identity"
+    )
+    p.add_argument("--method", default="msgd-cr", help="msgd, msgd-c or msgd-cr")
+    p.add_argument("--updates", type=int, default=10_000, help="update budget (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the data (default 0)")
+    p.add_argument("--out", default=None, help="run folder (default runs/TASK-L-INIT-METHOD-sSEED)")
+    p.add_argument("--hidden", type=int, default=50, help="hidden units (default 50)")
+    p.add_argument("--batch", type=int, default=20, help="minibatch size (default 20)")
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    p.add_argument("--clip", type=float, default=1.0, help="clipping threshold (default 1.0)")
+    p.add_argument("--alpha", type=float, default=4.0, help="weight of Omega for msgd-cr (default 4)")
+    p.add_argument("--optimizer", default="sgd", help="sgd (the paper), momentum or adam")
+    p.add_argument("--eval-every", type=int, default=500, help="updates between evaluations (default 500)")
+    p.add_argument("--eval-sequences", type=int, default=1000, help="fresh sequences per evaluation")
+    p.add_argument(
+        "--confirm-sequences",
+        type=int,
+        default=10_000,
+        help="sequences that confirm a success (default 10000, the paper)",
+    )
+    p.add_argument("--success", default="1pct", help="1pct (< 1%% errors, paper) or zero (the authors' code)")
+    p.add_argument(
+        "--checkpoint-every", type=int, default=100, help="updates between checkpoints (default 100)"
+    )
+    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from .. import io
+    from ..training.config import TrainConfig
+    from ..training.history import EVAL_FIELDS
+    from ..training.trainer import train
+    from ._common import print_json
+
+    length = _length(args.length)
+    cfg = TrainConfig(
+        task=args.task,
+        length=length,
+        n_hidden=args.hidden,
+        batch=args.batch,
+        updates=args.updates,
+        lr=args.lr,
+        inits=(args.init,),
+        methods=(args.method,),
+        seeds=(args.seed,),
+        clip=args.clip,
+        alpha=args.alpha,
+        optimizer=args.optimizer,
+        eval_every=args.eval_every,
+        eval_sequences=args.eval_sequences,
+        confirm_sequences=args.confirm_sequences,
+        success=args.success,
+        checkpoint_every=args.checkpoint_every,
+    )
+    lname = f"{length[0]}-{length[1]}" if isinstance(length, tuple) else str(length)
+    out = Path(args.out or f"runs/{cfg.task}-{lname}-{cfg.inits[0]}-{cfg.methods[0]}-s{args.seed}")
+    progress = None
+    if not args.no_progress:
+        from tqdm.auto import tqdm
+
+        def progress(total, initial):
+            return tqdm(total=total, initial=initial, desc=f"train {cfg.task}", dynamic_ncols=True)
+
+    hist = train(cfg, out, resume=not args.fresh, progress=progress)
+    io.save_weights(out / "weights.npz", hist.member_map(0))
+    arrays = {"eval_updates": hist.eval_updates}
+    for k in EVAL_FIELDS:  # the per-evaluation logs of the (single) member
+        arrays[k] = getattr(hist, k)[:, 0]
+    meta = {
+        "config": cfg.to_dict(),
+        "solved_at": int(hist.solved_at[0]),
+        "zero_error_at": int(hist.zero_error_at[0]),
+        "nonfinite_updates": int(hist.nonfinite_count[0]),
+        "updates_done": int(hist.updates_done[0]),
+        **io.provenance(),
+    }
+    io.save_result(out / "history", arrays, meta)
+    last = {
+        k: float(arrays[k][-1]) if arrays[k].size else None
+        for k in ("error", "loss", "grad_norm", "rho", "lambda1")
+    }
+    print_json(
+        {
+            "out": str(out),
+            "solved": bool(hist.solved_at[0] >= 0),
+            "solved_at": int(hist.solved_at[0]),
+            "updates_done": int(hist.updates_done[0]),
+            "nonfinite_updates": int(hist.nonfinite_count[0]),
+            "final": {k: (None if v is None or not np.isfinite(v) else v) for k, v in last.items()},
+        }
+    )
+    return 0

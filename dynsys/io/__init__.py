@@ -1,0 +1,37 @@
+"""Disk: the only part of dynsys that writes files (atomic npz/json, figures, provenance) and the
+weight formats (``.npz``, PyTorch state dicts) that become maps."""
+
+from .files import (
+    git_commit,
+    load_arrays,
+    load_checkpoint,
+    load_result,
+    provenance,
+    result_exists,
+    save_arrays,
+    save_checkpoint,
+    save_figure,
+    save_result,
+    to_json,
+    write_text_atomic,
+)
+from .weights import from_torch_rnn, load_torch_weights, load_weights, save_weights
+
+__all__ = [
+    "save_arrays",
+    "load_arrays",
+    "save_result",
+    "load_result",
+    "result_exists",
+    "save_checkpoint",
+    "load_checkpoint",
+    "save_figure",
+    "write_text_atomic",
+    "to_json",
+    "git_commit",
+    "provenance",
+    "load_weights",
+    "load_torch_weights",
+    "save_weights",
+    "from_torch_rnn",
+]

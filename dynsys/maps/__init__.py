@@ -1,0 +1,34 @@
+"""Maps: the ``Map`` contract (:mod:`dynsys.maps.base`) and every map, paper eq. 1–2.
+
+The core of dynsys: everything else depends only on the contract. :class:`RNNMap` is the paper's
+network (eq. 2), :class:`UnitMap` its one-unit model (eq. 8), and the reference maps of the
+literature (:mod:`dynsys.maps.reference`) are ground truth for the tools.
+"""
+
+from .base import FixedInput, Linearization, Map, split_param_name
+from .iterate import Trajectory, iterate
+from .paths import DirectionPath, InputPath, MapParameterPath, ParameterPath, parameter_path
+from .reference import DelayedLogisticMap, HenonMap, LogisticMap, NewtonMap
+from .rnn import AffineRNNPath, RNNMap
+from .unit import UnitMap
+
+__all__ = [
+    "Map",
+    "Linearization",
+    "FixedInput",
+    "split_param_name",
+    "RNNMap",
+    "UnitMap",
+    "LogisticMap",
+    "HenonMap",
+    "DelayedLogisticMap",
+    "NewtonMap",
+    "Trajectory",
+    "iterate",
+    "ParameterPath",
+    "MapParameterPath",
+    "DirectionPath",
+    "InputPath",
+    "AffineRNNPath",
+    "parameter_path",
+]

@@ -1,0 +1,334 @@
+"""The ``Map`` contract (paper eq. 1–2): the one interface everything in dynsys is built on.
+
+Everything downstream — BPTT, conditions, Lyapunov spectra, fixed points, continuation,
+bifurcations, basins, loss surfaces, training — depends only on the rules below. Implement the
+required rules and every tool works on your map; implement an optional rule and the tools that
+use it get faster (the generic defaults here are exact, only slower).
+
+The ``Map`` contract
+--------------------
+Required:
+
+1. ``dim`` : int — the state dimension ``n ≥ 1``. A state is an array of shape ``(..., n)``;
+   the leading axes are batch axes, and every method is vectorized over them.
+2. ``input_dim`` : int — the input dimension ``m ≥ 0``; ``0`` means autonomous, and ``u`` must
+   then be ``None``.
+3. ``step(x, u=None)`` returns ``F(x, u)`` with shape ``(..., n)``. The batch shapes of ``x``
+   (``(..., n)``) and ``u`` (``(..., m)``) broadcast against each other and against any
+   array-valued parameters of the map. ``step`` never modifies its arguments.
+4. ``jacobian(x, u=None)`` returns ``∂F/∂x`` with shape ``(..., n, n)`` in the column
+   convention ``J[..., i, j] = ∂F_i/∂x_j`` (so a Jacobian product reads ``J_t ⋯ J_{k+1}``,
+   paper eq. 5 transposed). It is analytic, not a finite difference.
+
+Parameters (the base class implements 6–7 for maps that are frozen dataclasses):
+
+5. ``param_names`` : tuple of str — the map's parameters. **One vocabulary** names what can be
+   read, replaced, differentiated and continued: a parameter ``"NAME"`` (a scalar, or a whole
+   array), or one entry of an array parameter, ``"NAME[i]"`` / ``"NAME[i,j]"`` (e.g.
+   ``"W_rec[0,2]"``). :meth:`get_param`, :meth:`with_params`, :meth:`param_derivative` and
+   :meth:`parameter_path` all take these names.
+6. ``with_params(**changes)`` returns a *new* map with those parameters (or entries) replaced,
+   validated like the constructor; an unknown name raises :class:`~dynsys.errors.DynsysError`.
+   Maps are immutable (frozen dataclasses; array fields are read-only).
+7. ``param_derivative(x, name, u=None)`` returns ``∂F/∂p`` (shape ``(..., n)``) for a scalar
+   parameter or entry ``p``; the base class supplies a central finite difference through
+   ``with_params``, and the built-in maps override it analytically.
+8. ``validate_state(x, name)`` / ``validate_input(u, name)`` check shapes at the boundary of the
+   public tools (``iterate``, fixed points, ...); ``step`` and ``jacobian`` trust their inputs.
+
+Optional fast paths (generic defaults here; :class:`~dynsys.maps.RNNMap` overrides them with its
+one-GEMM versions, and a conformance test checks every override against the default):
+
+9. ``tangent(x, u, V)`` — ``J(x, u) V`` for frames ``V`` of shape ``(..., n, k)`` (Lyapunov
+   spectra, Jacobian-product evidence). Default: ``jacobian(x, u) @ V``.
+10. ``step_tangent(x, u, V)`` — ``(F(x, u), J(x, u) V)`` in one pass. Default: both separately.
+11. ``linearize(x, u=None, *, workspace=None)`` — a :class:`Linearization` of ``F`` at a stack
+    of states ``x`` (S, n): ``matvec`` (``J_s v_s`` for many vectors), ``dense`` (the Jacobians)
+    and ``precondition`` (an approximate inverse of ``J_s − I``, identity by default), what the
+    batched Newton and Newton–Krylov solvers need. ``workspace`` is a dict the caller keeps for
+    one solve (a map may cache there). ``matrix_free`` (class attribute, default False) says
+    that ``matvec`` does not form ``J`` (Newton–Krylov is then chosen from 64 dimensions on).
+12. ``state_box(u=None)`` — a box ``(lo, hi)`` (shape ``(n,)`` each) that contains ``F(x, u)``
+    for every ``x`` (hence every fixed point and attractor), or None (the default) when the map
+    knows none.
+13. ``split_driven()`` — ``(F̃, K)``: the autonomous part ``F̃ = F(·, 0)`` and, when the input
+    enters additively, ``F(x, u) = F̃(x) + K u``, the input matrix ``K`` (shape ``(n, m)``), else
+    None. Default: ``(FixedInput(self, 0), None)``.
+14. ``parameter_path(name, *, u=None, direction=None)`` — a faster
+    :class:`~dynsys.maps.paths.ParameterPath` for the names the map knows better (an
+    :class:`~dynsys.maps.RNNMap` is affine in its weights), or None (the default) for the
+    generic path through ``with_params`` (:func:`dynsys.maps.paths.parameter_path`).
+15. ``as_rnn()`` — the same map as an :class:`~dynsys.maps.RNNMap` of eq. 2, or None (the
+    default) when it is not one; the eq. 6–7 conditions and BPTT need that form.
+
+Examples
+--------
+>>> import numpy as np
+>>> from dynsys.maps import UnitMap, iterate
+>>> m = UnitMap(w=5.0, b=-2.5, activation="sigmoid")
+>>> traj = iterate(m, np.array([0.5]), steps=3)
+>>> traj.states.shape
+(4, 1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._validate import as_float_array, check_finite_scalar
+from ..errors import DynsysError
+
+__all__ = ["Map", "Linearization", "FixedInput", "split_param_name"]
+
+
+def _readonly(a: np.ndarray | None) -> np.ndarray | None:
+    if a is None:
+        return None
+    a = np.array(a, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+def _set_float_params(obj, *names: str) -> None:
+    """Validate the named parameters of a frozen map: 0-d → ``float``, arrays → read-only copies."""
+    for key in names:
+        arr = as_float_array(getattr(obj, key), key)
+        object.__setattr__(obj, key, float(arr) if arr.ndim == 0 else _readonly(arr))
+
+
+_ENTRY = re.compile(r"^\s*([A-Za-z_]\w*)\s*\[\s*(\d+)\s*(?:,\s*(\d+)\s*)?\]\s*$")
+
+
+def split_param_name(name: str) -> tuple[str, tuple[int, ...]]:
+    """``"W_rec[0,2]"`` → ``("W_rec", (0, 2))``; ``"b"`` → ``("b", ())`` (rule 5's vocabulary).
+
+    Examples
+    --------
+    >>> split_param_name("W_rec[0, 2]"), split_param_name("b[1]"), split_param_name("gain")
+    (('W_rec', (0, 2)), ('b', (1,)), ('gain', ()))
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise DynsysError(f"param must be a parameter name, got {name!r}")
+    m = _ENTRY.match(name)
+    if m is None:
+        return name.strip(), ()
+    idx = (int(m.group(2)),) if m.group(3) is None else (int(m.group(2)), int(m.group(3)))
+    return m.group(1), idx
+
+
+class Map:
+    """Base class of all maps; see the module docstring for the numbered contract."""
+
+    dim: int
+    input_dim: int = 0
+    param_names: tuple[str, ...] = ()
+    #: rule 11: ``linearize(...).matvec`` applies J without forming it
+    matrix_free: bool = False
+
+    # -- rules 3 and 4 -------------------------------------------------------------------
+    def step(self, x, u=None):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def jacobian(self, x, u=None):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- rules 5 and 6 -------------------------------------------------------------------
+    def _known(self) -> str:
+        return ", ".join(self.param_names) or "none"
+
+    def _param_ref(self, name: str) -> tuple[str, tuple[int, ...]]:
+        """Parse and check a name of the vocabulary (rule 5): ``(base, index)``."""
+        base, idx = split_param_name(name)
+        if base not in self.param_names:
+            raise DynsysError(f"unknown parameter {name!r} for {type(self).__name__}; known: {self._known()}")
+        if idx:
+            value = getattr(self, base)
+            shape = np.shape(value) if isinstance(value, (np.ndarray, float, int)) else None
+            if shape is None or len(shape) != len(idx):
+                raise DynsysError(
+                    f"parameter {name!r}: {base} of {type(self).__name__} has no entries of that form "
+                    f"(shape {shape})"
+                )
+            if any(i >= s for i, s in zip(idx, shape)):
+                raise DynsysError(f"param {name!r} is out of range: {base} has shape {shape}")
+        return base, idx
+
+    def get_param(self, name: str):
+        """The current value of parameter ``name`` (or of one entry, ``"NAME[i,j]"``)."""
+        base, idx = self._param_ref(name)
+        value = getattr(self, base)
+        return float(value[idx]) if idx else value
+
+    def with_params(self, **changes) -> Map:
+        """A new map with the named parameters (or entries) replaced (rule 6)."""
+        updates: dict[str, Any] = {}
+        for key, value in changes.items():
+            base, idx = self._param_ref(key)
+            if idx:
+                arr = np.array(updates.get(base, getattr(self, base)), dtype=float)
+                arr[idx] = check_finite_scalar(value, key)
+                updates[base] = arr
+            else:
+                updates[base] = value
+        return dataclasses.replace(self, **updates)
+
+    # -- rule 7 --------------------------------------------------------------------------
+    def param_derivative(self, x, name: str, u=None):
+        """∂F/∂p for a scalar parameter or entry ``p`` by a central difference (rule 7)."""
+        p = np.asarray(self.get_param(name), dtype=float)
+        h = 1e-6 * max(1.0, float(np.max(np.abs(p))) if p.size else 1.0)
+        plus = self.with_params(**{name: p + h}).step(x, u)
+        minus = self.with_params(**{name: p - h}).step(x, u)
+        return (plus - minus) / (2.0 * h)
+
+    # -- rule 8 --------------------------------------------------------------------------
+    def validate_state(self, x, name: str = "x") -> np.ndarray:
+        """Check that ``x`` has shape ``(..., dim)`` and finite entries."""
+        arr = as_float_array(x, name)
+        if arr.ndim == 0 or arr.shape[-1] != self.dim:
+            raise DynsysError(
+                f"{name} must have shape (..., {self.dim}) for this {self.dim}-dimensional map, "
+                f"got shape {tuple(arr.shape)}"
+            )
+        return arr
+
+    def validate_input(self, u, name: str = "u") -> np.ndarray | None:
+        """Check that ``u`` is ``None`` (autonomous) or has shape ``(..., input_dim)``."""
+        if u is None:
+            return None
+        if self.input_dim == 0:
+            raise DynsysError(f"{name} was given but {type(self).__name__} takes no input")
+        arr = as_float_array(u, name)
+        if arr.ndim == 0 or arr.shape[-1] != self.input_dim:
+            raise DynsysError(f"{name} must have shape (..., {self.input_dim}), got shape {tuple(arr.shape)}")
+        return arr
+
+    # -- optional fast paths (rules 9–15) --------------------------------------------------
+    def tangent(self, x, u, V):
+        """``J(x, u) @ V`` for frames ``V`` of shape ``(..., n, k)`` (rule 9)."""
+        return self.jacobian(x, u) @ V
+
+    def step_tangent(self, x, u, V):
+        """``(F(x, u), J(x, u) @ V)`` (rule 10)."""
+        return self.step(x, u), self.tangent(x, u, V)
+
+    def linearize(self, x, u=None, *, workspace=None) -> Linearization:
+        """The :class:`Linearization` of ``F`` at the states ``x`` (S, n) (rule 11)."""
+        return Linearization(self, x, u)
+
+    def state_box(self, u=None):
+        """A box ``(lo, hi)`` that contains ``F(x, u)`` for every ``x``, or None (rule 12)."""
+        return None
+
+    def split_driven(self):
+        """``(F̃, K)``: the autonomous part and the input matrix of an additive input (rule 13)."""
+        if self.input_dim == 0:
+            raise DynsysError(f"split_driven: {type(self).__name__} takes no input (input_dim = 0)")
+        return FixedInput(self, np.zeros(self.input_dim)), None
+
+    def parameter_path(self, name: str, *, u=None, direction=None):
+        """A faster :class:`~dynsys.maps.paths.ParameterPath` for ``name``, or None (rule 14)."""
+        return None
+
+    def as_rnn(self):
+        """This map as an :class:`~dynsys.maps.RNNMap` of eq. 2, or None (rule 15)."""
+        return None
+
+
+class Linearization:
+    """``J_s = ∂F/∂x(x_s, u)`` for a stack of states ``x`` (S, n) (Map rule 11).
+
+    The generic version forms the Jacobians once (``map.jacobian``); maps with structure
+    override :meth:`Map.linearize` with a matrix-free version.
+
+    Methods
+    -------
+    matvec(V, rows=None)
+        ``J_s v_s`` for the vectors ``V`` (R, n) of the states ``rows`` (all when None).
+    dense()
+        The Jacobians, shape (S, n, n), as a new writable array (a map may write it into a buffer
+        of the solve's ``workspace``).
+    precondition(V, rows=None)
+        ``M_s v_s`` with ``M_s ≈ (J_s − I)⁻¹`` (right preconditioner of Newton–Krylov); the
+        identity here.
+    """
+
+    def __init__(self, map: Map, x, u=None):
+        self.map, self.x, self.u = map, x, u
+        self._J = None
+
+    @property
+    def jacobians(self) -> np.ndarray:
+        if self._J is None:
+            self._J = self.map.jacobian(self.x, self.u)
+        return self._J
+
+    def matvec(self, V, rows=None):
+        J = self.jacobians if rows is None else self.jacobians[rows]
+        return np.einsum("sij,sj->si", J, V)
+
+    def dense(self):
+        return np.array(self.jacobians, dtype=float, copy=True)
+
+    def precondition(self, V, rows=None):
+        return V
+
+
+@dataclass(frozen=True, eq=False)
+class FixedInput(Map):
+    """``F̃(x) = F(x, u)``: a map with its input held at the constant ``u`` (an autonomous map).
+
+    The generic autonomous part of a driven map (Map rule 13) and the maps of an input path
+    (:func:`dynsys.maps.paths.parameter_path` with ``"u"``). Every optional rule is passed on to
+    the inner map with ``u`` filled in.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dynsys.maps import UnitMap
+    >>> FixedInput(UnitMap(w=5.0, b=-2.5), [1.0]).step(np.zeros(1)).round(6).tolist()
+    [1.0]
+    """
+
+    map: Map
+    u: Any
+    dim: int = field(init=False)
+    input_dim: int = field(default=0, init=False)
+    param_names = ()
+
+    def __post_init__(self):
+        if not isinstance(self.map, Map):
+            raise DynsysError(f"map must be a dynsys Map, got {type(self.map).__name__}")
+        u = as_float_array(self.u, "u", ndim=1)
+        if u.shape != (self.map.input_dim,):
+            raise DynsysError(f"u must have shape ({self.map.input_dim},), got {u.shape}")
+        object.__setattr__(self, "u", _readonly(u))
+        object.__setattr__(self, "dim", self.map.dim)
+        object.__setattr__(self, "matrix_free", self.map.matrix_free)
+
+    def step(self, x, u=None):
+        return self.map.step(x, self.u)
+
+    def jacobian(self, x, u=None):
+        return self.map.jacobian(x, self.u)
+
+    def tangent(self, x, u, V):
+        return self.map.tangent(x, self.u, V)
+
+    def step_tangent(self, x, u, V):
+        return self.map.step_tangent(x, self.u, V)
+
+    def linearize(self, x, u=None, *, workspace=None):
+        return self.map.linearize(x, self.u, workspace=workspace)
+
+    def state_box(self, u=None):
+        return self.map.state_box(self.u)
+
+    def as_rnn(self):
+        rnn = self.map.as_rnn()
+        return None if rnn is None else rnn.autonomous(self.u)

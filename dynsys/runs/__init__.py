@@ -1,0 +1,32 @@
+"""Many runs: the SQLite result store, the registered runners, sweeps (process pool / Dask) and
+the experiment registry behind ``dynsys reproduce``."""
+
+from .reproduce import PROFILES, Experiment, RunContext, discover, find_root, report_dir, run
+from .runners import RUNNERS, Runner, get_runner, logistic_lyapunov, train_runner
+from .store import STORE_SCHEMA_VERSION, ResultStore, config_hash
+from .sweep import SweepSpec, SweepSummary, expand_grid, load_sweep, run_key, run_sweep, sweep_results
+
+__all__ = [
+    "ResultStore",
+    "STORE_SCHEMA_VERSION",
+    "config_hash",
+    "Runner",
+    "RUNNERS",
+    "get_runner",
+    "logistic_lyapunov",
+    "train_runner",
+    "SweepSpec",
+    "SweepSummary",
+    "load_sweep",
+    "expand_grid",
+    "run_sweep",
+    "sweep_results",
+    "run_key",
+    "Experiment",
+    "RunContext",
+    "PROFILES",
+    "find_root",
+    "discover",
+    "report_dir",
+    "run",
+]

@@ -1,0 +1,186 @@
+"""The registered runners of sweeps: ``config -> (metrics, arrays)`` functions, by name.
+
+A sweep file names its runner (never an import path: no code is loaded from files). Two runners:
+``train`` (one ensemble run of :func:`dynsys.training.train`, checkpointing in the run's private
+folder) and ``logistic_lyapunov`` (a cheap reference: the Lyapunov exponent of the logistic map,
+ln 2 at r = 4).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validate import check_choice, check_positive_int
+from ..errors import DynsysError
+
+__all__ = ["Runner", "RUNNERS", "get_runner", "logistic_lyapunov", "train_runner", "validate_train_config"]
+
+
+@dataclass(frozen=True)
+class Runner:
+    """A function a sweep may run: ``target`` is ``"module:function"`` inside dynsys.
+
+    ``keys`` lists the config keys it accepts (``None``: the runner validates its config itself).
+    """
+
+    name: str
+    target: str
+    description: str
+    keys: frozenset[str] | None = None
+    required: frozenset[str] = frozenset()
+    validator: str | None = None  # "module:function" that raises DynsysError for a bad config
+
+    def resolve(self) -> Callable:
+        return _resolve(self.target)
+
+
+def _resolve(target: str) -> Callable:
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def validate_train_config(config: Mapping) -> None:
+    """Reject a bad trainer config before anything runs (unknown keys, bad values)."""
+    _parse_train_config(config)
+
+
+TRAIN_EXTRA_KEYS = ("generalize_lengths",)
+
+
+def _parse_train_config(config: Mapping):
+    """``(TrainConfig, generalize_lengths)`` of a ``train`` sweep config (lists become tuples)."""
+    from ..training.config import TrainConfig
+
+    value = config.get("generalize_lengths", [])
+    if not isinstance(value, (list, tuple)):
+        raise DynsysError(f"generalize_lengths must be a list of lengths, got {value!r}")
+    gen_lengths = [check_positive_int(v, "generalize_lengths") for v in value]
+    cfg = TrainConfig.from_dict(
+        {k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k not in TRAIN_EXTRA_KEYS}
+    )
+    return cfg, gen_lengths
+
+
+def logistic_lyapunov(config: Mapping) -> tuple[dict, dict]:
+    """A cheap reference runner: the Lyapunov exponent of the logistic map at ``r``.
+
+    Config: ``r`` (required), ``steps`` (20000), ``transient`` (1000), ``seed`` (0, picks x₀).
+    Exact value at r = 4: ln 2.
+    """
+    from .._validate import check_finite_scalar
+    from ..analysis.lyapunov import orbit_lyapunov
+    from ..maps import LogisticMap
+
+    r = check_finite_scalar(config["r"], "r")
+    steps = check_positive_int(config.get("steps", 20000), "steps")
+    transient = check_positive_int(config.get("transient", 1000), "transient", minimum=0)
+    rng = np.random.default_rng(config.get("seed", 0))
+    m = LogisticMap(r)
+    x = rng.uniform(0.05, 0.95, size=(1,))
+    for _ in range(transient):
+        x = m.step(x)
+    xs = np.empty(steps)
+    xf = float(x[0])
+    for i in range(steps):  # scalar loop: the orbit is inherently sequential
+        xs[i] = xf
+        xf = r * xf * (1.0 - xf)
+    logs = orbit_lyapunov(m, xs[:, None], per_step=True)
+    keep = np.unique(np.linspace(0, steps - 1, min(steps, 1000)).astype(int))  # at most 1000 samples
+    running = (np.cumsum(logs) / np.arange(1, steps + 1))[keep]
+    return {"lyapunov": float(logs.mean()), "r": r}, {"running_mean": running, "step": keep + 1}
+
+
+def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
+    """One (ensemble) training run of :func:`dynsys.training.train` as a sweep runner.
+
+    ``config`` holds :class:`~dynsys.training.TrainConfig` fields (validated there; lists become
+    tuples). ``workdir`` is the run's private folder: checkpoints go there, so a sweep killed mid-run
+    resumes the run where its last checkpoint left off. Metrics are per member (init, method, seed).
+
+    The optional non-TrainConfig key ``generalize_lengths`` (list of int) evaluates the final
+    weights of every member on ``eval_sequences`` fresh sequences of each of those nominal lengths
+    (one stream per length, seeded from the config's seeds, shared by all members); the error rates
+    go to ``metrics["generalize_error"]`` (per length, per member) and ``arrays["generalize_error"]``
+    (shape (G, K)).
+    """
+    from ..training.config import _activation_of
+    from ..training.step import evaluate
+    from ..training.tasks import get_task
+    from ..training.trainer import train
+
+    cfg, gen_lengths = _parse_train_config(config)
+    h = train(cfg, workdir)
+
+    def last(a):
+        ok = a[~np.isnan(a)]
+        return float(ok[-1]) if ok.size else float("nan")
+
+    members = [list(m) for m in h.members]
+    metrics = {
+        "members": members,
+        "solved_at": h.solved_at.tolist(),
+        "zero_error_at": h.zero_error_at.tolist(),
+        "nonfinite": h.nonfinite_count.tolist(),
+        "updates_done": h.updates_done.tolist(),
+        "best_error": [float(np.nanmin(h.error[:, k])) for k in range(len(members))],
+        "final_error": [last(h.error[:, k]) for k in range(len(members))],
+        "final_rho": [last(h.rho[:, k]) for k in range(len(members))],
+        "clip_fraction": [float(np.nanmean(h.clip_fraction[:, k])) for k in range(len(members))],
+        "max_grad_norm": [float(np.nanmax(h.grad_norm_max[:, k])) for k in range(len(members))],
+    }
+    arrays = {
+        "eval_updates": h.eval_updates,
+        "error": h.error,
+        "loss": h.loss,
+        "grad_norm": h.grad_norm,
+        "clip_fraction": h.clip_fraction,
+        "rho": h.rho,
+        "lambda1": h.lambda1,
+        "omega": h.omega,
+    }
+    if gen_lengths:
+        task = get_task(cfg.task)
+        act = _activation_of(cfg.inits[0])
+        gen = np.zeros((len(gen_lengths), len(members)))
+        for g, length in enumerate(gen_lengths):
+            rng = np.random.default_rng([*cfg.seeds, 0x6E6, length])
+            left = cfg.eval_sequences
+            while left > 0:
+                c = min(cfg.eval_chunk, left)
+                batch = task.generate(rng, length, c)
+                wrong, _ = evaluate(h.params, task, act, batch.inputs, batch.targets)
+                gen[g] += wrong.sum(axis=1)
+                left -= c
+        gen /= cfg.eval_sequences
+        metrics["generalize_lengths"] = gen_lengths
+        metrics["generalize_error"] = gen.tolist()
+        arrays["generalize_error"] = gen
+    return metrics, arrays
+
+
+RUNNERS: dict[str, Runner] = {
+    "logistic_lyapunov": Runner(
+        "logistic_lyapunov",
+        "dynsys.runs.runners:logistic_lyapunov",
+        "Lyapunov exponent of the logistic map (a cheap reference runner)",
+        keys=frozenset({"r", "steps", "transient", "seed"}),
+        required=frozenset({"r"}),
+    ),
+    "train": Runner(
+        "train",
+        "dynsys.runs.runners:train_runner",
+        "one (ensemble) training run of dynsys.training.train; config keys are TrainConfig's",
+        validator="dynsys.runs.runners:validate_train_config",
+    ),
+}
+
+
+def get_runner(name) -> Runner:
+    if isinstance(name, Runner):
+        return name
+    check_choice(name, "runner", RUNNERS)
+    return RUNNERS[name]

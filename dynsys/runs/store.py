@@ -1,0 +1,197 @@
+"""The sweep result store: SQLite (WAL), one row per run keyed by a hash of its config.
+
+:func:`config_hash` is the one config hash of dynsys: the store keys of sweeps
+(:func:`dynsys.runs.sweep.run_key`), the result files of ``dynsys reproduce`` and the run folders
+of the experiments all use it. Arrays go to ``.npz`` files beside the store through
+:mod:`dynsys.io.files` (atomic writes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DynsysError
+from ..io.files import load_arrays, provenance, save_arrays, to_json
+
+__all__ = ["ResultStore", "STORE_SCHEMA_VERSION", "config_hash"]
+
+
+def config_hash(config: Mapping) -> str:
+    """A stable hash of a JSON-able config (sorted keys)."""
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+STORE_SCHEMA_VERSION = 1
+
+_STORE_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    key TEXT PRIMARY KEY,
+    runner TEXT NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+    metrics TEXT,
+    error TEXT,
+    arrays TEXT,
+    started REAL,
+    finished REAL,
+    seconds REAL,
+    dynsys_version TEXT,
+    git_commit TEXT
+);
+"""
+
+
+class ResultStore:
+    """A sweep's result store: an SQLite database in WAL mode, one row per run.
+
+    Each row is keyed by a hash of the run's canonical config and records its status
+    (``running`` / ``done`` / ``failed``), metrics (JSON), error, timings, package version and git
+    commit; arrays go to ``<store>.arrays/<key>.npz`` (written atomically *before* the row is
+    committed); runners that checkpoint get ``<store>.work/<key>/``. Every change is one transaction, so a SIGKILL at any moment leaves a valid store:
+    at worst a run stays ``running`` and is redone by the next sweep.
+
+    Opening never modifies a store it refuses (not SQLite, or a newer schema).
+    """
+
+    def __init__(self, path, *, create: bool = True):
+        import sqlite3
+
+        self.path = Path(path)
+        self.array_dir = self.path.with_name(self.path.name + ".arrays")
+        self.work_dir = self.path.with_name(self.path.name + ".work")  # runners' checkpoints
+        self._prov = provenance()  # one git call per store, not one per recorded run
+        exists = self.path.exists()
+        if not exists and not create:
+            raise DynsysError(f"store {self.path} does not exist")
+        if exists:
+            self._check_existing(sqlite3)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.executescript(_STORE_DDL)
+        self.conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+            (str(STORE_SCHEMA_VERSION),),
+        )
+
+    def _check_existing(self, sqlite3):
+        try:
+            ro = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=60)
+            try:
+                tables = {r[0] for r in ro.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                version = None
+                if "meta" in tables:
+                    row = ro.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                    version = int(row[0]) if row else None
+            finally:
+                ro.close()
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            raise DynsysError(f"store {self.path} is not a dynsys result store ({exc})") from None
+        if tables and "runs" not in tables:
+            raise DynsysError(f"store {self.path} is an SQLite file but not a dynsys result store")
+        if version is not None and version > STORE_SCHEMA_VERSION:
+            raise DynsysError(
+                f"store {self.path} has schema version {version}, newer than this dynsys understands "
+                f"({STORE_SCHEMA_VERSION}); upgrade dynsys"
+            )
+
+    # -- writing ------------------------------------------------------------------------
+    def mark_running(self, key: str, runner: str, config: Mapping) -> None:
+        prov = self._prov
+        self.conn.execute(
+            "INSERT INTO runs (key, runner, config, status, started, dynsys_version, git_commit) "
+            "VALUES (?, ?, ?, 'running', ?, ?, ?) ON CONFLICT(key) DO UPDATE SET status='running', "
+            "started=excluded.started, error=NULL",
+            (
+                key,
+                runner,
+                to_json(config, sort_keys=True),
+                time.time(),
+                prov["dynsys_version"],
+                prov["git_commit"],
+            ),
+        )
+
+    def record(
+        self,
+        key: str,
+        runner: str,
+        config: Mapping,
+        *,
+        status: str,
+        metrics=None,
+        arrays=None,
+        error: str | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        """Record a finished run (``status`` is ``'done'`` or ``'failed'``) in one transaction."""
+        arrays_path = None
+        if arrays:
+            arrays_path = save_arrays(self.array_dir / f"{key}.npz", arrays).name
+        prov = self._prov
+        self.conn.execute(
+            "INSERT INTO runs (key, runner, config, status, metrics, error, arrays, finished, seconds, "
+            "dynsys_version, git_commit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "status=excluded.status, metrics=excluded.metrics, error=excluded.error, arrays=excluded.arrays, "
+            "finished=excluded.finished, seconds=excluded.seconds, dynsys_version=excluded.dynsys_version, "
+            "git_commit=excluded.git_commit",
+            (
+                key,
+                runner,
+                to_json(config, sort_keys=True),
+                status,
+                None if metrics is None else to_json(metrics, sort_keys=True),
+                error,
+                arrays_path,
+                time.time(),
+                seconds,
+                prov["dynsys_version"],
+                prov["git_commit"],
+            ),
+        )
+
+    # -- reading ------------------------------------------------------------------------
+    def statuses(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, status FROM runs"))
+
+    def rows(self, status: str | None = None) -> list[dict]:
+        cur = self.conn.execute(
+            "SELECT key, runner, config, status, metrics, error, arrays, started, finished, seconds, "
+            "dynsys_version, git_commit FROM runs"
+            + (" WHERE status = ?" if status else "")
+            + " ORDER BY started",
+            (status,) if status else (),
+        )
+        cols = [d[0] for d in cur.description]
+        out = []
+        for r in cur.fetchall():
+            row = dict(zip(cols, r))
+            row["config"] = json.loads(row["config"])
+            row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else None
+            out.append(row)
+        return out
+
+    def load_arrays(self, key: str) -> dict[str, np.ndarray]:
+        return load_arrays(self.array_dir / f"{key}.npz", f"store arrays {key}")
+
+    def integrity_check(self) -> str:
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,372 @@
+"""Sweeps: many runs of one registered runner over a grid of configs, resumable, on a local process
+pool (default) or a Dask cluster.
+
+A sweep is a *runner* (a registered function ``config -> (metrics, arrays)``) and a list of configs.
+Results go to a :class:`~dynsys.runs.store.ResultStore` (SQLite, WAL), one row per run keyed by a hash of
+``(runner, config)``. Rerunning a sweep skips the runs already ``done``; a run that raised is
+recorded as ``failed`` with its error and does not stop the sweep (it is retried by the next sweep
+unless ``retry_failed=False``). Only the parent process writes the store.
+
+Sweep files (TOML)
+------------------
+::
+
+    [sweep]
+    runner = "logistic_lyapunov"   # a name from RUNNERS (never an import path: no code from files)
+    store = "lyap.sqlite"          # relative to the TOML file
+
+    [base]                         # fixed config keys
+    steps = 20000
+
+    [grid]                         # cartesian product of these lists
+    r = [3.5, 3.7, 4.0]
+    seed = [0, 1]
+
+Executors: ``executor="local"`` (a process pool, one worker per core by default) or ``"dask"`` (a
+``distributed.Client`` on ``scheduler="tcp://HOST:PORT"``, or a new ``LocalCluster`` when no
+scheduler is given). The Dask executor needs the optional ``dask[distributed]`` extra.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+import tomllib
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .._validate import check_choice, check_positive_int
+from ..errors import DynsysError
+from .runners import Runner, _resolve, get_runner
+
+__all__ = [
+    "SweepSpec",
+    "SweepSummary",
+    "load_sweep",
+    "expand_grid",
+    "run_sweep",
+    "sweep_results",
+    "run_key",
+]
+
+
+def run_key(runner: str, config: Mapping) -> str:
+    """The store key of a run: a hash of the runner name and the canonical config."""
+    from .store import config_hash
+
+    return config_hash({"runner": runner, "config": dict(config)})
+
+
+def expand_grid(base: Mapping, grid: Mapping[str, Sequence]) -> list[dict]:
+    """The cartesian product of ``grid``'s lists, each merged into ``base``."""
+    for key, values in grid.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            raise DynsysError(f"grid.{key} must be a non-empty list, got {values!r}")
+        if key in base:
+            raise DynsysError(f"key {key!r} is in both [base] and [grid]")
+    keys = list(grid)
+    return [{**base, **dict(zip(keys, combo))} for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep: runner name, configs and store path.
+
+    ``workdirs`` optionally names each run's private folder (same order as ``configs``); by default
+    a run checkpoints in ``<store>.work/<key>``. An experiment that keeps its own folders (so that a
+    larger budget resumes an earlier run) passes them here.
+    """
+
+    runner: str
+    configs: tuple[dict, ...]
+    store: Path
+    workdirs: tuple | None = None
+
+    def __post_init__(self):
+        runner = get_runner(self.runner)
+        if not self.configs:
+            raise DynsysError("the sweep has no configs")
+        for cfg in self.configs:
+            _check_keys(runner, cfg)
+        if self.workdirs is not None and len(self.workdirs) != len(self.configs):
+            raise DynsysError(f"workdirs has {len(self.workdirs)} entries for {len(self.configs)} configs")
+
+
+def _check_keys(runner: Runner, cfg: Mapping) -> None:
+    if runner.keys is not None:
+        unknown = sorted(set(cfg) - runner.keys)
+        if unknown:
+            raise DynsysError(
+                f"unknown config key(s) {', '.join(unknown)} for runner {runner.name!r}; "
+                f"known: {', '.join(sorted(runner.keys))}"
+            )
+    missing = sorted(runner.required - set(cfg))
+    if missing:
+        raise DynsysError(f"missing config key(s) {', '.join(missing)} for runner {runner.name!r}")
+    if runner.validator:
+        try:
+            _resolve(runner.validator)(cfg)
+        except TypeError as exc:
+            raise DynsysError(f"bad config for runner {runner.name!r}: {exc}") from None
+
+
+def load_sweep(path, store=None) -> SweepSpec:
+    """Read and validate a sweep TOML file (see the module docstring). Nothing is written."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DynsysError(f"sweep file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise DynsysError(f"sweep file {path} is not UTF-8 text") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DynsysError(f"malformed TOML in {path}: {exc}") from None
+    unknown = sorted(set(doc) - {"sweep", "base", "grid"})
+    if unknown:
+        raise DynsysError(
+            f"unknown table(s) [{'], ['.join(unknown)}] in {path}; allowed: [sweep], [base], [grid]"
+        )
+    sweep = doc.get("sweep")
+    if not isinstance(sweep, dict) or "runner" not in sweep:
+        raise DynsysError(f"{path} needs a [sweep] table with a runner name")
+    bad = sorted(set(sweep) - {"runner", "store"})
+    if bad:
+        raise DynsysError(f"unknown key(s) {', '.join(bad)} in [sweep] of {path}; allowed: runner, store")
+    base = doc.get("base", {})
+    grid = doc.get("grid", {})
+    if not isinstance(base, dict) or not isinstance(grid, dict):
+        raise DynsysError(f"[base] and [grid] in {path} must be tables")
+    configs = expand_grid(base, grid) if grid else [dict(base)]
+    store_path = Path(store) if store else path.parent / sweep.get("store", path.with_suffix(".sqlite").name)
+    return SweepSpec(runner=str(sweep["runner"]), configs=tuple(configs), store=store_path)
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a sweep did."""
+
+    store: Path
+    total: int
+    done: int
+    failed: int
+    skipped: int
+    seconds: float
+    errors: dict = field(default_factory=dict)
+
+
+def _execute(target: str, config: dict, workdir: str | None = None):
+    """Run one config in a worker. Never raises: failures come back as data.
+
+    Runners that take a ``workdir`` keyword get the run's private folder (for checkpoints).
+    """
+    import inspect
+
+    t0 = time.perf_counter()
+    try:
+        fn = _resolve(target)
+        if workdir is not None and "workdir" in inspect.signature(fn).parameters:
+            out = fn(config, workdir=Path(workdir))
+        else:
+            out = fn(config)
+        metrics, arrays = out if isinstance(out, tuple) else (out, {})
+        arrays = {k: np.asarray(v) for k, v in (arrays or {}).items()}
+        return "done", metrics, arrays, None, time.perf_counter() - t0
+    except Exception as exc:  # recorded in the store, never lost
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return "failed", None, None, last, time.perf_counter() - t0
+
+
+class _LocalExecutor:
+    def __init__(self, workers: int):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver"))
+
+    def submit(self, target, cfg, workdir):
+        return self.pool.submit(_execute, target, cfg, workdir)
+
+    def as_completed(self, futures):
+        from concurrent.futures import as_completed
+
+        return as_completed(futures)
+
+    def close(self, cancel=False, grace: float = 2.0):
+        """Shut the pool down; with ``cancel`` (an interrupt) stop the running workers too.
+
+        Without this, interpreter exit would wait for every task already handed to a worker (a
+        worker whose run was interrupted goes on to the next queued task). Workers that got the
+        signal themselves (Ctrl-C reaches the whole process group) save within an update; after
+        ``grace`` seconds every worker is killed (SIGKILL: a trainer would defer SIGTERM). Their
+        runs stay 'running' in the store and resume from their last checkpoint (written
+        atomically; only this process writes the store).
+        """
+        if not cancel:
+            self.pool.shutdown(wait=True)
+            return
+        procs = list((getattr(self.pool, "_processes", None) or {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            proc.join(timeout=max(0.0, deadline - time.monotonic()))
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+
+
+class _DaskExecutor:
+    def __init__(self, workers: int, scheduler: str | None):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise DynsysError(
+                "the dask executor needs dask[distributed]: pip install 'dynsys[dask]'"
+            ) from None
+        self.cluster = None
+        if scheduler:
+            try:
+                self.client = Client(scheduler, timeout="10s")
+            except (OSError, TimeoutError) as exc:
+                raise DynsysError(
+                    f"cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__})"
+                ) from None
+        else:
+            self.cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            self.client = Client(self.cluster)
+
+    def submit(self, target, cfg, workdir):
+        return self.client.submit(_execute, target, cfg, workdir, pure=False)
+
+    def as_completed(self, futures):
+        from distributed import as_completed
+
+        yield from as_completed(futures)
+
+    def close(self, cancel=False):
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def run_sweep(
+    spec: SweepSpec,
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    retry_failed: bool = True,
+    progress: bool | Callable = True,
+) -> SweepSummary:
+    """Run every config of ``spec`` not yet done, recording each result as it completes.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+    executor : {'local', 'dask'}
+        ``'dask'`` is implied when ``scheduler`` is given.
+    workers : int, optional
+        Worker processes (default: one per core).
+    scheduler : str, optional
+        A Dask scheduler address ``tcp://HOST:PORT``.
+    retry_failed : bool
+        Rerun configs whose previous attempt failed.
+    progress : bool or callable
+        A tqdm bar (default) or a ``progress(iterable, total=..., desc=...)`` wrapper.
+    """
+    from .store import ResultStore
+
+    if scheduler:
+        executor = "dask"
+    check_choice(executor, "executor", ("local", "dask"))
+    workers = check_positive_int(workers if workers is not None else (os.cpu_count() or 1), "workers")
+    runner = get_runner(spec.runner)
+    t0 = time.perf_counter()
+    with ResultStore(spec.store) as store:
+        statuses = store.statuses()
+        todo, skipped = [], 0
+        seen = set()
+        for i, cfg in enumerate(spec.configs):
+            key = run_key(runner.name, cfg)
+            if key in seen:
+                continue
+            seen.add(key)
+            st = statuses.get(key)
+            if st == "done" or (st == "failed" and not retry_failed):
+                skipped += 1
+            else:
+                wd = spec.workdirs[i] if spec.workdirs is not None else store.work_dir / key
+                todo.append((key, cfg, str(wd)))
+        done = failed = 0
+        errors = {}
+        if todo:
+            ex = (
+                _DaskExecutor(workers, scheduler)
+                if executor == "dask"
+                else _LocalExecutor(min(workers, len(todo)))
+            )
+            cancel = True
+            try:
+                futures = {}
+                for key, cfg, workdir in todo:
+                    store.mark_running(key, runner.name, cfg)
+                    futures[ex.submit(runner.target, cfg, workdir)] = (key, cfg)
+                it = ex.as_completed(list(futures))
+                it = _wrap_progress(progress, it, len(futures), f"sweep {runner.name}")
+                for fut in it:
+                    key, cfg = futures[fut]
+                    status, metrics, arrays, error, seconds = fut.result()
+                    store.record(
+                        key,
+                        runner.name,
+                        cfg,
+                        status=status,
+                        metrics=metrics,
+                        arrays=arrays,
+                        error=error,
+                        seconds=seconds,
+                    )
+                    if status == "done":
+                        done += 1
+                    else:
+                        failed += 1
+                        errors[key] = error
+                cancel = False
+            finally:
+                ex.close(cancel=cancel)
+    return SweepSummary(spec.store, len(seen), done, failed, skipped, time.perf_counter() - t0, errors)
+
+
+def sweep_results(spec: SweepSpec, *, arrays: bool = False) -> list:
+    """The stored result of each of ``spec``'s configs, in config order (every run must be done).
+
+    Each entry is the run's ``metrics`` dict, or its ``(metrics, arrays)`` pair when ``arrays``.
+    """
+    from .store import ResultStore
+
+    runner = get_runner(spec.runner).name
+    keys = [run_key(runner, cfg) for cfg in spec.configs]
+    with ResultStore(spec.store) as store:
+        metrics = {r["key"]: r["metrics"] for r in store.rows("done")}
+        if arrays:
+            return [(metrics[k], store.load_arrays(k)) for k in keys]
+    return [metrics[k] for k in keys]
+
+
+def _wrap_progress(progress, it: Iterable, total: int, desc: str):
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        return tqdm(it, total=total, desc=desc, dynamic_ncols=True)
+    if callable(progress):
+        return progress(it, total=total, desc=desc)
+    return it

@@ -1,0 +1,101 @@
+"""The log and outcome of a training run: :class:`TrainingHistory` (returned by
+:func:`dynsys.training.train`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DynsysError
+from ..maps import RNNMap
+from .config import TrainConfig, _activation_of
+
+__all__ = ["TrainingHistory", "EVAL_FIELDS"]
+
+
+EVAL_FIELDS = (
+    "loss",
+    "error",
+    "grad_norm",
+    "grad_norm_max",
+    "clip_fraction",
+    "rho",
+    "lambda1",
+    "omega",
+    "confirm_error",
+)
+_TRACE_FIELDS = ("update_loss", "update_norm", "update_clipped")
+
+
+@dataclass
+class TrainingHistory:
+    """The log and outcome of a (possibly ensemble) training run.
+
+    Attributes
+    ----------
+    config : TrainConfig
+    members : list of (init, method, seed)
+    eval_updates : ndarray, shape (E,)
+        Update index of each evaluation.
+    loss, error, grad_norm, grad_norm_max, clip_fraction, rho, lambda1, omega, confirm_error : ndarray, shape (E, K)
+        Per evaluation and member: mean training loss since the previous evaluation, error rate on
+        fresh sequences, mean / max gradient norm before clipping, fraction of clipped updates,
+        ``ρ(W_rec)``, ``λ₁(W_rec)``, mean Ω, error on the confirmation set (NaN when not run).
+        NaN after a member stopped.
+    solved_at : ndarray of int, shape (K,)
+        First update at which the success rule held (−1: never).
+    zero_error_at : ndarray of int, shape (K,)
+        First update with zero errors on the evaluation set (−1: never).
+    nonfinite_count : ndarray of int, shape (K,)
+    updates_done : ndarray of int, shape (K,)
+    params : dict of ndarray, leading axis K
+        Final weights.
+    update_loss, update_norm, update_clipped : ndarray, shape (U, K) or None
+        Per-update traces (``record_updates=True``).
+    """
+
+    config: TrainConfig
+    members: list
+    eval_updates: np.ndarray
+    loss: np.ndarray
+    error: np.ndarray
+    grad_norm: np.ndarray
+    grad_norm_max: np.ndarray
+    clip_fraction: np.ndarray
+    rho: np.ndarray
+    lambda1: np.ndarray
+    omega: np.ndarray
+    confirm_error: np.ndarray
+    solved_at: np.ndarray
+    zero_error_at: np.ndarray
+    nonfinite_count: np.ndarray
+    updates_done: np.ndarray
+    params: dict
+    update_loss: np.ndarray | None = None
+    update_norm: np.ndarray | None = None
+    update_clipped: np.ndarray | None = None
+
+    @property
+    def solved(self) -> np.ndarray:
+        return self.solved_at >= 0
+
+    def member_map(self, i: int) -> RNNMap:
+        """The trained network of member ``i`` (its final weights, with the readout)."""
+        W_rec, W_in, b, W_out, b_out = (self.params[k][i] for k in RNNMap.weight_names)
+        return RNNMap(W_rec, W_in, b, _activation_of(self.members[i][0]), W_out, b_out)
+
+    def maps(self) -> list[RNNMap]:
+        """The trained network of every member, in member order."""
+        return [self.member_map(i) for i in range(len(self.members))]
+
+    def success_rate(self, init: str | None = None, method: str | None = None) -> float:
+        """Fraction of the members (optionally of one init / method) that were solved."""
+        sel = [
+            i
+            for i, (a, m, _) in enumerate(self.members)
+            if (init is None or a == init) and (method is None or m == method)
+        ]
+        if not sel:
+            raise DynsysError(f"no member with init={init!r}, method={method!r}")
+        return float(np.mean(self.solved[sel]))

@@ -1,0 +1,65 @@
+"""Optimizer steps of the trainer: plain SGD (the paper's MSGD), momentum and Adam.
+
+Vectorized over K stacked networks, each with its own learning rate; the state (momentum
+buffers, Adam moments and step counter) is a flat dict of arrays so checkpoints can store it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..maps import RNNMap
+
+__all__ = ["optimizer_step"]
+
+PARAM_NAMES = RNNMap.weight_names
+
+
+def optimizer_step(params, upd, lr, state, optimizer, momentum, adam):
+    """Apply the (clipped) updates ``upd`` to ``params`` with one optimizer step.
+
+    Parameters
+    ----------
+    params, upd : dict of ndarray
+        Weights and updates, each with a leading K axis (``W_rec`` (K, n, n), ..., ``b_out`` (K, k)).
+    lr : ndarray, shape (K,)
+        Per-member learning rate.
+    state : dict or None
+        Momentum buffers ``v_<p>`` or Adam moments ``m_<p>``, ``s_<p>`` and counter ``t`` (K,).
+    optimizer : {"sgd", "momentum", "adam"}
+    momentum : float
+    adam : (beta1, beta2, eps)
+
+    Returns
+    -------
+    new_params, new_state : dict
+
+    Examples
+    --------
+    >>> p = {k: np.ones((1, 1)) for k in PARAM_NAMES}
+    >>> new, _ = optimizer_step(p, p, np.array([0.5]), None, "sgd", 0.9, (0.9, 0.999, 1e-8))
+    >>> float(new["W_rec"][0, 0])
+    0.5
+    """
+    K = lr.shape[0]
+    state = dict(state or {})
+    if optimizer == "adam":
+        b1, b2, eps = adam
+        state["t"] = state.get("t", np.zeros(K)) + 1  # one Adam step per update, shared by all parameters
+        bc1, bc2 = 1 - b1 ** state["t"], 1 - b2 ** state["t"]  # bias corrections, shape (K,)
+    new = {}
+    for k in PARAM_NAMES:
+        shape = (K,) + (1,) * (upd[k].ndim - 1)
+        lrk = lr.reshape(shape)
+        if optimizer == "sgd":
+            new[k] = params[k] - lrk * upd[k]
+        elif optimizer == "momentum":
+            v = momentum * state.get(f"v_{k}", np.zeros_like(upd[k])) - lrk * upd[k]
+            state[f"v_{k}"] = v
+            new[k] = params[k] + v
+        else:
+            m = b1 * state.get(f"m_{k}", np.zeros_like(upd[k])) + (1 - b1) * upd[k]
+            s = b2 * state.get(f"s_{k}", np.zeros_like(upd[k])) + (1 - b2) * upd[k] ** 2
+            state[f"m_{k}"], state[f"s_{k}"] = m, s
+            new[k] = params[k] - lrk * (m / bc1.reshape(shape)) / (np.sqrt(s / bc2.reshape(shape)) + eps)
+    return new, state

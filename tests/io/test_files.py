@@ -1,0 +1,95 @@
+import pickle
+
+import numpy as np
+import pytest
+
+from dynsys.errors import DynsysError
+from dynsys.io import load_result, load_weights, save_result, save_weights
+from dynsys.maps import RNNMap
+
+
+def test_weights_roundtrip(tmp_path, rng):
+    rnn = RNNMap(
+        rng.normal(size=(4, 4)),
+        rng.normal(size=(4, 2)),
+        rng.normal(size=4),
+        "sigmoid",
+        rng.normal(size=(3, 4)),
+        rng.normal(size=3),
+    )
+    path = save_weights(tmp_path / "w.npz", rnn)
+    back = load_weights(path)
+    for key in ("W_rec", "W_in", "b", "W_out", "b_out"):
+        np.testing.assert_array_equal(getattr(back, key), getattr(rnn, key))
+    assert back.activation.name == "sigmoid"
+    assert load_weights(path, activation="tanh").activation.name == "tanh"
+    assert load_weights(path).dim == 4
+
+
+def test_minimal_weights_file(tmp_path):
+    np.savez(tmp_path / "w.npz", W_rec=np.eye(3))
+    rnn = load_weights(tmp_path / "w.npz")
+    assert rnn.dim == 3 and rnn.input_dim == 0 and rnn.activation.name == "tanh"
+
+
+@pytest.mark.parametrize(
+    ("arrays", "match"),
+    [
+        ({"W_in": np.ones((3, 1))}, "has no 'W_rec' array"),
+        ({"W_rec": np.ones((3, 4))}, r"W_rec must be square"),
+        ({"W_rec": np.eye(3), "b": np.ones(4)}, r"b must have shape \(3,\)"),
+        ({"W_rec": np.eye(3) * np.nan}, "W_rec must be finite"),
+        ({"W_rec": np.eye(3), "activation": np.array("gelu")}, "unknown activation 'gelu'"),
+        ({"W_rec": np.eye(3), "activation": np.array(["tanh", "relu"])}, "0-d string array"),
+        ({"W_rec": np.eye(3), "extra": np.ones(2)}, r"unknown key\(s\) extra"),
+    ],
+)
+def test_bad_weight_files(tmp_path, arrays, match):
+    np.savez(tmp_path / "w.npz", **arrays)
+    with pytest.raises(DynsysError, match=match):
+        load_weights(tmp_path / "w.npz")
+
+
+def test_pickled_npz_is_refused(tmp_path):
+    np.savez(tmp_path / "w.npz", W_rec=np.array([{"evil": 1}], dtype=object))
+    with pytest.raises(DynsysError, match="pickled object; pickles are refused"):
+        load_weights(tmp_path / "w.npz")
+
+
+def test_corrupt_and_missing_files(tmp_path):
+    (tmp_path / "bad.npz").write_bytes(b"not a zip file at all")
+    with pytest.raises(DynsysError, match=r"cannot read .* as \.npz"):
+        load_weights(tmp_path / "bad.npz")
+    (tmp_path / "p.npz").write_bytes(pickle.dumps({"W_rec": 1}))
+    with pytest.raises(DynsysError, match="cannot read"):
+        load_weights(tmp_path / "p.npz")
+    with pytest.raises(DynsysError, match="file not found"):
+        load_weights(tmp_path / "nope.npz")
+    with pytest.raises(DynsysError, match="is a directory"):
+        load_weights(tmp_path)
+
+
+def test_result_roundtrip_and_atomicity(tmp_path, rng):
+    arrays = {"a": rng.normal(size=(3, 2)), "i": np.arange(4)}
+    meta = {"config": {"x": 1.5}, "metrics": {"nan": float("nan"), "v": np.float64(2.0)}}
+    stem = save_result(tmp_path / "r", arrays, meta)
+    a2, m2 = load_result(stem)
+    np.testing.assert_array_equal(a2["a"], arrays["a"])
+    assert m2["metrics"]["v"] == 2.0 and m2["metrics"]["nan"] == "nan"
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary files left
+    (tmp_path / "r.json").write_text("{broken")
+    with pytest.raises(DynsysError, match="corrupt metadata"):
+        load_result(stem)
+
+
+def test_result_stems_with_dots_keep_their_profiles_apart(tmp_path):
+    save_result(tmp_path / "exp.default", {"a": np.zeros(1)}, {"p": "default"})
+    save_result(tmp_path / "exp.paper", {"a": np.ones(1)}, {"p": "paper"})
+    assert load_result(tmp_path / "exp.default")[1]["p"] == "default"
+    assert load_result(tmp_path / "exp.paper")[1]["p"] == "paper"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "exp.default.json",
+        "exp.default.npz",
+        "exp.paper.json",
+        "exp.paper.npz",
+    ]
