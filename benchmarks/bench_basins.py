@@ -2,7 +2,7 @@
 
 Alternatives measured in the same run, single-threaded:
 
-* ``dynsys`` — :func:`dynsys.basins.basins_of_attraction` (whole chunk of the grid at once, points
+* ``dynsys`` — :func:`dynsys.analysis.basins.basins_of_attraction` (whole chunk of the grid at once, points
   retired as soon as they are assigned, attractors found on the fly).
 * ``full budget`` — what one writes first: iterate every grid point for the whole iteration budget
   (``max_steps`` = 1000 here, dynsys' default) with one vectorized ``map.step`` per step, then
@@ -10,7 +10,7 @@ Alternatives measured in the same run, single-threaded:
   is timed on a band of rows and scaled linearly to the whole grid (its cost is exactly linear in
   the number of points: no point ever leaves).
 
-Then cell mapping (:func:`dynsys.cell_mapping.cell_mapping`) on Newton z³ − 1, 400², simple (k = 1)
+Then cell mapping (:func:`dynsys.analysis.basins.cell_mapping`) on Newton z³ − 1, 400², simple (k = 1)
 vs of the k-th iterate (k = 4, 8): time and agreement with direct iteration.
 
 Then the peak memory of a 4000² grid (tracemalloc, which sees numpy's allocations, plus the

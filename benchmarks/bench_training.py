@@ -17,7 +17,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from dynsys.training import get_task, initialize, training_step  # noqa: E402
+from dynsys.training import StepOptions, get_task, initialize, training_step  # noqa: E402
 
 N, B, T, K = 50, 20, 100, 16
 REPEAT = 60
@@ -41,21 +41,12 @@ def run_dynsys(Kn, alpha=0.0):
     params = {k: np.stack([getattr(p, k) for p in ps]) for k in NAMES}
     one = np.ones(Kn)
     ws = {}  # BPTT buffers reused between updates, as dynsys.train does
+    opts = StepOptions(lr=0.01 * one, clip=one, alpha=alpha * one)
 
     def go():
         nonlocal params
         for bt in batches:
-            params, _, _ = training_step(
-                params,
-                bt.inputs,
-                bt.targets,
-                task,
-                "tanh",
-                lr=0.01 * one,
-                clip=one,
-                alpha=alpha * one,
-                workspace=ws,
-            )
+            params, _, _ = training_step(params, bt.inputs, bt.targets, task, "tanh", opts, workspace=ws)
 
     return best_of(go) / REPEAT
 

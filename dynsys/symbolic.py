@@ -433,7 +433,7 @@ def certificate(
         Width of the ``"boundary"`` band around ``λ₁γ = 1`` (numeric case).
     lambda1, spectral_radius : float, optional
         Already computed values for a numeric ``W_rec`` (e.g. from
-        :func:`dynsys.conditions.check_conditions`), to skip recomputing them.
+        :func:`dynsys.analysis.conditions.check_conditions`), to skip recomputing them.
 
     Returns
     -------

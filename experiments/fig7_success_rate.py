@@ -17,14 +17,11 @@ do not have time to learn the task, so it checks the pipeline and shows early er
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import numpy as np
 
 from dynsys.errors import DynsysError
 from dynsys.io import save_figure
-from dynsys.runs import Experiment, SweepSpec, run_sweep, sweep_results
+from dynsys.runs import Experiment, SweepSpec, config_hash, run_sweep, sweep_results
 from dynsys.training import TrainConfig
 
 INITS = ("sigmoid", "basic_tanh", "smart_tanh")
@@ -97,8 +94,7 @@ def _train_config(config, init, length):
 
 def _run_key(cfg: TrainConfig) -> str:
     """Folder key: the training config without the budget, so a larger ``updates`` resumes and extends."""
-    d = {k: v for k, v in cfg.to_dict().items() if k not in ("updates", "checkpoint_every")}
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
+    return config_hash({k: v for k, v in cfg.to_dict().items() if k not in ("updates", "checkpoint_every")})
 
 
 def compute(config, ctx):
@@ -177,7 +173,7 @@ def draw(arrays, meta, figdir):
         _note(meta),
         n_seeds=len(m["seeds"]),
     )
-    stem = "fig7_success_rate" if meta["profile"] == "default" else f"fig7_success_rate_{meta['profile']}"
+    stem = "fig7_success_rate"  # a profile's figures go to its own folder (figures/<profile>/)
     save_figure(fig, figdir / stem)
     return [stem]
 

@@ -4,7 +4,7 @@ A small tanh RNN is trained (with :func:`dynsys.training.train`, Adam, norm clip
 sign of the last ±1 pulse on each of 3 input channels. With zero input its autonomous map should
 then have **8 stable fixed points**, one per memory state, and **saddles** between them (the
 basin boundaries the inputs push the state across, paper §2.3). The fixed points are found by
-:func:`dynsys.fixed_points.find_fixed_points` from states visited on task sequences; each stable
+:func:`dynsys.analysis.equilibria.find_fixed_points` from states visited on task sequences; each stable
 point is labelled by the sign pattern the readout gives it.
 """
 

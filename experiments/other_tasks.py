@@ -9,7 +9,7 @@ a range (the paper: up to 200); memorization trains one model per length. A run 
 its error on fresh sequences is below 1 % (confirmed on a larger fresh set).
 
 Every ensemble (one task × 5 seeds) is one config of a ``train`` sweep
-(:func:`dynsys.sweep.run_sweep`) whose store is ``<workdir>/runs.sqlite``: a rerun skips finished
+(:func:`dynsys.runs.sweep.run_sweep`) whose store is ``<workdir>/runs.sqlite``: a rerun skips finished
 ensembles and resumes unfinished ones from their checkpoints; ``--scheduler`` sends them to Dask.
 For addition and multiplication the sweep's ``generalize_lengths`` key evaluates the final
 weights on fresh sequences of longer nominal lengths.
@@ -191,7 +191,7 @@ def draw(arrays, meta, figdir):
         _note(meta),
         train_hi=int(meta["config"]["length_range"][1]),
     )
-    stem = "other_tasks" if meta["profile"] == "default" else f"other_tasks_{meta['profile']}"
+    stem = "other_tasks"  # a profile's figures go to its own folder (figures/<profile>/)
     save_figure(fig, figdir / stem)
     return [stem]
 

@@ -102,7 +102,7 @@ def draw(arrays, meta, figdir):
         f"{c['updates']:,} updates ({meta['profile']} profile)",
         fontsize=10,
     )
-    stem = "training_telemetry" if meta["profile"] == "default" else f"training_telemetry_{meta['profile']}"
+    stem = "training_telemetry"  # a profile's figures go to its own folder (figures/<profile>/)
     save_figure(fig, figdir / stem)
     return [stem]
 

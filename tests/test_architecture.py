@@ -326,3 +326,18 @@ def test_rules_can_fail(tmp_path, monkeypatch):
     assert check_layout(root) == [
         "dynsys/helpers.py at the package root (allowed: __init__, __main__, _validate, activations, errors, symbolic)"
     ]
+
+
+def test_faces_export_what_they_list():
+    """Every name a face lists resolves; the lazy analysis face lists exactly its parts' names."""
+    import importlib
+
+    for mod in parse_package().values():
+        if mod.is_package:
+            face = importlib.import_module(mod.name)
+            for name in getattr(face, "__all__", ()):
+                assert hasattr(face, name), f"{mod.name} lists {name!r} but does not export it"
+    analysis = importlib.import_module("dynsys.analysis")
+    for part in analysis._PARTS:
+        listed = {n for n, p in analysis._EXPORTS.items() if p == part}
+        assert listed == set(importlib.import_module(f"dynsys.analysis.{part}").__all__), part

@@ -25,18 +25,21 @@ _PARTS = {
         "DIVERGED UNDECIDED StateGrid CellTable box_grid plane_grid label_agreement BasinOptions Attractor "
         "Basins basins_of_attraction CellMapping cell_mapping boundary_mask basin_entropy "
         "uncertainty_exponent boundary_dimension BoundaryGeometry classify_boundary Crossings Sensitivity "
-        "jacobian_norms track_crossings sensitivity_scan basin_graph boundary_pairs"
+        "jacobian_norms track_crossings sensitivity_scan locate_basin_change cell_mapping_agreement "
+        "basin_graph boundary_pairs default_state_box map_grid BASIN_METHODS compute_basins BasinsReport "
+        "basins_report"
     ),
     "walls": (
         "UnitModel UnitLoss UnitSurface RefinedSurface unit_loss unit_surface refine_unit_surface Wall "
         "WallDistances locate_unit_wall basin_boundary_curve fold_curves distance_to_polyline wall_distances "
-        "DescentPath descend ParamLayout LineSlice PlaneSlice choose_direction loss_line loss_plane losses_at"
+        "DescentPath descend ParamLayout LineSlice PlaneSlice choose_direction loss_line loss_plane losses_at "
+        "SurfaceReport analyze_unit_surface"
     ),
     "conditions": (
         "ConditionResult ProductEvidence check_conditions product_evidence spectral_norm spectral_radius "
         "verdict_for ITERATIVE_THRESHOLD"
     ),
-    "lyapunov": "LyapunovSpectrum lyapunov_spectrum orbit_lyapunov",
+    "lyapunov": "LyapunovSpectrum lyapunov_spectrum orbit_lyapunov sampled_lyapunov LARGE_N",
 }
 _EXPORTS = {name: part for part, names in _PARTS.items() for name in names.split()}
 

@@ -7,6 +7,49 @@ import sys
 from ..errors import DynsysError
 
 
+def library_default(obj, name: str):
+    """The default of field ``name`` of a library dataclass, or of parameter ``name`` of a library
+    function: the CLI reads its defaults from the library and never types them twice.
+
+    Raises
+    ------
+    LookupError
+        When ``obj`` has no such field or parameter, or it has no default (a bug of the CLI).
+    """
+    import dataclasses
+    import inspect
+
+    if dataclasses.is_dataclass(obj):
+        for f in dataclasses.fields(obj):
+            if f.name == name and f.default is not dataclasses.MISSING:
+                return f.default
+            if f.name == name and f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+    else:
+        p = inspect.signature(obj).parameters.get(name)
+        if p is not None and p.default is not inspect.Parameter.empty:
+            return p.default
+    raise LookupError(f"{getattr(obj, '__qualname__', obj)} has no default for {name!r}")
+
+
+def literal_choices(func, name: str) -> tuple:
+    """The values of the ``Literal[...]`` annotation of parameter ``name`` of a library function
+    (house style rule 8: options are typed), for an argparse ``choices=``."""
+    import typing
+
+    hint = typing.get_type_hints(func).get(name)
+    if typing.get_origin(hint) is not typing.Literal:
+        raise LookupError(f"{func.__qualname__}: parameter {name!r} is not typed as a Literal")
+    return typing.get_args(hint)
+
+
+def activation_help(what: str) -> str:
+    """Help text of an ``--activation`` option, listing the library's activation names."""
+    from ..activations import activation_names
+
+    return f"{what}: {', '.join(activation_names())}"
+
+
 def add_weights_argument(parser, required=True):
     parser.add_argument(
         "--weights",
@@ -14,7 +57,7 @@ def add_weights_argument(parser, required=True):
         required=required,
         help="weights file (.npz with W_rec, optional W_in, b, W_out, b_out, activation)",
     )
-    parser.add_argument("--activation", default=None, help="override the file's activation")
+    parser.add_argument("--activation", default=None, help=activation_help("override the file's activation"))
 
 
 def load_map(args):

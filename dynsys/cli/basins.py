@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_weights_argument, load_map, parse_vector, print_json
+from ._common import add_weights_argument, library_default, load_map, parse_vector, print_json
 
 NAME = "basins"
 HELP = "basins of attraction of the autonomous network on a line/plane of states (attractors found automatically)"
@@ -14,9 +14,16 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
+    from ..analysis.basins.cell_mapping import cell_mapping
+    from ..analysis.basins.direct import BasinOptions
+    from ..analysis.basins.report import BASIN_METHODS, compute_basins
+    from ..maps.unit import UnitMap
+
     add_weights_argument(p, required=False)
     p.add_argument("--unit", action="store_true", help="one unit x ↦ w σ(x) + b instead of --weights")
-    p.add_argument("--w", type=float, default=5.0, help="--unit weight (default 5.0)")
+    p.add_argument(
+        "--w", type=float, default=library_default(UnitMap, "w"), help="--unit weight (default %(default)s)"
+    )
     p.add_argument("--b", type=float, default=-2.45, help="--unit bias (default -2.45, bistable for w = 5)")
     p.add_argument(
         "--plane",
@@ -35,18 +42,24 @@ def add_arguments(p):
     )
     p.add_argument(
         "--method",
-        choices=("direct", "cells"),
-        default="direct",
+        choices=BASIN_METHODS,
+        default=library_default(compute_basins, "method"),
         help="direct iteration (default) or cell mapping (n ≤ 2 without --plane)",
     )
     p.add_argument(
         "--steps-per-cell",
         type=int,
-        default=4,
+        default=library_default(cell_mapping, "steps_per_cell"),
         metavar="K",
-        help="--method cells: map each sample K steps before snapping to a cell (1 = simple cell mapping; default 4)",
+        help="--method cells: map each sample K steps before snapping to a cell "
+        "(1 = simple cell mapping; default %(default)s)",
     )
-    p.add_argument("--max-steps", type=int, default=1000, help="iteration budget per point (default 1000)")
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=library_default(BasinOptions, "max_steps"),
+        help="iteration budget per point (default %(default)s)",
+    )
     p.add_argument(
         "--json", action="store_true", help="print attractors (type, period), fractions, boundary as JSON"
     )
@@ -56,31 +69,27 @@ def add_arguments(p):
 
 
 def _build(args):
+    """The autonomous map and the grid of initial states named by the arguments."""
     import numpy as np
 
-    from ..analysis.basins.grids import box_grid, plane_grid
+    from ..analysis.basins.grids import map_grid
     from ..errors import DynsysError
     from ..maps.unit import UnitMap
 
     if args.unit == bool(args.weights):
         raise DynsysError("give either --weights W.npz or --unit (with --w, --b)")
     if args.unit:
-        m = UnitMap(w=args.w, b=args.b, activation=args.activation or "sigmoid")
+        m = UnitMap(w=args.w, b=args.b, activation=args.activation or library_default(UnitMap, "activation"))
     else:
         m = load_map(args)
         if m.input_dim:
             m = m.autonomous()
-    box = m.state_box()  # contains F(x) for every x (the autonomous map: no input)
-    if box is None:
-        box = (np.full(m.dim, -3.0), np.full(m.dim, 3.0))
-    lo, hi = box
-    margin = 0.1 * np.maximum(hi - lo, 1e-3)
-    lo, hi = lo - margin, hi + margin
     ext = None
     if args.extent is not None:
         if len(args.extent) not in (2, 4):
             raise DynsysError(f"--extent takes 2 or 4 numbers, got {len(args.extent)}")
         ext = np.array(args.extent).reshape(-1, 2)
+    plane = None
     if args.plane:
         if len(args.plane) not in (2, 3):
             raise DynsysError("--plane takes ORIGIN DIR1 [DIR2] (comma-separated vectors)")
@@ -88,17 +97,10 @@ def _build(args):
         dirs = [parse_vector(v, f"--plane DIR{i}") for i, v in enumerate(args.plane[1:], 1)]
         if any(v.shape != origin.shape for v in [origin, *dirs]) or origin.shape[0] != m.dim:
             raise DynsysError(f"--plane vectors must have {m.dim} entries each")
-        if ext is None:
-            L = float(np.max(np.maximum(np.abs(lo), np.abs(hi)) + np.abs(origin)))
-            ext = np.array([[-L / np.linalg.norm(d), L / np.linalg.norm(d)] for d in dirs])
-        grid = plane_grid(origin, np.array(dirs), ext, args.resolution)
-    else:
-        if m.dim > 2:
-            raise DynsysError(f"the network has n = {m.dim} > 2 units: give --plane ORIGIN DIR1 DIR2")
-        if ext is None:
-            ext = np.stack([lo, hi], axis=1)
-        grid = box_grid(ext if ext.shape[0] == m.dim else np.repeat(ext, m.dim, axis=0), args.resolution)
-    return m, grid
+        plane = (origin, np.array(dirs))
+    elif m.dim > 2:
+        raise DynsysError(f"the network has n = {m.dim} > 2 units: give --plane ORIGIN DIR1 DIR2")
+    return m, map_grid(m, args.resolution, extent=ext, plane=plane)
 
 
 def run(args) -> int:
@@ -107,69 +109,25 @@ def run(args) -> int:
     import numpy as np
 
     from .._validate import check_positive_int
-    from ..analysis.basins.basin_graph import boundary_pairs
-    from ..analysis.basins.boundaries import classify_boundary
-    from ..analysis.basins.direct import basins_of_attraction
+    from ..analysis.basins.report import basins_report, compute_basins
     from ..errors import DynsysError
     from ..io.files import save_result
 
     check_positive_int(args.resolution, "--resolution", minimum=2)
-    check_positive_int(args.max_steps, "--max-steps")
+    max_steps = check_positive_int(args.max_steps, "--max-steps")
     m, grid = _build(args)
+    k = None
     if args.method == "cells":
-        from ..analysis.basins.cell_mapping import cell_mapping
-
         if grid.ndim != m.dim:
             raise DynsysError("--method cells needs a grid spanning the state space (no --plane, n ≤ 2)")
         k = check_positive_int(args.steps_per_cell, "--steps-per-cell")
-        res = cell_mapping(m, grid, steps_per_cell=k)
-        fr = res.fractions
-        summary = {
-            "attractors": [
-                {"id": k, "type": "cells", "cells": int(c.size), "fraction": fr[k]}
-                for k, c in enumerate(res.attractor_cells)
-            ],
-            "diverged": fr["diverged"],
-            "undecided": fr["undecided"],
-            "grid_shape": list(grid.shape),
-        }
-        points = {}
-    else:
-        res = basins_of_attraction(m, grid, max_steps=args.max_steps)
-        summary = res.summary()
-        points = {f"attractor_{a.id}": a.points for a in res.attractors}
-    summary["method"] = args.method
-    if args.method == "cells":
-        summary["steps_per_cell"] = k
-    summary["grid"] = {
-        "origin": grid.origin,
-        "directions": grid.directions,
-        "extent": [[float(a[0]), float(a[-1])] for a in grid.axes],
-    }
-    summary["touching_basins"] = [[a, b, n] for (a, b), n in boundary_pairs(res.labels).items()]
-    if min(grid.shape) >= 40:
-        g = classify_boundary(res.labels)
-        summary["boundary"] = {
-            "kind": g.kind,
-            "basin_entropy": g.S_b,
-            "boundary_basin_entropy": g.S_bb,
-            "uncertainty_exponent": g.alpha,
-            "box_dimension": g.dimension,
-            "reason": g.reason,
-        }
+    res = compute_basins(m, grid, args.method, max_steps=max_steps, steps_per_cell=k)
+    report = basins_report(res, grid)
+    summary = report.summary()
     if args.out:
-        arrays = {
-            "labels": res.labels,
-            "origin": grid.origin,
-            "directions": grid.directions,
-            **{f"axis_{i}": a for i, a in enumerate(grid.axes)},
-            **points,
-        }
-        if hasattr(res, "steps"):
-            arrays["steps"] = res.steps
         out = Path(args.out)
         stem = out.with_suffix("") if out.suffix == ".npz" else out
-        save_result(stem, arrays, summary)
+        save_result(stem, report.arrays(), summary)
         summary["saved"] = str(stem.with_suffix(".npz"))
     if args.json:
         print_json(summary)

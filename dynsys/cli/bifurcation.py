@@ -15,11 +15,17 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
-    from ._common import add_weights_argument
+    from ..maps.unit import UnitMap
+    from ._common import add_weights_argument, library_default
 
     add_weights_argument(p, required=False)
     p.add_argument("--unit", action="store_true", help="the one-unit map x ↦ w σ(x) + b (paper Fig. 3)")
-    p.add_argument("--w", type=float, default=5.0, help="--unit: recurrent weight w (default 5)")
+    p.add_argument(
+        "--w",
+        type=float,
+        default=library_default(UnitMap, "w"),
+        help="--unit: recurrent weight w (default %(default)s)",
+    )
     p.add_argument("--b", type=float, default=-2.5, help="--unit: bias b (default -2.5)")
     p.add_argument("--param", required=True, help="parameter to vary (see description)")
     p.add_argument("--range", nargs=2, required=True, metavar=("LO", "HI"), help="parameter range")
@@ -40,13 +46,13 @@ def run(args) -> int:
     from ..analysis.continuation.bifurcations import bifurcation_diagram
     from ..errors import DynsysError
     from ..maps.unit import UnitMap
-    from ._common import load_map, parse_vector, print_json
+    from ._common import library_default, load_map, parse_vector, print_json
 
     lo, hi = check_range(_num(args.range[0]), _num(args.range[1]), "--range")
     if args.unit:
         if args.weights is not None:
             raise DynsysError("--unit and --weights are exclusive")
-        act = args.activation or "sigmoid"
+        act = args.activation or library_default(UnitMap, "activation")
         m = UnitMap(
             w=check_finite_scalar(args.w, "--w"), b=check_finite_scalar(args.b, "--b"), activation=act
         )

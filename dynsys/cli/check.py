@@ -11,26 +11,39 @@ DESCRIPTION = (
     "per-step rate; the largest Lyapunov exponent along the same kind of trajectories."
 )
 
-#: above this dimension the Lyapunov estimate uses the top exponent only and fewer steps
-_BIG = 300
-
 
 def add_arguments(p):
-    from ._common import add_weights_argument
+    from ..analysis.conditions import check_conditions
+    from ._common import add_weights_argument, library_default
 
     add_weights_argument(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--latex", action="store_true", help="print the certificate as LaTeX")
-    p.add_argument("--steps", type=int, default=50, help="trajectory length for the evidence (default 50)")
-    p.add_argument("--sequences", type=int, default=8, help="sampled trajectories (default 8)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=library_default(check_conditions, "steps"),
+        help="trajectory length for the evidence (default %(default)s)",
+    )
+    p.add_argument(
+        "--sequences",
+        type=int,
+        default=library_default(check_conditions, "sequences"),
+        help="sampled trajectories (default %(default)s)",
+    )
     p.add_argument(
         "--lyapunov-steps",
         type=int,
         default=None,
         help="steps for the Lyapunov estimate (default 1000; 100 for n > 300)",
     )
-    p.add_argument("--tol", type=float, default=1e-6, help="width of the 'boundary' band around λ₁γ = 1")
+    p.add_argument(
+        "--tol",
+        type=float,
+        default=library_default(check_conditions, "tol"),
+        help="width of the 'boundary' band around λ₁γ = 1 (default %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for the sampled inputs and states")
     p.add_argument("--no-evidence", action="store_true", help="skip the sampled trajectories and Lyapunov")
 
@@ -40,7 +53,7 @@ def run(args) -> int:
 
     from .._validate import check_positive_int
     from ..analysis.conditions import check_conditions
-    from ..analysis.lyapunov import lyapunov_spectrum
+    from ..analysis.lyapunov import LARGE_N, sampled_lyapunov
     from ..symbolic import certificate, derive_gamma
     from ._common import load_map, print_json
 
@@ -48,24 +61,19 @@ def run(args) -> int:
     seqs = check_positive_int(args.sequences, "--sequences")
     rnn = load_map(args)
     rng = np.random.default_rng(args.seed)
-    big = rnn.dim > _BIG
-    if big:  # large n: fewer sketched trajectories so that the answer takes seconds
+    if rnn.dim > LARGE_N:  # large n: fewer sketched trajectories so that the answer takes seconds
         seqs = min(seqs, 4)
     res = check_conditions(
         rnn, tol=args.tol, evidence=not args.no_evidence, steps=steps, sequences=seqs, rng=rng
     )
     max_lyap, lyap = None, None
     if not args.no_evidence:
-        lsteps = args.lyapunov_steps if args.lyapunov_steps is not None else (100 if big else 1000)
-        lsteps = check_positive_int(lsteps, "--lyapunov-steps")
-        transient = min(20 if big else 100, lsteps)
-        B = min(seqs, 2 if big else 4)
-        x0 = rng.standard_normal((B, rnn.dim))
-        u = None
-        if rnn.input_dim:
-            u = rng.standard_normal((transient + lsteps, B, rnn.input_dim))
-        k = 1 if big else min(rnn.dim, 5)
-        spec = lyapunov_spectrum(rnn, x0, u, steps=lsteps, k=k, transient=transient, rng=rng)
+        lsteps = (
+            None
+            if args.lyapunov_steps is None
+            else check_positive_int(args.lyapunov_steps, "--lyapunov-steps")
+        )
+        spec = sampled_lyapunov(rnn, steps=lsteps, sequences=seqs, rng=rng)
         max_lyap = float(spec.mean[0])
         lyap = {
             "top": spec.mean.tolist(),

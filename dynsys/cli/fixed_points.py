@@ -12,18 +12,26 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
-    from ._common import add_weights_argument
+    from ..analysis.equilibria.fixed_points import find_fixed_points
+    from ..analysis.equilibria.newton import newton_solve
+    from ._common import add_weights_argument, library_default, literal_choices
 
     add_weights_argument(p)
     p.add_argument("--input", default=None, metavar="U", help="constant input u as comma-separated numbers")
-    p.add_argument("--period", type=int, default=1, help="find points of this minimal period (default 1)")
+    p.add_argument(
+        "--period",
+        type=int,
+        default=library_default(find_fixed_points, "period"),
+        help="find points of this minimal period (default %(default)s)",
+    )
     p.add_argument("--starts", type=int, default=512, help="number of Newton starts (default 512)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled starts")
     p.add_argument(
         "--linear",
-        default="auto",
+        choices=literal_choices(newton_solve, "linear"),
+        default=library_default(find_fixed_points, "linear"),
         help="linear solver of the Newton steps: lu (exact, per start), krylov (batched GMRES, "
-        "one GEMM per step for all starts) or auto (krylov from 64 units on; default)",
+        "one GEMM per step for all starts) or auto (krylov from 64 units on; default %(default)s)",
     )
     p.add_argument(
         "--slow",
@@ -36,7 +44,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from .._validate import check_choice, check_positive_int
+    from .._validate import check_positive_int
     from ..analysis.equilibria.fixed_points import find_fixed_points, find_slow_points
     from ._common import load_map, parse_vector, print_json
 
@@ -44,12 +52,11 @@ def run(args) -> int:
     u = None if args.input is None else parse_vector(args.input, "--input")
     period = check_positive_int(args.period, "--period")
     n_starts = check_positive_int(args.starts, "--starts")
-    linear = check_choice(args.linear, "--linear", ("auto", "lu", "krylov"))
     if u is not None and u.shape != (rnn.input_dim,):
         from ..errors import DynsysError
 
         raise DynsysError(f"--input must have {rnn.input_dim} numbers for this network, got {u.size}")
-    fp = find_fixed_points(rnn, u, period=period, n_starts=n_starts, rng=args.seed, linear=linear)
+    fp = find_fixed_points(rnn, u, period=period, n_starts=n_starts, rng=args.seed, linear=args.linear)
     slow = None
     if args.slow is not None:
         sp = find_slow_points(rnn, u, n_starts=n_starts, rng=args.seed, q_max=float(args.slow))

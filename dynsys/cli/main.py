@@ -1,8 +1,10 @@
 """The ``dynsys`` command line: a thin layer over the library.
 
 Subcommands live in :mod:`dynsys.cli`, one module each, listed in ``COMMANDS``. Each module
-defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``, and imports its
-heavy dependencies inside ``run``.
+defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``, and imports the
+library only inside those two: ``add_arguments`` reads its defaults and choices from the library
+(never typed twice), and :func:`main` adds the arguments of the command being run only, so that
+``dynsys --help`` and every other command do not import what one command needs.
 
 Errors: a :class:`~dynsys.errors.DynsysError` (bad input, unknown names, corrupt files), a usage
 error or an unreadable file becomes one line on stderr and exit status 2, with no traceback.
@@ -46,7 +48,17 @@ def _command_modules():
         yield importlib.import_module(f".{name}", __package__)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands=None) -> argparse.ArgumentParser:
+    """The ``dynsys`` parser with one subparser per command.
+
+    Parameters
+    ----------
+    commands : iterable of str, optional
+        Names of the subcommands whose arguments are added (default: all). A command's argument
+        defaults and choices come from the library, so :func:`main` adds only those of the
+        command being run and ``dynsys --help`` imports none of the library.
+    """
+    wanted = None if commands is None else set(commands)
     parser = _Parser(
         prog="dynsys",
         description=(
@@ -58,13 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for mod in _command_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
-        mod.add_arguments(p)
+        if wanted is None or mod.NAME in wanted:
+            mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
 
 
+def _command_of(argv) -> tuple[str, ...]:
+    """The subcommand named in ``argv``: its first word not starting with ``-`` (the top-level
+    options ``--help`` and ``--version`` take no value), or none."""
+    return tuple(a for a in argv if not a.startswith("-"))[:1]
+
+
 def main(argv=None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

@@ -7,10 +7,14 @@ HELP = "regenerate every figure into figures/ and write figures/REPORT.md"
 
 
 def add_arguments(p):
+    from ..runs.reproduce import PROFILES
+    from ..runs.reproduce import run as run_all
+    from ._common import library_default
+
     p.add_argument(
         "--profile",
-        default="default",
-        choices=("default", "long", "paper"),
+        default=library_default(run_all, "profile"),
+        choices=PROFILES,
         help="problem sizes: default fits minutes on a laptop; paper is the full protocol",
     )
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments")
@@ -18,7 +22,12 @@ def add_arguments(p):
     p.add_argument(
         "--force", action="store_true", help="recompute even if a result with the same config exists"
     )
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=library_default(run_all, "jobs"),
+        help="worker processes (default %(default)s)",
+    )
     p.add_argument(
         "--scheduler", default=None, metavar="tcp://HOST:PORT", help="a Dask scheduler to run sweeps on"
     )

@@ -7,8 +7,10 @@ HELP = "show the runs in a sweep result store"
 
 
 def add_arguments(p):
+    from ..runs.store import STATUSES
+
     p.add_argument("store", metavar="STORE", help="the .sqlite result store of a sweep")
-    p.add_argument("--status", choices=("done", "failed", "running"), default=None)
+    p.add_argument("--status", choices=STATUSES, default=None, help="only the runs with this status")
     p.add_argument("--json", action="store_true", help="print all rows as JSON")
 
 

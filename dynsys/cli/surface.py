@@ -5,37 +5,61 @@ from __future__ import annotations
 NAME = "surface"
 HELP = "loss surface of the one-unit model (eq. 8) over (w, b): max gradient, the steep wall, its cause"
 
-DEFAULT_W = (4.2, 5.4)
-DEFAULT_B = (-2.8, -2.0)
-
 
 def add_arguments(p):
+    from ..analysis.walls.report import analyze_unit_surface
+    from ..analysis.walls.surface import UnitModel
+    from ._common import activation_help, library_default
+
+    model = {k: library_default(UnitModel, k) for k in ("x0", "target", "T", "activation")}
+    window = {k: library_default(analyze_unit_surface, k) for k in ("w_range", "b_range")}
     p.add_argument("--unit", action="store_true", help="the one-unit model x_t = w σ(x_{t-1}) + b (eq. 8)")
-    p.add_argument("--x0", type=float, default=0.5, help="start state x0 (default 0.5)")
-    p.add_argument("--target", type=float, default=0.7, help="target of (σ(x_T) − target)² (default 0.7)")
-    p.add_argument("--T", type=int, default=50, dest="T", help="steps before the loss is read (default 50)")
-    p.add_argument("--activation", default="sigmoid", help="activation σ (default sigmoid)")
+    p.add_argument("--x0", type=float, default=model["x0"], help="start state x0 (default %(default)s)")
+    p.add_argument(
+        "--target",
+        type=float,
+        default=model["target"],
+        help="target of (σ(x_T) − target)² (default %(default)s)",
+    )
+    p.add_argument(
+        "--T",
+        type=int,
+        default=model["T"],
+        dest="T",
+        help="steps before the loss is read (default %(default)s)",
+    )
+    p.add_argument(
+        "--activation",
+        default=model["activation"],
+        help=activation_help(f"activation σ (default {model['activation']})"),
+    )
     p.add_argument(
         "--w-range",
         nargs=2,
         type=float,
         metavar=("A", "B"),
-        default=DEFAULT_W,
-        help="w window (default 4.2 5.4)",
+        default=window["w_range"],
+        help="w window (default {} {})".format(*window["w_range"]),
     )
     p.add_argument(
         "--b-range",
         nargs=2,
         type=float,
         metavar=("C", "D"),
-        default=DEFAULT_B,
-        help="b window (default -2.8 -2.0)",
+        default=window["b_range"],
+        help="b window (default {} {})".format(*window["b_range"]),
     )
     p.add_argument(
-        "--resolution", type=int, default=200, help="uniform grid points per axis (>= 2; default 200)"
+        "--resolution",
+        type=int,
+        default=library_default(analyze_unit_surface, "resolution"),
+        help="uniform grid points per axis (>= 2; default %(default)s)",
     )
     p.add_argument(
-        "--lines", type=int, default=100, help="grid lines per axis searched for the wall (default 100)"
+        "--lines",
+        type=int,
+        default=library_default(analyze_unit_surface, "lines"),
+        help="grid lines per axis searched for the wall (default %(default)s)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON (with the wall points)")
     p.add_argument(
@@ -44,11 +68,9 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import numpy as np
-
     from .._validate import check_finite_scalar, check_positive_int, check_range
-    from ..analysis.walls.surface import UnitModel, refine_unit_surface, unit_surface
-    from ..analysis.walls.wall import locate_unit_wall, wall_distances
+    from ..analysis.walls.report import analyze_unit_surface
+    from ..analysis.walls.surface import UnitModel
     from ..errors import DynsysError
     from ._common import print_json
 
@@ -65,37 +87,10 @@ def run(args) -> int:
         model = UnitModel(x0, target, T, args.activation)
     except DynsysError as exc:
         raise DynsysError(f"--activation: {exc}") from None
-    kw = dict(x0=x0, target=target, T=T, activation=model.activation)
-
-    grid = unit_surface(w_range, b_range, res, **kw)
-    refined = refine_unit_surface(w_range, b_range, **kw)
-    wall = locate_unit_wall(w_range, b_range, lines=lines, **kw)
-    gmax_grid = float(np.nanmax(grid.grad_norm))
-    gmax_ref, at_ref = refined.max_grad
-    # the overall maximum and its location, both from the same search (refined grid or wall lines)
-    if wall.points.size and wall.max_grad > gmax_ref:
-        gmax, at, source = wall.max_grad, wall.points[int(np.argmax(wall.grad_norm))], "wall"
-    else:
-        gmax, at, source = gmax_ref, at_ref, "refined"
-    summary = {
-        "model": {"x0": x0, "target": target, "T": T, "activation": model.activation.name},
-        "window": {"w": list(w_range), "b": list(b_range)},
-        "resolution": res,
-        "loss_min": float(np.nanmin(grid.loss)),
-        "loss_max": float(np.nanmax(grid.loss)),
-        "max_grad_norm_uniform": gmax_grid,
-        "max_grad_norm_refined": gmax_ref,
-        "max_grad_norm_refined_at": [float(v) for v in at_ref],
-        "max_grad_norm_wall": wall.max_grad,
-        "max_grad_norm": gmax,
-        "max_grad_norm_at": [float(v) for v in at],
-        "max_grad_norm_source": source,
-        "wall_points": wall.points.tolist(),
-        "wall_grad_norm": wall.grad_norm.tolist(),
-        "wall_width": wall.width.tolist(),
-    }
-    if wall.points.size and model.activation.name in ("sigmoid", "tanh", "softsign"):
-        summary["wall_distances"] = wall_distances(wall.points, x0=x0, activation=model.activation).summary()
+    report = analyze_unit_surface(
+        w_range, b_range, res, lines=lines, x0=x0, target=target, T=T, activation=model.activation
+    )
+    summary = report.summary()
     if args.out:
         from pathlib import Path
 
@@ -103,31 +98,24 @@ def run(args) -> int:
 
         stem = Path(args.out)
         stem = stem.with_suffix("") if stem.suffix == ".npz" else stem
-        save_result(
-            stem,
-            {
-                "w": grid.w,
-                "b": grid.b,
-                "loss": grid.loss,
-                "grad": grid.grad,
-                "state": grid.state,
-                "wall_points": wall.points,
-                "wall_grad_norm": wall.grad_norm,
-            },
-            {k: v for k, v in summary.items() if not k.startswith("wall_") or k == "wall_distances"},
-        )
+        meta = {k: v for k, v in summary.items() if not k.startswith("wall_") or k == "wall_distances"}
+        save_result(stem, report.arrays(), meta)
         summary["out"] = str(stem.with_suffix(".npz"))
     if args.json:
         print_json(summary)
         return 0
+    at, source = summary["max_grad_norm_at"], summary["max_grad_norm_source"]
     print(f"one unit, x0={x0:g}, target={target:g}, T={T}, {model.activation.name}")
     print(
         f"window w in [{w_range[0]:g}, {w_range[1]:g}], b in [{b_range[0]:g}, {b_range[1]:g}], grid {res}x{res}"
     )
     print(f"loss range on the grid: [{summary['loss_min']:.4g}, {summary['loss_max']:.4g}]")
-    print(f"max |grad E| uniform grid: {gmax_grid:.4g}")
-    print(f"max |grad E| refined:      {gmax:.4g} (at w={at[0]:.6g}, b={at[1]:.6g}; {source} search)")
-    print(f"wall: {len(wall.points)} points located")
+    print(f"max |grad E| uniform grid: {summary['max_grad_norm_uniform']:.4g}")
+    print(
+        f"max |grad E| refined:      {summary['max_grad_norm']:.4g} "
+        f"(at w={at[0]:.6g}, b={at[1]:.6g}; {source} search)"
+    )
+    print(f"wall: {len(report.wall.points)} points located")
     if "wall_distances" in summary:
         d = summary["wall_distances"]
         print(

@@ -7,13 +7,16 @@ HELP = "run a sweep (TOML) on a local process pool or a Dask cluster; reruns ski
 
 
 def add_arguments(p):
+    from ..runs.sweep import EXECUTORS, run_sweep
+    from ._common import library_default
+
     p.add_argument("config", metavar="CONFIG.toml", help="sweep file: [sweep] runner/store, [base], [grid]")
     p.add_argument("--store", default=None, help="result store (default: [sweep].store, beside the TOML)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     p.add_argument(
         "--executor",
-        choices=("local", "dask"),
-        default="local",
+        choices=EXECUTORS,
+        default=library_default(run_sweep, "executor"),
         help="local process pool (default) or dask (a LocalCluster unless --scheduler)",
     )
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="an existing Dask scheduler")

@@ -25,37 +25,87 @@ def _length(text: str):
 
 
 def add_arguments(p):
-    p.add_argument(
-        "--task",
-        required=True,
-        help="temporal_order, temporal_order_3bit, addition, multiplication, "
-        "random_permutation, memorization_5bit, memorization_20bit, flipflop_3bit",
-    )
+    from ..training.config import METHODS, OPTIMIZERS, SUCCESS_RULES, TrainConfig
+    from ..training.initializers import initializer_names
+    from ..training.tasks import task_names
+    from ._common import library_default
+
+    def default(name):
+        return library_default(TrainConfig, name)
+
+    p.add_argument("--task", required=True, help=f"one of {', '.join(task_names())}")
     p.add_argument("--length", required=True, help="sequence length L, or LO:HI for variable lengths")
     p.add_argument(
-        "--init", default="smart_tanh", help="sigmoid, basic_tanh, smart_tanh, orthogonal, identity"
+        "--init",
+        default=default("inits")[0],
+        help=f"one of {', '.join(initializer_names())} (default %(default)s)",
     )
-    p.add_argument("--method", default="msgd-cr", help="msgd, msgd-c or msgd-cr")
-    p.add_argument("--updates", type=int, default=10_000, help="update budget (default 10000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the data (default 0)")
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default=default("methods")[0],
+        help="training method (default %(default)s)",
+    )
+    p.add_argument(
+        "--updates", type=int, default=default("updates"), help="update budget (default %(default)s)"
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=default("seeds")[0],
+        help="seed of the weights and the data (default %(default)s)",
+    )
     p.add_argument("--out", default=None, help="run folder (default runs/TASK-L-INIT-METHOD-sSEED)")
-    p.add_argument("--hidden", type=int, default=50, help="hidden units (default 50)")
-    p.add_argument("--batch", type=int, default=20, help="minibatch size (default 20)")
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
-    p.add_argument("--clip", type=float, default=1.0, help="clipping threshold (default 1.0)")
-    p.add_argument("--alpha", type=float, default=4.0, help="weight of Omega for msgd-cr (default 4)")
-    p.add_argument("--optimizer", default="sgd", help="sgd (the paper), momentum or adam")
-    p.add_argument("--eval-every", type=int, default=500, help="updates between evaluations (default 500)")
-    p.add_argument("--eval-sequences", type=int, default=1000, help="fresh sequences per evaluation")
+    p.add_argument(
+        "--hidden", type=int, default=default("n_hidden"), help="hidden units (default %(default)s)"
+    )
+    p.add_argument("--batch", type=int, default=default("batch"), help="minibatch size (default %(default)s)")
+    p.add_argument("--lr", type=float, default=default("lr"), help="learning rate (default %(default)s)")
+    p.add_argument(
+        "--clip", type=float, default=default("clip"), help="clipping threshold (default %(default)s)"
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=default("alpha"),
+        help="weight of Omega for msgd-cr (default %(default)s)",
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default=default("optimizer"),
+        help="optimizer of each update (default %(default)s, the paper's)",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=default("eval_every"),
+        help="updates between evaluations (default %(default)s)",
+    )
+    p.add_argument(
+        "--eval-sequences",
+        type=int,
+        default=default("eval_sequences"),
+        help="fresh sequences per evaluation (default %(default)s)",
+    )
     p.add_argument(
         "--confirm-sequences",
         type=int,
-        default=10_000,
-        help="sequences that confirm a success (default 10000, the paper)",
+        default=default("confirm_sequences"),
+        help="sequences that confirm a success (default %(default)s, the paper)",
     )
-    p.add_argument("--success", default="1pct", help="1pct (< 1%% errors, paper) or zero (the authors' code)")
     p.add_argument(
-        "--checkpoint-every", type=int, default=100, help="updates between checkpoints (default 100)"
+        "--success",
+        choices=SUCCESS_RULES,
+        default=default("success"),
+        help="success rule (default %(default)s): 1pct = under 1%% wrong sequences (the paper), "
+        "zero = none wrong (the authors' code)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=default("checkpoint_every"),
+        help="updates between checkpoints (default %(default)s)",
     )
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -94,14 +144,7 @@ def run(args) -> int:
     )
     lname = f"{length[0]}-{length[1]}" if isinstance(length, tuple) else str(length)
     out = Path(args.out or f"runs/{cfg.task}-{lname}-{cfg.inits[0]}-{cfg.methods[0]}-s{args.seed}")
-    progress = None
-    if not args.no_progress:
-        from tqdm.auto import tqdm
-
-        def progress(total, initial):
-            return tqdm(total=total, initial=initial, desc=f"train {cfg.task}", dynamic_ncols=True)
-
-    hist = train(cfg, out, resume=not args.fresh, progress=progress)
+    hist = train(cfg, out, resume=not args.fresh, progress=not args.no_progress)
     io.save_weights(out / "weights.npz", hist.member_map(0))
     arrays = {"eval_updates": hist.eval_updates}
     for k in EVAL_FIELDS:  # the per-evaluation logs of the (single) member

@@ -14,8 +14,8 @@ batch. Besides the loss and the gradients this module gives
 The core (:func:`bptt_stacked`) runs K networks of the same size at once (stacked weights, batched
 matmuls); :func:`bptt` is the single-network interface with validation and diagnostics.
 
-The losses (:class:`StateLoss`, :class:`ReadoutLoss`) live in :mod:`dynsys.losses` and the
-Jacobian products in :mod:`dynsys.jacobians`; both are re-exported here.
+The losses (:class:`StateLoss`, :class:`ReadoutLoss`) live in :mod:`dynsys.gradients.losses` and the
+Jacobian products in :mod:`dynsys.gradients.jacobians` (all exported by :mod:`dynsys.gradients`).
 
 Examples
 --------
@@ -215,7 +215,7 @@ def bptt_stacked(
         ``workspace`` and are overwritten by the next call with it.
     omega_bound : float, optional
         Also compute the regularizer Ω of eq. 9 in the code form and its W_rec gradient (eq. 10)
-        during the backward pass (:class:`~dynsys.regularizers.OmegaAccumulator`; steps with
+        during the backward pass (:class:`~dynsys.gradients.regularizers.OmegaAccumulator`; steps with
         ``‖∂C/∂h_k‖² < omega_bound`` skipped): ``extra["omega"] = (Ω (K,), ∂Ω/∂W_rec, count)``.
 
     Returns

@@ -204,7 +204,7 @@ def clip_grad_norm(
     limit : float
         Norms above ``limit`` count as non-finite (default :data:`NONFINITE_LIMIT`, the paper
         code's training safeguard); ``inf``: only NaN/Inf norms do, finite norms of any size
-        are clipped (Algorithm 1 alone, e.g. :func:`dynsys.descent.descend`).
+        are clipped (Algorithm 1 alone, e.g. :func:`dynsys.analysis.walls.descend`).
 
     Returns
     -------

@@ -29,7 +29,7 @@ Both are vectorized over an ensemble axis: ``W_rec`` may be ``(K, n, n)`` with e
 Examples
 --------
 >>> import numpy as np
->>> from dynsys.regularizers import omega
+>>> from dynsys.gradients.regularizers import omega
 >>> W = np.eye(3); d = np.ones((4, 2, 3)); s = np.ones((4, 2, 3))
 >>> float(omega(W, d, s).value)   # an orthogonal W_rec with σ′ = 1 keeps every norm: Ω = 0
 0.0

@@ -223,6 +223,8 @@ class RNNMap(Map):
 
     def split_driven(self):
         """``F_t = U_t ∘ F̃`` with ``F̃`` = :meth:`autonomous` and the kick ``U_t(x) = x + W_in u_t``."""
+        if self.input_dim == 0:
+            return super().split_driven()  # raises: an autonomous network has no input to split off
         return self.autonomous(), np.asarray(self.W_in)
 
     def parameter_path(self, name, *, u=None, direction=None):

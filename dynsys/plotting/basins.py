@@ -1,6 +1,6 @@
 """Plots of basins of attraction, attractors and fixed points, and input-driven crossings.
 
-Every function takes an ``ax`` and arrays (or a :class:`~dynsys.basins.Basins`), draws and returns
+Every function takes an ``ax`` and arrays (or a :class:`~dynsys.analysis.basins.Basins`), draws and returns
 the artists; nothing here saves files (paper §2.2–2.3, Figs. 4–5).
 """
 

@@ -3,12 +3,23 @@ the experiment registry behind ``dynsys reproduce``."""
 
 from .reproduce import PROFILES, Experiment, RunContext, discover, find_root, report_dir, run
 from .runners import RUNNERS, Runner, get_runner, logistic_lyapunov, train_runner
-from .store import STORE_SCHEMA_VERSION, ResultStore, config_hash
-from .sweep import SweepSpec, SweepSummary, expand_grid, load_sweep, run_key, run_sweep, sweep_results
+from .store import STATUSES, STORE_SCHEMA_VERSION, ResultStore, config_hash
+from .sweep import (
+    EXECUTORS,
+    SweepSpec,
+    SweepSummary,
+    expand_grid,
+    load_sweep,
+    run_key,
+    run_sweep,
+    sweep_results,
+)
 
 __all__ = [
     "ResultStore",
     "STORE_SCHEMA_VERSION",
+    "STATUSES",
+    "EXECUTORS",
     "config_hash",
     "Runner",
     "RUNNERS",

@@ -12,6 +12,7 @@ Reruns reuse a saved result whose config hash matches (``force=True`` recomputes
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import time
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._validate import progress_wrapper
 from ..errors import DynsysError
 from .store import config_hash
 
@@ -53,7 +55,8 @@ class RunContext:
     scheduler : str or None
         A Dask scheduler address, when the user gave one.
     progress : callable
-        ``progress(iterable, desc=..., total=...)`` wraps an iterable in a progress bar.
+        ``progress(iterable, *, total=None, desc=None, initial=0)`` wraps an iterable in a
+        progress bar (the package's protocol, :func:`dynsys._validate.progress_wrapper`).
     """
 
     workdir: Path
@@ -145,14 +148,6 @@ def discover(root) -> list[Experiment]:
     return sorted(found, key=lambda e: (e.order, e.name))
 
 
-def _tqdm_progress(iterable=None, **kw):
-    from tqdm.auto import tqdm
-
-    kw.setdefault("leave", False)
-    kw.setdefault("dynamic_ncols", True)
-    return tqdm(iterable, **kw)
-
-
 def run(
     root=None,
     profile: str = "default",
@@ -182,7 +177,8 @@ def run(
         exps = [e for e in all_exps if e.name in only]
     datadir = root / "figures" / "data"
     figdir = report_dir(root, profile)
-    prog = _tqdm_progress if progress else (lambda it=None, **kw: it)
+    prog = progress_wrapper(bool(progress))
+    inner = functools.partial(prog, leave=False) if progress else prog  # inner bars vanish when done
     sections = {}
     t_all = time.perf_counter()
     for exp in prog(exps, desc="reproduce", leave=True):
@@ -199,7 +195,7 @@ def run(
                 profile=profile,
                 jobs=jobs,
                 scheduler=scheduler,
-                progress=prog,
+                progress=inner,
             )
             t0 = time.perf_counter()
             arrays, metrics = exp.compute(cfg, ctx)

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import DynsysError
 from ..io.files import load_arrays, provenance, save_arrays, to_json
 
-__all__ = ["ResultStore", "STORE_SCHEMA_VERSION", "config_hash"]
+__all__ = ["ResultStore", "STORE_SCHEMA_VERSION", "STATUSES", "config_hash"]
 
 
 def config_hash(config: Mapping) -> str:
@@ -29,6 +29,8 @@ def config_hash(config: Mapping) -> str:
 
 
 STORE_SCHEMA_VERSION = 1
+#: the statuses a run's row can have
+STATUSES = ("running", "done", "failed")
 
 _STORE_DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -34,17 +34,18 @@ import os
 import time
 import tomllib
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .._validate import check_choice, check_positive_int
+from .._validate import check_choice, check_positive_int, progress_wrapper
 from ..errors import DynsysError
 from .runners import Runner, _resolve, get_runner
 
 __all__ = [
+    "EXECUTORS",
     "SweepSpec",
     "SweepSummary",
     "load_sweep",
@@ -53,6 +54,9 @@ __all__ = [
     "sweep_results",
     "run_key",
 ]
+
+#: where a sweep runs: a local process pool or a Dask cluster
+EXECUTORS = ("local", "dask")
 
 
 def run_key(runner: str, config: Mapping) -> str:
@@ -281,13 +285,15 @@ def run_sweep(
     retry_failed : bool
         Rerun configs whose previous attempt failed.
     progress : bool or callable
-        A tqdm bar (default) or a ``progress(iterable, total=..., desc=...)`` wrapper.
+        The progress protocol (:func:`dynsys._validate.progress_wrapper`): a tqdm bar (True,
+        default), none (False), or ``progress(iterable, *, total, desc, initial)``.
     """
     from .store import ResultStore
 
+    bar = progress_wrapper(progress)
     if scheduler:
         executor = "dask"
-    check_choice(executor, "executor", ("local", "dask"))
+    check_choice(executor, "executor", EXECUTORS)
     workers = check_positive_int(workers if workers is not None else (os.cpu_count() or 1), "workers")
     runner = get_runner(spec.runner)
     t0 = time.perf_counter()
@@ -321,7 +327,7 @@ def run_sweep(
                     store.mark_running(key, runner.name, cfg)
                     futures[ex.submit(runner.target, cfg, workdir)] = (key, cfg)
                 it = ex.as_completed(list(futures))
-                it = _wrap_progress(progress, it, len(futures), f"sweep {runner.name}")
+                it = bar(it, total=len(futures), desc=f"sweep {runner.name}")
                 for fut in it:
                     key, cfg = futures[fut]
                     status, metrics, arrays, error, seconds = fut.result()
@@ -360,13 +366,3 @@ def sweep_results(spec: SweepSpec, *, arrays: bool = False) -> list:
         if arrays:
             return [(metrics[k], store.load_arrays(k)) for k in keys]
     return [metrics[k] for k in keys]
-
-
-def _wrap_progress(progress, it: Iterable, total: int, desc: str):
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        return tqdm(it, total=total, desc=desc, dynamic_ncols=True)
-    if callable(progress):
-        return progress(it, total=total, desc=desc)
-    return it

@@ -10,16 +10,31 @@ import dataclasses
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from .._validate import check_choice, check_finite_scalar, check_positive_int
 from ..errors import DynsysError
 from .initializers import initializer_names
 from .tasks import get_task
 
-__all__ = ["METHODS", "TrainConfig"]
+__all__ = ["METHODS", "OMEGA_FORMS", "OPTIMIZERS", "NONFINITE_POLICIES", "SUCCESS_RULES", "TrainConfig"]
 
-METHODS = ("msgd", "msgd-c", "msgd-cr")
+Method = Literal["msgd", "msgd-c", "msgd-cr"]
+OmegaForm = Literal["code", "eq9"]
+Optimizer = Literal["sgd", "momentum", "adam"]
+NonfinitePolicy = Literal["shrink", "skip"]
+SuccessRule = Literal["1pct", "zero"]
+
+#: training methods: plain MSGD, with norm clipping (-c), with clipping and the Ω regularizer (-cr)
+METHODS: tuple[str, ...] = get_args(Method)
+#: forms of the Ω regularizer (:mod:`dynsys.gradients.regularizers`): the authors' code or eq. 9
+OMEGA_FORMS: tuple[str, ...] = get_args(OmegaForm)
+#: optimizers of one update (:mod:`dynsys.training.optimizers`); the paper uses plain SGD
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+#: the update after a non-finite gradient: the authors' shrink step (0.02 · W_rec) or none (skip)
+NONFINITE_POLICIES: tuple[str, ...] = get_args(NonfinitePolicy)
+#: success rules: < 1 % wrong sequences (the paper) or no wrong sequence (the authors' code)
+SUCCESS_RULES: tuple[str, ...] = get_args(SuccessRule)
 
 
 @dataclass(frozen=True)
@@ -29,7 +44,7 @@ class TrainConfig:
     Attributes
     ----------
     task : str
-        A :func:`dynsys.tasks.get_task` name.
+        A :func:`dynsys.training.tasks.get_task` name.
     length : int or (int, int)
         Nominal sequence length, or a range for variable-length training.
     n_hidden, batch, updates : int
@@ -43,7 +58,7 @@ class TrainConfig:
     alpha : float
         Ω weight for ``msgd-cr`` (paper 4; code default 2).
     omega_form : {"code", "eq9"}
-        See :mod:`dynsys.regularizers`.
+        See :mod:`dynsys.gradients.regularizers`.
     optimizer : {"sgd", "momentum", "adam"}
     nonfinite : {"shrink", "skip"}
     eval_every, eval_sequences, confirm_sequences, eval_chunk : int
@@ -52,7 +67,8 @@ class TrainConfig:
     stop_on_success : bool
         Solved members stop training (the authors' code stops at success).
     checkpoint_every : int
-        Updates between checkpoints (0: at evaluations only).
+        Updates between checkpoints (default 100, so that a killed run loses at most 100
+        updates; 0: at evaluations only).
     record_updates : bool
         Keep per-update loss / gradient norm / clip flags (telemetry).
     """
@@ -68,21 +84,21 @@ class TrainConfig:
     seeds: tuple[int, ...] = (0,)
     clip: float = 1.0
     alpha: float = 4.0
-    omega_form: Literal["code", "eq9"] = "code"
+    omega_form: OmegaForm = "code"
     omega_bound: float = 1e-20
-    optimizer: Literal["sgd", "momentum", "adam"] = "sgd"
+    optimizer: Optimizer = "sgd"
     momentum: float = 0.9
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
-    nonfinite: Literal["shrink", "skip"] = "shrink"
+    nonfinite: NonfinitePolicy = "shrink"
     eval_every: int = 500
     eval_sequences: int = 1000
     confirm_sequences: int = 10_000
     eval_chunk: int = 500
-    success: Literal["1pct", "zero"] = "1pct"
+    success: SuccessRule = "1pct"
     stop_on_success: bool = True
-    checkpoint_every: int = 0
+    checkpoint_every: int = 100
     record_updates: bool = False
 
     def __post_init__(self):
@@ -113,10 +129,10 @@ class TrainConfig:
             check_finite_scalar(getattr(self, name), name)
         if self.lr <= 0 or self.clip <= 0 or self.alpha < 0:
             raise DynsysError("lr and clip must be > 0 and alpha >= 0")
-        check_choice(self.omega_form, "omega_form", ("code", "eq9"))
-        check_choice(self.optimizer, "optimizer", ("sgd", "momentum", "adam"))
-        check_choice(self.nonfinite, "nonfinite", ("shrink", "skip"))
-        check_choice(self.success, "success", ("1pct", "zero"))
+        check_choice(self.omega_form, "omega_form", OMEGA_FORMS)
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        check_choice(self.nonfinite, "nonfinite", NONFINITE_POLICIES)
+        check_choice(self.success, "success", SUCCESS_RULES)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> TrainConfig:

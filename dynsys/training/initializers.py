@@ -21,7 +21,7 @@ matrix ``W_hh`` (``h_t = σ(h_{t-1} W_hh + …)``); here ``W_rec = W_hhᵀ``, so
 Examples
 --------
 >>> import numpy as np
->>> from dynsys.initializers import initialize
+>>> from dynsys.training import initialize
 >>> p = initialize("smart_tanh", 50, 6, 4, rng=0)
 >>> round(float(np.max(np.abs(np.linalg.eigvals(p.W_rec)))), 6)
 0.95

@@ -2,30 +2,131 @@
 
 :func:`training_step`: BPTT gradients (eq. 3–5) of the task loss, the ``α · ∂Ω/∂W_rec`` term of
 MSGD-CR (eq. 9–10), norm clipping (Algorithm 1) with the non-finite policy
-(:func:`dynsys.clipping.clip_grad_norm_stacked`, per-member thresholds), and the optimizer step
-(:func:`dynsys.optimizers.optimizer_step`). :func:`evaluate`: error indicators and loss of the
-K networks on shared sequences.
+(:func:`dynsys.gradients.clip_grad_norm_stacked`, per-member thresholds), and the optimizer step
+(:func:`dynsys.training.optimizer_step`), all set by one :class:`StepOptions`.
+:func:`evaluate`: error indicators and loss of the K networks on shared sequences.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
+from .._validate import check_choice
 from ..activations import get_activation
+from ..errors import DynsysError
 from ..gradients.bptt import bptt_stacked
 from ..gradients.clipping import clip_grad_norm_stacked
 from ..gradients.losses import ReadoutLoss
 from ..gradients.regularizers import omega
 from ..maps import RNNMap
+from .config import NONFINITE_POLICIES, OMEGA_FORMS, OPTIMIZERS, TrainConfig
 from .optimizers import optimizer_step
 from .tasks import Task, sequence_errors
 
-__all__ = ["StepInfo", "evaluate", "training_step"]
+__all__ = ["StepInfo", "StepOptions", "evaluate", "training_step"]
 
 PARAM_NAMES = RNNMap.weight_names
+
+
+@dataclass(frozen=True, eq=False)
+class StepOptions:
+    """How K stacked networks take one update: per-member arrays and the settings they share.
+
+    Attributes
+    ----------
+    lr, clip, alpha : ndarray, shape (K,)
+        Per-member learning rate, clipping threshold (``inf``: no clipping, MSGD) and Ω weight
+        (0: no Ω; ``α > 0``: MSGD-CR). Stored as read-only float64 copies.
+    optimizer : {"sgd", "momentum", "adam"}
+        Plain SGD (the paper's MSGD), momentum or Adam (:func:`dynsys.training.optimizer_step`).
+    nonfinite : {"shrink", "skip"}
+        Update of a member whose gradient is NaN/Inf or above 1e10: ``0.02 · W_rec`` on ``W_rec``
+        (the paper code) or none.
+    omega_form : {"code", "eq9"}
+        Ω as in the authors' code (accumulated in the backward pass) or as printed (eq. 9).
+    omega_bound : float
+        Steps whose ``‖∂E/∂x‖²`` is below this bound are left out of Ω.
+    momentum : float
+        Momentum coefficient (``optimizer="momentum"``).
+    adam : (float, float, float)
+        Adam's ``(beta1, beta2, eps)``.
+
+    Examples
+    --------
+    >>> cfg = TrainConfig(methods=("msgd", "msgd-cr"), clip=0.5, alpha=2.0)
+    >>> opts = StepOptions.for_members(cfg)
+    >>> opts.clip.tolist(), opts.alpha.tolist()
+    ([inf, 0.5], [0.0, 2.0])
+    >>> opts.select([1]).alpha.tolist()
+    [2.0]
+    """
+
+    lr: np.ndarray
+    clip: np.ndarray
+    alpha: np.ndarray
+    optimizer: Literal["sgd", "momentum", "adam"] = "sgd"
+    nonfinite: Literal["shrink", "skip"] = "shrink"
+    omega_form: Literal["code", "eq9"] = "code"
+    omega_bound: float = 1e-20
+    momentum: float = 0.9
+    adam: tuple[float, float, float] = (0.9, 0.999, 1e-8)
+
+    def __post_init__(self):
+        shape = None
+        for name in ("lr", "clip", "alpha"):
+            try:
+                a = np.array(getattr(self, name), dtype=np.float64)
+            except (TypeError, ValueError):
+                raise DynsysError(f"{name} must be an array of numbers, shape (K,)") from None
+            if a.ndim != 1 or (shape is not None and a.shape != shape):
+                want = "(K,)" if shape is None else f"{shape} like lr"
+                raise DynsysError(f"{name} must have shape {want}, got shape {a.shape}")
+            shape = a.shape
+            a.setflags(write=False)
+            object.__setattr__(self, name, a)
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        check_choice(self.nonfinite, "nonfinite", NONFINITE_POLICIES)
+        check_choice(self.omega_form, "omega_form", OMEGA_FORMS)
+        if len(self.adam) != 3:
+            raise DynsysError(f"adam must be (beta1, beta2, eps), got {self.adam!r}")
+        object.__setattr__(self, "adam", tuple(self.adam))
+
+    @classmethod
+    def for_members(
+        cls, cfg: TrainConfig, members: Sequence[tuple[str, str, int]] | None = None
+    ) -> StepOptions:
+        """The options of ``members`` (``(init, method, seed)``, default ``cfg.members``) under ``cfg``.
+
+        Every member gets ``cfg.lr``; ``msgd-c`` and ``msgd-cr`` clip at ``cfg.clip`` (``msgd``:
+        ``inf``); only ``msgd-cr`` has Ω, with weight ``cfg.alpha``.
+        """
+        members = cfg.members if members is None else list(members)
+        return cls(
+            lr=np.full(len(members), float(cfg.lr)),
+            clip=np.array([cfg.clip if m != "msgd" else np.inf for _, m, _ in members]),
+            alpha=np.array([cfg.alpha if m == "msgd-cr" else 0.0 for _, m, _ in members]),
+            optimizer=cfg.optimizer,
+            nonfinite=cfg.nonfinite,
+            omega_form=cfg.omega_form,
+            omega_bound=cfg.omega_bound,
+            momentum=cfg.momentum,
+            adam=(cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps),
+        )
+
+    @property
+    def K(self) -> int:
+        """Number of members."""
+        return self.lr.shape[0]
+
+    def select(self, idx) -> StepOptions:
+        """The options of the members ``idx`` (indices into the K members), in that order."""
+        idx = np.asarray(idx, dtype=np.intp)
+        return dataclasses.replace(self, lr=self.lr[idx], clip=self.clip[idx], alpha=self.alpha[idx])
 
 
 @dataclass(frozen=True)
@@ -53,17 +154,9 @@ def training_step(
     targets,
     task: Task,
     activation,
+    options: StepOptions,
     *,
-    lr,
-    clip,
-    alpha,
     opt_state=None,
-    optimizer="sgd",
-    nonfinite="shrink",
-    omega_form="code",
-    omega_bound=1e-20,
-    momentum=0.9,
-    adam=(0.9, 0.999, 1e-8),
     workspace=None,
 ):
     """One update of K stacked networks on one minibatch (no validation: trusted inputs).
@@ -78,8 +171,9 @@ def training_step(
     task : Task
         Supplies the loss kind, the read steps and the loss scale.
     activation : str
-    lr, clip, alpha : ndarray, shape (K,)
-        Per-member learning rate, clipping threshold (``inf``: no clipping) and Ω weight (0: none).
+    options : StepOptions
+        Per-member learning rate, clipping threshold and Ω weight (each shape (K,)), the
+        optimizer, the non-finite policy and the form of Ω.
     opt_state : dict or None
         Momentum buffers ``v_<p>`` or Adam moments ``m_<p>``, ``s_<p>`` and counter ``t`` (K,).
     workspace : dict or None
@@ -90,7 +184,20 @@ def training_step(
     new_params : dict
     new_opt_state : dict
     info : StepInfo
+
+    Examples
+    --------
+    >>> from dynsys.training import get_task, initialize
+    >>> task = get_task("temporal_order")
+    >>> p = initialize("smart_tanh", 8, task.n_in, task.n_out, rng=0)
+    >>> params = {k: getattr(p, k)[None] for k in PARAM_NAMES}
+    >>> batch = task.generate(np.random.default_rng(1), 20, 5)
+    >>> opts = StepOptions(lr=[0.01], clip=[1.0], alpha=[2.0])
+    >>> new, _, info = training_step(params, batch.inputs, batch.targets, task, "tanh", opts)
+    >>> new["W_rec"].shape, bool(info.omega[0] > 0)
+    ((1, 8, 8), True)
     """
+    lr, clip, alpha = options.lr, options.clip, options.alpha
     K = params["W_rec"].shape[0]
     T = inputs.shape[0]
     scale = task.loss_scale(T)
@@ -107,7 +214,7 @@ def training_step(
             loss,
             workspace=workspace,
             # the code form of Ω is accumulated inside the backward pass (no second pass)
-            omega_bound=omega_bound if omega_form == "code" and np.any(alpha > 0) else None,
+            omega_bound=options.omega_bound if options.omega_form == "code" and np.any(alpha > 0) else None,
         )
         if scale != 1.0:
             value = value * scale
@@ -118,13 +225,15 @@ def training_step(
             if "omega" in extra:
                 om[reg], g_om = extra["omega"][0][reg], extra["omega"][1][reg]
             else:
-                om[reg], g_om = _omega_term(params, extra, reg, omega_bound)
+                om[reg], g_om = _omega_term(params, extra, reg, options.omega_bound)
             grads["W_rec"] = grads["W_rec"].copy()
             grads["W_rec"][reg] += alpha[reg, None, None] * g_om
         upd, clip_info = clip_grad_norm_stacked(
-            {k: grads[k] for k in PARAM_NAMES}, clip, nonfinite=nonfinite, params=params
+            {k: grads[k] for k in PARAM_NAMES}, clip, nonfinite=options.nonfinite, params=params
         )
-    new_params, new_state = optimizer_step(params, upd, lr, opt_state, optimizer, momentum, adam)
+    new_params, new_state = optimizer_step(
+        params, upd, lr, opt_state, options.optimizer, options.momentum, options.adam
+    )
     return new_params, new_state, StepInfo(value, clip_info.norm, clip_info.clipped, clip_info.nonfinite, om)
 
 

@@ -24,7 +24,7 @@ flipflop_3bit          3           3      sign of the last ±1 pulse per channel
 Examples
 --------
 >>> import numpy as np
->>> from dynsys.tasks import get_task
+>>> from dynsys.training import get_task
 >>> task = get_task("temporal_order")
 >>> batch = task.generate(np.random.default_rng(0), 50, 20)
 >>> batch.inputs.shape, batch.targets.shape

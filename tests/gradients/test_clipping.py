@@ -1,4 +1,4 @@
-"""Tests of dynsys.clipping: Algorithm 1, element-wise clipping, non-finite policies, torch oracle."""
+"""Tests of dynsys.gradients.clipping: Algorithm 1, element-wise clipping, non-finite policies, torch oracle."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""dynsys.optimizers: one step of SGD / momentum / Adam on K stacked networks, against torch.optim."""
+"""dynsys.training.optimizers: one step of SGD / momentum / Adam on K stacked networks, against torch.optim."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""dynsys.runtime: the OpenBLAS thread limit is restored on exit; interrupts are deferred to safe points."""
+"""dynsys.training.runtime: the OpenBLAS thread limit is restored on exit; interrupts are deferred to safe points."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dynsys.errors import DynsysError
-from dynsys.training import TrainConfig, evaluate, get_task, initialize, train, training_step
+from dynsys.training import StepOptions, TrainConfig, evaluate, get_task, initialize, train, training_step
 
 NAMES = ("W_rec", "W_in", "b", "W_out", "b_out")
 
@@ -93,9 +93,7 @@ def test_one_update_equals_torch(rng, task_name, init, alpha, clip):
         batch.targets,
         task,
         p.activation,
-        lr=np.array([0.3]),
-        clip=np.array([clip]),
-        alpha=np.array([alpha]),
+        StepOptions(lr=np.array([0.3]), clip=np.array([clip]), alpha=np.array([alpha])),
     )
     ref, ref_loss, ref_norm = _torch_update(
         torch, p.weights(), batch.inputs, batch.targets, task, p.activation.name, 0.3, clip, alpha
@@ -115,7 +113,7 @@ def test_ensemble_step_equals_single_steps(rng):
     batch = task.generate(rng, 20, 5)
     lr, clip, alpha = np.array([0.1, 0.1, 0.2]), np.array([np.inf, 0.01, 0.01]), np.array([0.0, 0.0, 3.0])
     new, _, info = training_step(
-        _stack(*ps), batch.inputs, batch.targets, task, "tanh", lr=lr, clip=clip, alpha=alpha
+        _stack(*ps), batch.inputs, batch.targets, task, "tanh", StepOptions(lr=lr, clip=clip, alpha=alpha)
     )
     for i, p in enumerate(ps):
         one, _, inf1 = training_step(
@@ -124,9 +122,7 @@ def test_ensemble_step_equals_single_steps(rng):
             batch.targets,
             task,
             "tanh",
-            lr=lr[i : i + 1],
-            clip=clip[i : i + 1],
-            alpha=alpha[i : i + 1],
+            StepOptions(lr=lr[i : i + 1], clip=clip[i : i + 1], alpha=alpha[i : i + 1]),
         )
         for k in NAMES:
             np.testing.assert_allclose(new[k][i], one[k][0], rtol=1e-13, atol=1e-15)
@@ -146,10 +142,7 @@ def test_nonfinite_update_policy(rng, policy):
         batch.targets,
         task,
         "tanh",
-        lr=np.array([0.5]),
-        clip=np.array([1.0]),
-        alpha=np.array([0.0]),
-        nonfinite=policy,
+        StepOptions(lr=np.array([0.5]), clip=np.array([1.0]), alpha=np.array([0.0]), nonfinite=policy),
     )
     assert info.nonfinite[0] and not info.clipped[0]
     want = params["W_rec"] * (1 - 0.5 * 0.02) if policy == "shrink" else params["W_rec"]
@@ -204,8 +197,9 @@ def test_mixed_ensemble_clipping_bit_identical_to_reference(monkeypatch, policy,
             if u % 53 == 7:
                 inputs[2, (u + 1) % 5, 1, 0] = np.inf
             params, state, info = training_step(
-                params, inputs, targets, task, "tanh", lr=lr, clip=clip, alpha=alpha,
-                opt_state=state, optimizer=opt, nonfinite=policy,
+                params, inputs, targets, task, "tanh",
+                StepOptions(lr=lr, clip=clip, alpha=alpha, optimizer=opt, nonfinite=policy),
+                opt_state=state,
             )  # fmt: skip
             log.append(np.stack([info.norm, info.clipped, info.nonfinite]))
         return params, np.array(log)
@@ -253,11 +247,8 @@ def test_optimizers_match_torch(rng, opt):
             batch.targets,
             task,
             "tanh",
-            lr=np.array([0.05]),
-            clip=np.array([np.inf]),
-            alpha=np.array([0.0]),
+            StepOptions(lr=np.array([0.05]), clip=np.array([np.inf]), alpha=np.array([0.0]), optimizer=opt),
             opt_state=state,
-            optimizer=opt,
         )
         for t_, k in zip(tp, NAMES):
             np.testing.assert_allclose(params[k][0], t_.detach().numpy(), rtol=1e-12, atol=1e-14)
@@ -426,7 +417,7 @@ def test_training_plots_draw_what_they_are_given():
 
 @pytest.mark.parametrize("rule", ["1pct", "zero"])
 def test_success_rule_screen_then_confirm(monkeypatch, rule):
-    from dynsys.training import trainer as training
+    from dynsys.training import evaluation
 
     screen = {10: 0.3, 20: 0.005, 30: 0.0, 40: 0.0}
     confirm = {20: 0.02, 30: 0.004, 40: 0.0}
@@ -437,7 +428,7 @@ def test_success_rule_screen_then_confirm(monkeypatch, rule):
         table = screen if stream == 2 else confirm
         return np.full(len(members), table[self.update])
 
-    monkeypatch.setattr(training._Run, "_error_rates", fake_rates)
+    monkeypatch.setattr(evaluation, "error_rates", fake_rates)
     h = train(_cfg(updates=40, eval_every=10, success=rule))
     if rule == "1pct":
         # update 20: screened 0.5 % but confirmed 2 % -> not solved; update 30: confirmed 0.4 % -> solved, stops
@@ -465,10 +456,7 @@ def test_eq9_form_update_equals_torch(rng):
         batch.targets,
         task,
         "tanh",
-        lr=np.array([lr]),
-        clip=np.array([np.inf]),
-        alpha=np.array([alpha]),
-        omega_form="eq9",
+        StepOptions(lr=np.array([lr]), clip=np.array([np.inf]), alpha=np.array([alpha]), omega_form="eq9"),
     )
     t = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in p.weights().items()}
     u = torch.tensor(batch.inputs)

@@ -1,5 +1,6 @@
 """Basins of attraction: grids of initial states, direct iteration, cell mapping, boundaries
-(smooth or fractal) and input-driven boundary crossings (paper §2.3, Figs. 4–5)."""
+(smooth or fractal), a report of all of them in one call, and input-driven boundary crossings
+(paper §2.3, Figs. 4–5)."""
 
 from .basin_graph import basin_graph, boundary_pairs
 from .boundaries import (
@@ -10,10 +11,28 @@ from .boundaries import (
     classify_boundary,
     uncertainty_exponent,
 )
-from .cell_mapping import CellMapping, cell_mapping
-from .crossings import Crossings, Sensitivity, jacobian_norms, sensitivity_scan, track_crossings
+from .cell_mapping import CellMapping, cell_mapping, cell_mapping_agreement
+from .crossings import (
+    Crossings,
+    Sensitivity,
+    jacobian_norms,
+    locate_basin_change,
+    sensitivity_scan,
+    track_crossings,
+)
 from .direct import Attractor, BasinOptions, Basins, basins_of_attraction
-from .grids import DIVERGED, UNDECIDED, CellTable, StateGrid, box_grid, label_agreement, plane_grid
+from .grids import (
+    DIVERGED,
+    UNDECIDED,
+    CellTable,
+    StateGrid,
+    box_grid,
+    default_state_box,
+    label_agreement,
+    map_grid,
+    plane_grid,
+)
+from .report import BASIN_METHODS, BasinsReport, basins_report, compute_basins
 
 __all__ = [
     "DIVERGED",
@@ -22,6 +41,8 @@ __all__ = [
     "CellTable",
     "box_grid",
     "plane_grid",
+    "default_state_box",
+    "map_grid",
     "label_agreement",
     "BasinOptions",
     "Attractor",
@@ -29,6 +50,7 @@ __all__ = [
     "basins_of_attraction",
     "CellMapping",
     "cell_mapping",
+    "cell_mapping_agreement",
     "boundary_mask",
     "basin_entropy",
     "uncertainty_exponent",
@@ -40,6 +62,11 @@ __all__ = [
     "jacobian_norms",
     "track_crossings",
     "sensitivity_scan",
+    "locate_basin_change",
     "basin_graph",
     "boundary_pairs",
+    "BASIN_METHODS",
+    "compute_basins",
+    "BasinsReport",
+    "basins_report",
 ]

@@ -1,7 +1,7 @@
 """The small graph of attractors and of which basins touch which (networkx).
 
-Nodes are the attractors of a :class:`~dynsys.basins.Basins` (or a
-:class:`~dynsys.cell_mapping.CellMapping`) plus ``"diverged"`` and ``"undecided"`` when present;
+Nodes are the attractors of a :class:`~dynsys.analysis.basins.Basins` (or a
+:class:`~dynsys.analysis.basins.CellMapping`) plus ``"diverged"`` and ``"undecided"`` when present;
 an edge joins two basins that share a boundary on the grid, weighted by the number of neighbouring
 cell pairs across it. In the paper's picture (§2.3) an edge is a boundary the state can be kicked
 across; a node with many neighbours sits where crossings are likely.

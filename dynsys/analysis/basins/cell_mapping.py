@@ -1,7 +1,7 @@
 """Basins by cell mapping (Hsu 1980, 1987): the map as a graph on grid cells.
 
 The second, independent method for basins (the first is direct iteration,
-:mod:`dynsys.basins`). The state space box covered by a :class:`~dynsys.basins.StateGrid` is cut
+:mod:`dynsys.analysis.basins.direct`). The state space box covered by a :class:`~dynsys.analysis.basins.StateGrid` is cut
 into cells; every cell is sent to the cell containing the image of a point in it.
 
 * **Simple cell mapping (SCM):** the image of the cell *centre*; every cell has exactly one
@@ -21,14 +21,14 @@ Attractors are the closed GCM classes (cells that leave the box and never come b
 ``reentry_steps``, go to a *sink* cell: divergence). Every SCM periodic group lies inside one GCM
 class (the centre is one of the samples, so SCM ⊂ GCM), which names its attractor; groups inside
 non-closed classes are spurious (an unstable orbit caught by the discretisation) and their basins
-are labelled :data:`~dynsys.basins.UNDECIDED`. Basins are found by **reverse reachability** in the
+are labelled :data:`~dynsys.analysis.basins.UNDECIDED`. Basins are found by **reverse reachability** in the
 SCM graph from each attractor's periodic groups (breadth-first search on the transposed graph with
 :mod:`scipy.sparse.csgraph`).
 
 Examples
 --------
 >>> from dynsys.maps import UnitMap
->>> from dynsys.basins import box_grid
+>>> from dynsys.analysis.basins import box_grid
 >>> cm = cell_mapping(UnitMap(w=5.0, b=-2.45), box_grid([(-3.0, 3.0)], 201))
 >>> cm.n_attractors
 2
@@ -44,9 +44,9 @@ from ..._validate import check_finite_scalar, check_positive_int
 from ...errors import DynsysError
 from ...maps.base import Map
 from .direct import _finite_within
-from .grids import DIVERGED, UNDECIDED, StateGrid
+from .grids import DIVERGED, UNDECIDED, StateGrid, label_agreement
 
-__all__ = ["CellMapping", "cell_mapping"]
+__all__ = ["CellMapping", "cell_mapping", "cell_mapping_agreement"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -233,7 +233,7 @@ def cell_mapping(
         Autonomous map of dimension 1 or 2.
     grid : StateGrid
         A grid spanning the state space (``grid.ndim == map.dim``), e.g. from
-        :func:`~dynsys.basins.box_grid`; its points are the cell centres.
+        :func:`~dynsys.analysis.basins.box_grid`; its points are the cell centres.
     samples : int
         Odd number of sample points per cell axis for the GCM (the centre is one of them).
     reentry_steps : int
@@ -244,7 +244,7 @@ def cell_mapping(
         Steps of the persistence test of attractor candidates.
     refine_rounds : int
         Rounds of relabelling cells that drain into spurious groups by the majority label of
-        their sampled images (0 leaves them :data:`~dynsys.basins.UNDECIDED`).
+        their sampled images (0 leaves them :data:`~dynsys.analysis.basins.UNDECIDED`).
     steps_per_cell : int
         ``k``: cell mapping of the k-th iterate ``F^k`` — each sample is sent ``k`` steps by the
         true map before its image is snapped to a cell (Hsu 1987). ``k = 1`` is the simple cell
@@ -353,3 +353,21 @@ def cell_mapping(
     group = np.where(on_cycle[:N], comp[:N], -1)
     n_groups = int(np.unique(comp[on_cycle & (nodes != N)]).size)
     return CellMapping(labels[:N].reshape(grid.shape), succ, attractor_cells, group, n_groups, grid, k_steps)
+
+
+def cell_mapping_agreement(map: Map, grid: StateGrid, labels, steps=(1, 4)) -> dict[int, float]:
+    """Fraction of the cells of ``grid`` on which cell mapping agrees with ``labels`` (up to renaming).
+
+    The second method as a check of the first: ``labels`` come from direct iteration on the same
+    grid (:func:`~dynsys.analysis.basins.basins_of_attraction`); cell mapping of ``F^k`` is run
+    for every ``k`` in ``steps`` (1 = simple cell mapping).
+
+    Returns
+    -------
+    dict
+        ``{k: fraction of agreeing cells}``.
+    """
+    return {
+        int(k): label_agreement(labels, cell_mapping(map, grid, steps_per_cell=int(k)).labels)[0]
+        for k in steps
+    }

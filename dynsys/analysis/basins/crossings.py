@@ -5,7 +5,7 @@ the autonomous part ``F̃(x) = W_rec σ(x) + b`` and the input kick ``U_t(x) = x
 ``F̃`` maps each basin of its own attractors into itself, so the state can only change basin
 through a kick (the split is Map rule 13, ``map.split_driven()``; any driven map has its
 autonomous part ``F(·, 0)``): :func:`track_crossings` iterates the driven map, labels every state with the basin
-of ``F̃`` it lies in (direct iteration, :func:`dynsys.basins.basins_of_attraction`) and reports
+of ``F̃`` it lies in (direct iteration, :func:`dynsys.analysis.basins.basins_of_attraction`) and reports
 each step ``t`` at which the label changes.
 
 The paper's claim is that such a crossing is what makes ``x_T`` — and hence the gradient — sensitive
@@ -42,6 +42,7 @@ __all__ = [
     "track_crossings",
     "Sensitivity",
     "sensitivity_scan",
+    "locate_basin_change",
 ]
 
 
@@ -211,3 +212,34 @@ def sensitivity_scan(
     return Sensitivity(
         basins.labels, final, _final_jacobian_norms(map, traj.states, inputs), basins.attractors
     )
+
+
+def locate_basin_change(
+    map: Map, x0, inputs, *, attractors=(), options: BasinOptions | None = None, iters=60
+):
+    """The initial state on a line where the final basin changes, by bisection.
+
+    The driven trajectories from the states ``x0`` (a fine line, ordered) are scanned
+    (:func:`sensitivity_scan`); between the first two neighbours that end in different basins of
+    ``F̃``, the segment is bisected ``iters`` times. That state is the one a kick sends exactly onto
+    the basin boundary (paper §2.3): ``‖∂x_T/∂x_0‖`` peaks there.
+
+    Returns
+    -------
+    x : ndarray, shape (n,) or None
+        The state (None when every state of the line ends in the same basin).
+    scan : Sensitivity
+        The scan of the line.
+    """
+    s = sensitivity_scan(map, x0, inputs, attractors=attractors, options=options)
+    line = map.validate_state(x0, "x0").reshape(-1, map.dim)
+    ch = s.label_changes()
+    if ch.size == 0:
+        return None, s
+    lo, hi = line[ch[0]], line[ch[0] + 1]
+    lab_lo = s.final_labels[ch[0]]
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        lab = sensitivity_scan(map, mid[None], inputs, attractors=attractors, options=options).final_labels[0]
+        lo, hi = (mid, hi) if lab == lab_lo else (lo, mid)
+    return 0.5 * (lo + hi), s

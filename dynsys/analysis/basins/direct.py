@@ -33,7 +33,7 @@ The grids (:class:`StateGrid`, :func:`box_grid`, :func:`plane_grid`), the label 
 Examples
 --------
 >>> from dynsys.maps import UnitMap
->>> from dynsys.basins import basins_of_attraction, box_grid
+>>> from dynsys.analysis.basins import basins_of_attraction, box_grid
 >>> b = basins_of_attraction(UnitMap(w=5.0, b=-2.45), box_grid([(-3.0, 3.0)], 201))
 >>> len(b.attractors), round(sum(b.fractions.values()), 12)
 (2, 1.0)
@@ -48,7 +48,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..._validate import check_finite_scalar, check_positive_int
+from ..._validate import check_finite_scalar, check_positive_int, progress_wrapper
 from ...errors import DynsysError
 from ...maps.base import Map
 from ..lyapunov import orbit_lyapunov
@@ -219,7 +219,7 @@ class Basins:
 class _Registry:
     """Attractors found so far and their cells.
 
-    The cells live in a :class:`~dynsys.grids.CellTable` (ids = attractor ids).
+    The cells live in a :class:`~dynsys.analysis.basins.CellTable` (ids = attractor ids).
     """
 
     def __init__(self, map: Map, h: float, opts: BasinOptions):
@@ -374,8 +374,10 @@ def basins_of_attraction(
     attractors : sequence of Attractor
         Attractors known in advance (e.g. ``previous.attractors``) so that ids stay the same.
     options : BasinOptions, optional
-    progress : callable, optional
-        ``progress(iterable, desc=..., total=...)`` wrapper for the chunks (e.g. tqdm).
+    progress : bool or callable, optional
+        Progress over the chunks, by the package's progress protocol
+        (:func:`dynsys._validate.progress_wrapper`: True for a tqdm bar, or
+        ``progress(iterable, *, total, desc, initial)``).
     **overrides
         Fields of :class:`BasinOptions`.
 
@@ -406,8 +408,7 @@ def basins_of_attraction(
     labels = np.full(size, _UNASSIGNED, np.int32)
     steps = np.zeros(size, np.int16)
     chunks = range(0, size, opts.chunk_size)
-    if progress is not None:
-        chunks = progress(chunks, desc="basins", total=len(chunks))
+    chunks = progress_wrapper(progress)(chunks, desc="basins", total=len(chunks))
     for start in chunks:
         stop = min(start + opts.chunk_size, size)
         _run_chunk(map, states_of(start, stop), np.arange(start, stop), labels, steps, reg, grid, opts)

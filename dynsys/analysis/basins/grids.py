@@ -5,10 +5,12 @@ cells of an unbounded grid over the whole state space.
   a box of a 1-D/2-D state space or on a line/plane ``origin + c₁ d₁ + c₂ d₂`` through an
   n-dimensional one (paper §2.2, Fig. 4: basins drawn on a plane of the hidden state space).
   Grid points are cell centres; :meth:`StateGrid.locate` snaps states back to cells.
+  :func:`map_grid` builds either for a given map, by default over :func:`default_state_box` (the
+  box every state is mapped into, plus a margin), so that the grid holds every attractor.
 * Labellings of a grid: attractor ids ``0, 1, …``, :data:`DIVERGED` ``= -1``, :data:`UNDECIDED`
   ``= -2``; :func:`label_agreement` compares two of them up to renaming the attractors.
 * :class:`CellTable`: a set of cells ``floor(x / h)`` of side ``h`` over ℝⁿ, each with an integer
-  id (used for attractor cells by :func:`dynsys.basins.basins_of_attraction`); :func:`cell_keys`
+  id (used for attractor cells by :func:`dynsys.analysis.basins.basins_of_attraction`); :func:`cell_keys`
   hashes cells to one ``uint64`` each.
 
 Examples
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..._validate import as_float_array, check_positive_int
+from ..._validate import as_float_array, check_finite_scalar, check_positive_int
 from ...errors import DynsysError
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "StateGrid",
     "box_grid",
     "plane_grid",
+    "default_state_box",
+    "map_grid",
     "label_agreement",
     "CellTable",
     "cell_coords",
@@ -212,6 +216,112 @@ def plane_grid(origin, directions, extent, resolution) -> StateGrid:
     res = _check_resolution(resolution, k)
     axes = tuple(np.linspace(lo, hi, r) for (lo, hi), r in zip(rng, res))
     return StateGrid(origin=origin, directions=D, axes=axes)
+
+
+def default_state_box(map, *, margin: float = 0.1, fallback: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """A box of states that holds every attractor of an autonomous map, with room around it.
+
+    The map's ``state_box()`` (Map contract rule 12: it contains ``F(x)`` for every ``x``, hence
+    every fixed point, orbit and attractor) — or the cube ``[-fallback, fallback]ⁿ`` when the map
+    knows none — widened on each side by ``margin`` times its width (at least ``margin · 1e-3``).
+
+    Parameters
+    ----------
+    map : Map
+        An autonomous map (no input).
+    margin : float
+        Relative margin added on each side.
+    fallback : float
+        Half-width of the cube used when ``map.state_box()`` is None.
+
+    Returns
+    -------
+    lo, hi : ndarray, shape (n,)
+
+    Examples
+    --------
+    >>> from dynsys.maps import UnitMap
+    >>> lo, hi = default_state_box(UnitMap(w=5.0, b=-2.45))  # images in [b, w + b] = [-2.45, 2.55]
+    >>> [round(float(v), 6) for v in (lo[0], hi[0])]
+    [-2.95, 3.05]
+    """
+    margin = check_finite_scalar(margin, "margin")
+    fallback = check_finite_scalar(fallback, "fallback")
+    if margin < 0 or fallback <= 0:
+        raise DynsysError(f"margin must be >= 0 and fallback > 0, got {margin} and {fallback}")
+    box = map.state_box()
+    if box is None:
+        box = (np.full(map.dim, -fallback), np.full(map.dim, fallback))
+    lo, hi = box
+    pad = margin * np.maximum(hi - lo, 1e-3)
+    return lo - pad, hi + pad
+
+
+def map_grid(map, resolution, *, extent=None, plane=None) -> StateGrid:
+    """The grid of initial states on which the basins of an autonomous map are computed.
+
+    Parameters
+    ----------
+    map : Map
+        An autonomous map of dimension n.
+    resolution : int or sequence of int
+        Grid points per axis (≥ 2).
+    extent : array_like of (lo, hi) pairs, optional
+        Without ``plane``: the state box, one pair for every coordinate or one per coordinate
+        (default :func:`default_state_box`). With ``plane``: the coefficient ranges of
+        :func:`plane_grid`; by default ``±L / ‖d_i‖`` with ``L = max_j (max(|lo_j|, |hi_j|) +
+        |origin_j|)`` over the default state box, so that the plane reaches across the box.
+    plane : (origin, directions), optional
+        A line or plane through an n-dimensional state space (``origin`` shape (n,),
+        ``directions`` shape (k, n), k = 1 or 2); without it the grid is a box of the whole state
+        space, which needs n ≤ 2.
+
+    Returns
+    -------
+    StateGrid
+
+    Examples
+    --------
+    >>> from dynsys.maps import UnitMap
+    >>> g = map_grid(UnitMap(w=5.0, b=-2.45), 11)
+    >>> g.shape, round(float(g.axes[0][0]), 6)
+    ((11,), -2.95)
+    """
+    lo, hi = default_state_box(map)
+    n = map.dim
+    ext = None
+    if extent is not None:
+        ext = as_float_array(extent, "extent")
+        if ext.size % 2:
+            raise DynsysError(f"extent must be (lo, hi) pairs, got {ext.size} numbers")
+        ext = ext.reshape(-1, 2)
+    if plane is not None:
+        try:
+            origin, directions = plane
+        except (TypeError, ValueError):
+            raise DynsysError("plane must be a pair (origin, directions)") from None
+        origin = as_float_array(origin, "plane origin", ndim=1)
+        D = np.atleast_2d(as_float_array(directions, "plane directions", ndim=(1, 2)))
+        if origin.shape[0] != n or D.shape[1] != n:
+            raise DynsysError(
+                f"plane origin and directions must have {n} entries each (the map's dimension), "
+                f"got {origin.shape[0]} and {D.shape[1]}"
+            )
+        if ext is None:
+            norms = [np.linalg.norm(d) for d in D]
+            if not all(v > 0 for v in norms):
+                raise DynsysError("plane directions must be non-zero")
+            L = float(np.max(np.maximum(np.abs(lo), np.abs(hi)) + np.abs(origin)))
+            ext = np.array([[-L / d, L / d] for d in norms])
+        return plane_grid(origin, D, ext, resolution)
+    if n > 2:
+        raise DynsysError(f"a box grid needs n <= 2 state coordinates, the map has n = {n}: give a plane")
+    if ext is None:
+        ext = np.stack([lo, hi], axis=1)
+    if ext.shape[0] not in (1, n):
+        allowed = "1 (lo, hi) pair" if n == 1 else f"1 or {n} (lo, hi) pairs"
+        raise DynsysError(f"extent must give {allowed} for a map of dimension {n}, got {ext.shape[0]}")
+    return box_grid(ext if ext.shape[0] == n else np.repeat(ext, n, axis=0), resolution)
 
 
 def label_agreement(a, b) -> tuple[float, dict[int, int]]:

@@ -1,7 +1,7 @@
 """Pseudo-arclength continuation of the zero curve of ``G: R^{N+1} → R^N`` (paper §2.2, Fig. 3).
 
-The generic engine behind :mod:`dynsys.continuation` (fixed-point branches in one parameter) and
-:mod:`dynsys.fold_curves` (fold curves in two parameters). A curve of solutions ``G(y) = 0`` is
+The generic engine behind :mod:`dynsys.analysis.continuation.branches` (fixed-point branches in one parameter) and
+:mod:`dynsys.analysis.continuation.fold_curves` (fold curves in two parameters). A curve of solutions ``G(y) = 0`` is
 followed by predicting along the unit tangent ``t`` (the null vector of ``∂G/∂y``, oriented along
 the previous one) and correcting with Newton's method on the bordered system
 

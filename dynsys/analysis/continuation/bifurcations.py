@@ -1,6 +1,6 @@
 """Bifurcations of fixed points of maps: detection, location, branch switching, fold curves.
 
-Along a branch from :mod:`dynsys.continuation` a fixed point changes stability when a multiplier
+Along a branch from :mod:`dynsys.analysis.continuation.branches` a fixed point changes stability when a multiplier
 ``μ`` of ``J = ∂F^k/∂x`` crosses the unit circle (paper §2.2: attractors appear, disappear or
 change shape):
 

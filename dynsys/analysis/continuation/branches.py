@@ -247,7 +247,7 @@ def continue_fixed_points(
 ) -> list[Branch]:
     """All branches of fixed points found at ``seeds`` parameter values, continued over ``p_range``.
 
-    Fixed points are found (:func:`~dynsys.fixed_points.find_fixed_points`) at ``seeds`` values
+    Fixed points are found (:func:`~dynsys.analysis.equilibria.find_fixed_points`) at ``seeds`` values
     spread over the range (both ends included); each one not already on a computed branch is
     continued in both directions.
 

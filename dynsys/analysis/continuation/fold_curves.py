@@ -6,13 +6,12 @@ a curve in the ``(a, b)`` plane, the solution set of
 
     F(x; a, b) − x = 0,   det(J(x; a, b) − I) = 0          (n + 1 equations, n + 2 unknowns),
 
-followed here by pseudo-arclength continuation (:mod:`dynsys.arclength`). For the one-unit map of
+followed here by pseudo-arclength continuation (:mod:`dynsys.analysis.continuation.arclength`). For the one-unit map of
 the paper's Fig. 3 the curve bounds the bistable window (two stable fixed points) in ``(w, b)``.
 Where the fold's quadratic coefficient ``⟨w, D²F(x)[v, v]⟩`` changes sign (``v``, ``w`` the right
 and left null vectors of ``J − I``) two fold branches meet in a *cusp*; cusps are located by
 Brent's method along the curve. Fold points to start from come from
-:func:`~dynsys.bifurcations.bifurcation_diagram` (re-exported there: :func:`continue_fold_curve`,
-:class:`FoldCurve`).
+:func:`~dynsys.analysis.continuation.bifurcation_diagram`.
 
 Examples
 --------

@@ -1,7 +1,7 @@
 """Brute-force orbit diagrams: iterate, discard a transient, keep the attractor's points.
 
 An orbit diagram is the independent check of a continued bifurcation diagram
-(:mod:`dynsys.bifurcations`): for each parameter value, several initial states are iterated for
+(:mod:`dynsys.analysis.continuation.bifurcations`): for each parameter value, several initial states are iterated for
 ``transient`` steps and the next ``keep`` states are recorded. Stable fixed points show up as
 single points, period-k orbits as k points, invariant circles (after a Neimark–Sacker
 bifurcation) and chaos as clouds. Unstable branches never show up. Where two attractors coexist

@@ -17,7 +17,7 @@ power), and a *slow point* (Sussillo & Barak 2013) is a local minimum of
 * Slow points: :func:`find_slow_points` minimizes ``q`` by a batched Levenberg–Marquardt iteration.
 
 The result is a :class:`FixedPoints` container with residuals, Jacobians, multipliers and the
-stability class of :mod:`dynsys.stability`.
+stability class of :mod:`dynsys.analysis.equilibria.stability`.
 
 Examples
 --------
@@ -38,7 +38,7 @@ from ...errors import DynsysError
 from ...maps.base import Map
 from .newton import iterate_k, linear_solver, newton_solve
 from .roots_1d import interval_roots
-from .stability import classify, multipliers
+from .stability import STABILITY_CLASSES, classify, multipliers
 
 __all__ = [
     "FixedPoints",
@@ -66,7 +66,7 @@ class FixedPoints:
     multipliers : ndarray of complex, shape (k, n)
         Eigenvalues of ``jacobian``, by decreasing modulus.
     stability : tuple of str
-        ``"stable"``, ``"saddle"``, ``"unstable"`` or ``"neutral"`` (see :mod:`dynsys.stability`).
+        ``"stable"``, ``"saddle"``, ``"unstable"`` or ``"neutral"`` (see :mod:`dynsys.analysis.equilibria.stability`).
     kind : tuple of str
         ``"node"``, ``"focus"`` or ``"flip-node"``.
     unstable_dim : ndarray of int, shape (k,)
@@ -101,6 +101,12 @@ class FixedPoints:
     def stable(self) -> np.ndarray:
         """Boolean mask of the asymptotically stable points."""
         return np.array([s == "stable" for s in self.stability], dtype=bool)
+
+    @property
+    def stability_codes(self) -> np.ndarray:
+        """The stability classes as integer codes: indices into
+        :data:`~dynsys.analysis.equilibria.stability.STABILITY_CLASSES` (for arrays on disk)."""
+        return np.array([STABILITY_CLASSES.index(s) for s in self.stability], dtype=int)
 
     @property
     def q(self) -> np.ndarray:
@@ -313,7 +319,7 @@ def find_fixed_points(
     grid : int
         One-dimensional maps: grid size of the sign-change scan.
     linear : {"auto", "lu", "krylov"}
-        The linear solver of the Newton steps (:func:`~dynsys.newton.newton_solve`): exact LU
+        The linear solver of the Newton steps (:func:`~dynsys.analysis.equilibria.newton_solve`): exact LU
         per start, or Newton–Krylov (batched GMRES, one GEMM per step for all starts; RNN maps).
         ``"auto"`` takes Newton–Krylov for RNN maps from 64 units on.
 

@@ -1,6 +1,6 @@
 """The graph of the dynamics: fixed points and the saddle connections between them.
 
-Nodes are the fixed points of a map (:class:`~dynsys.fixed_points.FixedPoints`) with their
+Nodes are the fixed points of a map (:class:`~dynsys.analysis.equilibria.FixedPoints`) with their
 stability; every saddle or repeller gets edges to the attractors its unstable directions lead to.
 Following the unstable manifold numerically: start at ``x* ± ε v`` for each unstable eigenvector
 ``v`` (real and imaginary parts of a complex one), iterate, and see which stable fixed point the
@@ -12,7 +12,7 @@ unstable manifolds show which attractors a small push across the boundary can re
 Examples
 --------
 >>> from dynsys.maps import UnitMap
->>> from dynsys.fixed_points import find_fixed_points
+>>> from dynsys.analysis.equilibria import find_fixed_points
 >>> g = dynamics_graph(UnitMap(w=5.0, b=-2.5), find_fixed_points(UnitMap(w=5.0, b=-2.5)))
 >>> sorted(g.successors(1))
 [0, 2]
@@ -46,7 +46,7 @@ def dynamics_graph(
     ----------
     map : Map
     fixed_points : FixedPoints
-        From :func:`~dynsys.fixed_points.find_fixed_points` (its ``u`` and ``period`` are used).
+        From :func:`~dynsys.analysis.equilibria.find_fixed_points` (its ``u`` and ``period`` are used).
     eps : float
         Size of the initial push along each unstable direction (relative to ``1 + ‖x*‖``).
     steps : int

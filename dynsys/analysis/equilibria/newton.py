@@ -17,7 +17,7 @@ rules, in :func:`newton_solve`:
   residual falls by less than 5 % in 3 iterations is given up (``converged`` False) — usually it
   is sliding into a slow point.
 
-:func:`iterate_k` gives ``F^k`` and its Jacobian; :mod:`dynsys.fixed_points` builds the starts,
+:func:`iterate_k` gives ``F^k`` and its Jacobian; :mod:`dynsys.analysis.equilibria.fixed_points` builds the starts,
 deduplicates the roots and classifies them.
 
 Examples

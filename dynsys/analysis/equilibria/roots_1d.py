@@ -7,7 +7,7 @@ finds them all: it samples ``g(x) = F^k(x) − x`` on a grid, adds the extrema o
 Newton–bisection (:func:`bracket_solve`). A tangential root (``g`` touches zero at an extremum, as
 at a fold) is accepted when ``|g|`` at the extremum is below ``tol``; two roots inside one grid
 cell are separated by the extremum between them, so close pairs near a fold are not missed.
-Inner functions: inputs are trusted (:func:`~dynsys.fixed_points.find_fixed_points` validates).
+Inner functions: inputs are trusted (:func:`~dynsys.analysis.equilibria.find_fixed_points` validates).
 
 Examples
 --------

@@ -20,7 +20,7 @@ orbits alternate sides).
 Examples
 --------
 >>> import numpy as np
->>> from dynsys.stability import multipliers, classify
+>>> from dynsys.analysis.equilibria import multipliers, classify
 >>> J = np.array([[[0.5, 0.0], [0.0, 2.0]]])
 >>> classify(multipliers(J))
 (('saddle',), ('node',), array([1]))

@@ -1,8 +1,9 @@
 """Walls: the one-unit loss surface of paper eq. 8 / Fig. 6 (exact loss, gradient, Hessian), its
-steep wall and why it is there, gradient descent on it (plain and clipped), and loss slices of
-n-unit networks."""
+steep wall and why it is there, the whole analysis in one call (:func:`analyze_unit_surface`),
+gradient descent on it (plain and clipped), and loss slices of n-unit networks."""
 
 from .descent import DescentPath, descend
+from .report import SurfaceReport, analyze_unit_surface
 from .slices import LineSlice, ParamLayout, PlaneSlice, choose_direction, loss_line, loss_plane, losses_at
 from .surface import (
     RefinedSurface,
@@ -38,6 +39,8 @@ __all__ = [
     "fold_curves",
     "distance_to_polyline",
     "wall_distances",
+    "SurfaceReport",
+    "analyze_unit_surface",
     "DescentPath",
     "descend",
     "ParamLayout",

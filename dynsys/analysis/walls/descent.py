@@ -1,7 +1,7 @@
 """Gradient descent on the one-unit (w, b) loss surface, plain and with norm clipping (paper Fig. 6).
 
 Plain gradient descent ``θ ← θ − lr ∇E`` is thrown far away when a step lands on the steep
-wall; with Algorithm 1 (:func:`dynsys.clipping.clip_grad_norm`: ``∇E ← threshold ∇E/‖∇E‖`` when
+wall; with Algorithm 1 (:func:`dynsys.gradients.clipping.clip_grad_norm`: ``∇E ← threshold ∇E/‖∇E‖`` when
 ``‖∇E‖ > threshold``) the step keeps its direction but has length at most ``lr · threshold``,
 so it stays beside the wall and settles in the valley. :func:`descend` runs several starts at
 once (vectorized) and records every trajectory.
@@ -9,7 +9,7 @@ once (vectorized) and records every trajectory.
 Examples
 --------
 >>> import numpy as np
->>> from dynsys.descent import descend
+>>> from dynsys.analysis.walls import descend
 >>> path = descend(np.array([[5.0, -2.75]]), lr=0.1, steps=5, threshold=1.0)
 >>> path.points.shape
 (6, 1, 2)
@@ -93,7 +93,7 @@ def descend(
     window : ((w_lo, w_hi), (b_lo, b_hi)), optional
         Only used to record when a trajectory first leaves it.
     x0, target, T, activation
-        The model (see :class:`dynsys.surface.UnitModel`).
+        The model (see :class:`dynsys.analysis.walls.UnitModel`).
 
     Returns
     -------

@@ -19,12 +19,12 @@ T steps. Near the *wall* — where x₀ sits on the basin boundary of the map, s
 (w, b) sends x_T to the other attractor — ``‖∇E‖`` grows like the T-th power of the unstable
 multiplier, and the wall can be thinner than any sensible uniform grid spacing.
 :func:`refine_unit_surface` subdivides cells whose corners disagree (different attractors, or a
-large first-order change), and :func:`~dynsys.wall.locate_unit_wall` bisects every grid line crossing
+large first-order change), and :func:`~dynsys.analysis.walls.locate_unit_wall` bisects every grid line crossing
 the wall, returning the ridge of maximal ‖∇E‖ as a curve.
 
 The loss of an n-unit RNN along lines and planes through its parameter space is in
-:mod:`dynsys.slices`; the wall's location and cause (basin boundary, fold curves) in
-:mod:`dynsys.wall`; gradient descent on the (w, b) plane in :mod:`dynsys.descent`.
+:mod:`dynsys.analysis.walls.slices`; the wall's location and cause (basin boundary, fold curves) in
+:mod:`dynsys.analysis.walls.wall`; gradient descent on the (w, b) plane in :mod:`dynsys.analysis.walls.descent`.
 
 Examples
 --------

@@ -1,4 +1,4 @@
-"""Grids of states, labellings and hashed cells (:mod:`dynsys.grids`) against brute force."""
+"""Grids of states, labellings and hashed cells (:mod:`dynsys.analysis.basins.grids`) against brute force."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of dynsys.slices: loss lines/planes through an RNN's parameter space, chosen directions."""
+"""Tests of dynsys.analysis.walls.slices: loss lines/planes through an RNN's parameter space, chosen directions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of dynsys.surface, dynsys.wall and dynsys.descent (paper eq. 8, Fig. 6)."""
+"""Tests of dynsys.analysis.walls.surface, dynsys.analysis.walls.wall and dynsys.analysis.walls.descent (paper eq. 8, Fig. 6)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,243 @@
+"""What a training run is made of: the fixed :class:`Ensemble` and the mutable :class:`TrainState`.
+
+An :class:`Ensemble` is everything :func:`dynsys.training.train` derives once from its
+:class:`~dynsys.training.TrainConfig`: the task, the ``K`` members ``(init, method, seed)``, their
+shared activation, one data stream per distinct seed, and the :class:`~dynsys.training.StepOptions`
+of every member. It never changes during a run.
+
+A :class:`TrainState` is everything that does change, and exactly what a checkpoint holds: the
+stacked weights (leading member axis ``K``), the optimizer state, the data generators, the
+telemetry accumulated since the last evaluation, the evaluation log, the per-update traces and the
+per-member flags (active, solved, counters). Its checkpoint round trip is
+:meth:`TrainState.checkpoint` / :meth:`TrainState.from_checkpoint`; the file format (one ``.npz``
+through :func:`dynsys.io.save_checkpoint`) is:
+
+- arrays ``param_<p>``, ``opt_<key>``, ``acc_<key>``, ``eval_<field>``, ``trace_<field>`` (the
+  rows done so far), ``eval_updates``, ``active``, ``solved_at``, ``zero_at``, ``nonfinite``,
+  ``done``;
+- the ``__meta__`` JSON: ``kind`` (``"dynsys-train-checkpoint"``), ``config``
+  (:meth:`TrainConfig.to_dict`), ``update`` and ``rng_states`` (``bit_generator.state`` of each
+  data stream).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..maps import RNNMap
+from .config import TrainConfig, _activation_of
+from .history import _TRACE_FIELDS, EVAL_FIELDS, TrainingHistory
+from .initializers import initialize
+from .step import StepOptions
+from .tasks import Task, get_task
+
+__all__ = ["CHECKPOINT_KIND", "Ensemble", "TrainState"]
+
+#: the ``kind`` recorded in the ``__meta__`` of every training checkpoint
+CHECKPOINT_KIND = "dynsys-train-checkpoint"
+
+PARAM_NAMES = RNNMap.weight_names
+#: telemetry summed over the updates between two evaluations (``count``: updates summed)
+_ACC_FIELDS = ("loss", "norm", "norm_max", "clipped", "omega", "count")
+#: per-member flags and counters of a run
+_FLAG_FIELDS = ("active", "solved_at", "zero_at", "nonfinite", "done")
+
+
+@dataclass(frozen=True, eq=False)
+class Ensemble:
+    """The fixed part of a run: the ``K`` members trained together and how each one steps.
+
+    Attributes
+    ----------
+    config : TrainConfig
+    task : Task
+    members : list of (init, method, seed)
+        In stacking order (:attr:`TrainConfig.members`).
+    activation : str
+        The activation every member shares.
+    seeds : tuple of int
+        The distinct seeds, sorted: one data stream each (members with the same seed see the same
+        minibatches, a paired comparison of the methods).
+    seed_index : ndarray of int, shape (K,)
+        The data stream of each member (an index into ``seeds``).
+    options : StepOptions
+        Learning rate, clipping threshold and Ω weight of every member, and the shared settings.
+    """
+
+    config: TrainConfig
+    task: Task
+    members: list
+    activation: str
+    seeds: tuple
+    seed_index: np.ndarray
+    options: StepOptions
+
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> Ensemble:
+        """The ensemble that ``cfg`` describes."""
+        members = cfg.members
+        seeds = tuple(sorted({s for _, _, s in members}))
+        return cls(
+            config=cfg,
+            task=get_task(cfg.task),
+            members=members,
+            activation=_activation_of(cfg.inits[0]),
+            seeds=seeds,
+            seed_index=np.array([seeds.index(s) for _, _, s in members]),
+            options=StepOptions.for_members(cfg, members),
+        )
+
+    @property
+    def K(self) -> int:
+        """Number of members."""
+        return len(self.members)
+
+
+@dataclass(eq=False)
+class TrainState:
+    """The mutable state of a run; everything in it is saved by checkpoints.
+
+    The trainer's functions update it in place, one whole update or one evaluation at a time, so
+    that a checkpoint written between two of them always holds a whole number of updates.
+
+    Attributes
+    ----------
+    ensemble : Ensemble
+        The fixed part of the run (not saved: rebuilt from the config).
+    update : int
+        Updates done so far.
+    params : dict of ndarray
+        Stacked weights ``W_rec`` (K, n, n), ``W_in`` (K, n, m), ``b`` (K, n), ``W_out`` (K, k, n),
+        ``b_out`` (K, k).
+    opt_state : dict of ndarray
+        Optimizer state with a leading K axis (empty for SGD; see
+        :func:`dynsys.training.optimizer_step`).
+    rngs : list of numpy.random.Generator
+        The data stream of each seed of ``ensemble.seeds``.
+    acc : dict of ndarray, shape (K,)
+        ``loss``, ``norm``, ``norm_max``, ``clipped``, ``omega`` summed (``norm_max``: maximized)
+        over the ``count`` updates since the last evaluation.
+    evals : dict of ndarray, shape (E, K)
+        The evaluation log, one row per evaluation (:data:`~dynsys.training.EVAL_FIELDS`).
+    eval_updates : ndarray of int, shape (E,)
+    active : ndarray of bool, shape (K,)
+        Members still training (solved members stop with ``stop_on_success``).
+    solved_at, zero_at : ndarray of int, shape (K,)
+        First update at which the success rule held / with zero screening errors (−1: never).
+    nonfinite, done : ndarray of int, shape (K,)
+        Non-finite updates and updates done, per member.
+    traces : dict of ndarray, shape (U, K), or None
+        Per-update loss, gradient norm and clip flag (``record_updates``), NaN where not done.
+    """
+
+    ensemble: Ensemble
+    update: int
+    params: dict
+    opt_state: dict
+    rngs: list
+    acc: dict
+    evals: dict
+    eval_updates: np.ndarray
+    active: np.ndarray
+    solved_at: np.ndarray
+    zero_at: np.ndarray
+    nonfinite: np.ndarray
+    done: np.ndarray
+    traces: dict | None = field(default=None)
+
+    @classmethod
+    def initial(cls, ensemble: Ensemble) -> TrainState:
+        """The state before the first update: initialized weights (seeded ``[seed, 0]`` per
+        member), fresh data streams (``[seed, 1]`` per seed), empty logs."""
+        cfg, task, K = ensemble.config, ensemble.task, ensemble.K
+        nets = [
+            initialize(init, cfg.n_hidden, task.n_in, task.n_out, rng=np.random.default_rng([seed, 0]))
+            for init, _, seed in ensemble.members
+        ]
+        return cls(
+            ensemble=ensemble,
+            update=0,
+            params={k: np.stack([getattr(q, k) for q in nets]) for k in PARAM_NAMES},
+            opt_state={},
+            rngs=[np.random.default_rng([s, 1]) for s in ensemble.seeds],
+            acc={k: np.zeros(K) for k in _ACC_FIELDS},
+            evals={k: np.zeros((0, K)) for k in EVAL_FIELDS},
+            eval_updates=np.zeros(0, dtype=np.int64),
+            active=np.ones(K, dtype=bool),
+            solved_at=np.full(K, -1, dtype=np.int64),
+            zero_at=np.full(K, -1, dtype=np.int64),
+            nonfinite=np.zeros(K, dtype=np.int64),
+            done=np.zeros(K, dtype=np.int64),
+            traces=(
+                {k: np.full((cfg.updates, K), np.nan) for k in _TRACE_FIELDS} if cfg.record_updates else None
+            ),
+        )
+
+    # -- the checkpoint round trip -----------------------------------------------------------
+    def checkpoint(self) -> tuple[dict, dict]:
+        """The arrays and the ``__meta__`` record of a checkpoint of this state (module docstring)."""
+        a = {f"param_{k}": v for k, v in self.params.items()}
+        a.update({f"opt_{k}": v for k, v in self.opt_state.items()})
+        a.update({f"acc_{k}": v for k, v in self.acc.items()})
+        a.update({f"eval_{k}": v for k, v in self.evals.items()})
+        if self.traces is not None:  # the rows done so far (from_checkpoint pads the rest with NaN)
+            a.update({f"trace_{k}": v[: self.update] for k, v in self.traces.items()})
+        a["eval_updates"] = self.eval_updates
+        a.update({name: getattr(self, name) for name in _FLAG_FIELDS})
+        meta = {
+            "kind": CHECKPOINT_KIND,
+            "config": self.ensemble.config.to_dict(),
+            "update": self.update,
+            "rng_states": [r.bit_generator.state for r in self.rngs],
+        }
+        return a, meta
+
+    @classmethod
+    def from_checkpoint(cls, ensemble: Ensemble, arrays: dict, meta: dict) -> TrainState:
+        """The state saved by :meth:`checkpoint` (the caller checks ``meta``'s kind and config).
+
+        Starts from :meth:`initial` and replaces what the checkpoint holds; traces are padded
+        with NaN up to the config's ``updates`` (which may have grown since the checkpoint).
+        """
+        state = cls.initial(ensemble)
+        state.update = int(meta["update"])
+        for r, st in zip(state.rngs, meta["rng_states"]):
+            r.bit_generator.state = st
+        for key, v in arrays.items():
+            head, _, name = key.partition("_")
+            if head == "param":
+                state.params[name] = v
+            elif head == "opt":
+                state.opt_state[name] = v
+            elif head == "acc":
+                state.acc[name] = v
+            elif head == "eval" and name in EVAL_FIELDS:
+                state.evals[name] = v
+            elif head == "trace" and state.traces is not None:
+                U = ensemble.config.updates
+                t = np.full((U, ensemble.K), np.nan)
+                t[: min(U, v.shape[0])] = v[:U]
+                state.traces[name] = t
+        state.eval_updates = arrays["eval_updates"]
+        for name in _FLAG_FIELDS:
+            setattr(state, name, arrays[name])
+        return state
+
+    # -- the result ------------------------------------------------------------------------
+    def history(self) -> TrainingHistory:
+        """The run's log and outcome so far (copies: later updates do not change it)."""
+        tr = self.traces or {}
+        return TrainingHistory(
+            config=self.ensemble.config,
+            members=self.ensemble.members,
+            eval_updates=self.eval_updates.copy(),
+            **{k: v.copy() for k, v in self.evals.items()},
+            solved_at=self.solved_at.copy(),
+            zero_error_at=self.zero_at.copy(),
+            nonfinite_count=self.nonfinite.copy(),
+            updates_done=self.done.copy(),
+            params={k: v.copy() for k, v in self.params.items()},
+            **{k: (tr[k][: self.update].copy() if k in tr else None) for k in _TRACE_FIELDS},
+        )
