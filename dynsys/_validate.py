@@ -52,9 +52,15 @@ def as_float_array(
         Accept arrays with zero elements.
     """
     try:
-        arr = np.asarray(value, dtype=dtype)
+        arr = np.asarray(value)
+        if arr.dtype.kind != "c":
+            arr = np.asarray(arr, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise DynsysError(f"{name} must be a numeric array ({exc})") from None
+    if arr.dtype.kind == "c":  # a plain cast would drop the imaginary part with only a warning
+        if np.any(arr.imag != 0):
+            raise DynsysError(f"{name} must be real, got complex entries")
+        arr = arr.real.astype(dtype)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:

@@ -46,6 +46,10 @@ class Activation:
         A point where ``|σ′|`` attains γ (or approaches it), for constructing tight cases.
     second : callable
         σ″, vectorized (used for curvature of loss surfaces and Hessians).
+    sympy_builder : callable
+        ``sympy_builder(sp, x)`` returns σ's sympy expression in the symbol ``x``, given the
+        sympy module ``sp`` (so this module never imports sympy); used by
+        :func:`dynsys.symbolic.activation_expr`.
     bounds : (float, float) or None
         The closed range ``[s₀, s₁]`` that holds every value of σ, for a bounded σ (tanh
         ``(-1, 1)``, sigmoid ``(0, 1)``, softsign ``(-1, 1)``); None for relu and linear. A map
@@ -58,7 +62,7 @@ class Activation:
     second: Callable[[np.ndarray], np.ndarray] = field(repr=False)
     gamma: Fraction
     argmax: float
-    _sympy_builder: Callable = field(repr=False, compare=False)
+    sympy_builder: Callable = field(repr=False, compare=False)
     inverse: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
     deriv_from_output: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
     bounds: tuple[float, float] | None = None

@@ -11,6 +11,7 @@ r"""Symbolic derivations with sympy (the only sympy user; imported lazily by ``d
   characteristic polynomial for ``ρ < 1``); for one unit the condition is ``|w| γ < 1``.
 * :func:`symbolic_rnn` — the RNN map of eq. 2 and its Jacobian ``W_rec diag(σ′(x))`` (eq. 5) as
   sympy matrices, with a ``lambdify`` bridge to numpy.
+* :func:`activation_expr` — the sympy expression of an activation σ.
 
 Examples
 --------
@@ -138,7 +139,7 @@ def activation_expr(activation, x=None):
     sp = _sympy()
     if x is None:
         x = sp.Symbol("x", real=True)
-    return get_activation(activation)._sympy_builder(sp, x)
+    return get_activation(activation).sympy_builder(sp, x)
 
 
 def derive_gamma(activation) -> GammaDerivation:

@@ -46,11 +46,11 @@ def compute(cfg, ctx):
     agree = {str(k): v for k, v in cell_mapping_agreement(NewtonMap(3), cgrid, newton_cells).items()}
     next(stages)
     g_n = classify_boundary(newton.labels)
-    a_n, s_n, f_n = uncertainty_exponent(newton.labels)
+    _, s_n, f_n = uncertainty_exponent(newton.labels)
     rnn = RNNMap(RNN["W_rec"], None, RNN["b"], "tanh")
     smooth = basins_of_attraction(rnn, box_grid([(-4, 4), (-4, 4)], cfg["resolution"]))
     g_s = classify_boundary(smooth.labels)
-    a_s, s_s, f_s = uncertainty_exponent(smooth.labels)
+    _, s_s, f_s = uncertainty_exponent(smooth.labels)
     unit = basins_of_attraction(UnitMap(w=5.0, b=-2.45), box_grid([(-3.0, 3.0)], cfg["resolution"]))
     g_u = classify_boundary(unit.labels)
     next(stages)

@@ -120,7 +120,7 @@ def compute(config, ctx):
         spec,
         workers=ctx.jobs,
         scheduler=ctx.scheduler,
-        progress=lambda it, total, desc: ctx.progress(it, desc="other-task ensembles", total=total),
+        progress=lambda it, **kw: ctx.progress(it, **{**kw, "desc": "other-task ensembles"}),
     )
     if summary.failed:
         raise DynsysError(

@@ -22,15 +22,17 @@ PKG = Path(__file__).resolve().parents[1] / "dynsys"
 #: the only modules allowed at the package root (besides the subpackages)
 ROOT_MODULES = {"__init__", "__main__", "errors", "_validate", "activations", "symbolic"}
 PARTS = {"maps", "gradients", "analysis", "io", "training", "runs", "cli", "plotting"}
-ROOT_PARTS = {"errors", "_validate", "activations", "symbolic", "__init__", "__main__"}
 
-#: part -> parts it must never import (DESIGN.md, "one folder per part, imports run one way")
+#: part -> parts it must never import (DESIGN.md, "one folder per part, imports run one way";
+#: the "may import" column of README.md's Layout table)
 FORBIDDEN = {
     "maps": PARTS - {"maps"} | {"symbolic"},
     "gradients": {"analysis", "training", "runs", "io", "cli", "plotting", "symbolic"},
     "analysis": {"training", "runs", "io", "plotting", "cli"},
-    "io": {"analysis", "training", "runs", "cli", "plotting"},
+    "io": {"gradients", "analysis", "training", "runs", "cli", "plotting"},
     "training": {"runs", "cli", "plotting"},
+    "runs": {"cli"},
+    "plotting": {"gradients", "io", "training", "runs", "cli"},
 }
 #: only these parts may import plotting
 PLOTTING_USERS = {"cli", "runs", "plotting"}

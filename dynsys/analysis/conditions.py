@@ -309,9 +309,14 @@ def product_evidence(
     """
     if not isinstance(map, Map):
         raise DynsysError(f"map must be a dynsys Map, got {type(map).__name__}")
-    if eta is None and map.as_rnn() is not None:
+    if eta is None:
         rnn = map.as_rnn()
-        eta = spectral_norm(rnn.W_rec) * float(rnn.activation.gamma)
+        if rnn is not None:
+            eta = spectral_norm(rnn.W_rec) * float(rnn.activation.gamma)
+    else:
+        eta = check_finite_scalar(eta, "eta")
+        if eta < 0:
+            raise DynsysError(f"eta must be >= 0 (a bound on a norm), got {eta}")
     gen = np.random.default_rng(rng)
     steps = check_positive_int(steps, "steps")
     sequences = check_positive_int(sequences, "sequences")
@@ -414,8 +419,9 @@ def check_conditions(
 
     Parameters
     ----------
-    W_rec : array_like, shape (n, n), or RNNMap, or UnitMap
-        The recurrent weights (with ``tanh`` if no activation is given) or a map.
+    W_rec : array_like, shape (n, n), or Map
+        The recurrent weights (with ``tanh`` if no activation is given), or a map of the form of
+        eq. 2 (an RNNMap, a UnitMap, any map whose ``as_rnn()`` gives one, Map rule 15).
     activation : str or Activation, optional
         Overrides the map's activation.
     tol : float

@@ -18,8 +18,8 @@ of initial states handled at once (one stacked ``np.linalg.qr`` per step). Each 
 
 :func:`orbit_lyapunov` is the largest exponent along an orbit that is already known (stored
 states): the growth of one tangent vector through the Jacobians at those states. Basins use it
-to tell chaotic from quasi-periodic attractors, and the sweep's reference runner for the logistic
-map's exponent.
+to tell chaotic from quasi-periodic attractors, and the sweep's reference runner uses it for the
+logistic map's exponent.
 
 Examples
 --------
@@ -328,6 +328,8 @@ def sampled_lyapunov(map: Map, *, steps: int | None = None, sequences: int = 4, 
     -------
     LyapunovSpectrum
     """
+    if not isinstance(map, Map):
+        raise DynsysError(f"map must be a dynsys Map, got {type(map).__name__}")
     big = map.dim > LARGE_N
     steps = check_positive_int(steps if steps is not None else (100 if big else 1000), "steps")
     sequences = check_positive_int(sequences, "sequences")

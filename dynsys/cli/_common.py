@@ -55,7 +55,8 @@ def add_weights_argument(parser, required=True):
         "--weights",
         metavar="W.npz",
         required=required,
-        help="weights file (.npz with W_rec, optional W_in, b, W_out, b_out, activation)",
+        help="weights file: .npz with W_rec, optional W_in, b, W_out, b_out, activation; "
+        "or a PyTorch nn.RNN state dict (.pt/.pth)",
     )
     parser.add_argument("--activation", default=None, help=activation_help("override the file's activation"))
 

@@ -44,7 +44,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from .._validate import check_positive_int
+    from .._validate import check_finite_scalar, check_positive_int
     from ..analysis.equilibria.fixed_points import find_fixed_points, find_slow_points
     from ._common import load_map, parse_vector, print_json
 
@@ -52,14 +52,15 @@ def run(args) -> int:
     u = None if args.input is None else parse_vector(args.input, "--input")
     period = check_positive_int(args.period, "--period")
     n_starts = check_positive_int(args.starts, "--starts")
+    q_max = None if args.slow is None else check_finite_scalar(args.slow, "--slow")
     if u is not None and u.shape != (rnn.input_dim,):
         from ..errors import DynsysError
 
         raise DynsysError(f"--input must have {rnn.input_dim} numbers for this network, got {u.size}")
     fp = find_fixed_points(rnn, u, period=period, n_starts=n_starts, rng=args.seed, linear=args.linear)
     slow = None
-    if args.slow is not None:
-        sp = find_slow_points(rnn, u, n_starts=n_starts, rng=args.seed, q_max=float(args.slow))
+    if q_max is not None:
+        sp = find_slow_points(rnn, u, n_starts=n_starts, rng=args.seed, q_max=q_max)
         slow = sp.select(~sp.converged)
     if args.json:
         out = {"n": rnn.dim, "period": period, "message": fp.message, "fixed_points": fp.to_dicts()}

@@ -7,7 +7,8 @@ library only inside those two: ``add_arguments`` reads its defaults and choices 
 ``dynsys --help`` and every other command do not import what one command needs.
 
 Errors: a :class:`~dynsys.errors.DynsysError` (bad input, unknown names, corrupt files), a usage
-error or an unreadable file becomes one line on stderr and exit status 2, with no traceback.
+error or a file that cannot be read or written (missing, a directory, a path through a file,
+no permission) becomes one line on stderr and exit status 2, with no traceback.
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ def main(argv=None) -> int:
     except DynsysError as exc:
         print(f"dynsys {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except OSError as exc:
+        if exc.filename is None:  # not about a path the user named (a socket, a broken pipe, ...)
+            raise
         print(f"dynsys {args.command}: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -75,7 +75,7 @@ def run(args) -> int:
     from ._common import print_json
 
     if not args.unit:
-        raise DynsysError("surface: give --unit (the one-unit model of eq. 8; the only model the CLI offers)")
+        raise DynsysError("give --unit (the one-unit model of eq. 8; the only model the CLI offers)")
     x0 = check_finite_scalar(args.x0, "--x0")
     target = check_finite_scalar(args.target, "--target")
     T = check_positive_int(args.T, "--T")

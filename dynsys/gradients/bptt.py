@@ -408,7 +408,10 @@ def bptt(
     Parameters
     ----------
     rnn : RNNMap
-        The network (eq. 2); a :class:`ReadoutLoss` uses its ``W_out``, ``b_out``.
+        The network (eq. 2), or any map of that form (a :class:`~dynsys.maps.UnitMap`, a
+        :class:`~dynsys.maps.FixedInput` of an RNN, a user's map with ``as_rnn()``, Map rule 15),
+        whose gradients are then those of ``as_rnn()``'s weights; a :class:`ReadoutLoss` uses its
+        ``W_out``, ``b_out``.
     inputs : array_like, shape (T, B, m), optional
         ``inputs[t-1] = u_t``. Omit for an autonomous run of ``steps`` steps.
     loss : StateLoss or ReadoutLoss
@@ -492,6 +495,8 @@ def _contribution_norms(rnn, xs, hs, dsig, inputs, lsteps, gh_loss, T):
 
 def temporal_contributions(rnn: RNNMap, inputs=None, loss=None, *, x0=None, h0=None, steps=None):
     """The temporal contributions of eq. 4 as gradient arrays (small problems: memory O(T² n²)).
+
+    ``rnn`` and the other arguments are those of :func:`bptt`.
 
     Returns
     -------

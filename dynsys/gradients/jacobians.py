@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 
-from .._validate import as_float_array
+from .._validate import as_float_array, check_positive_int
 from ..errors import DynsysError
 from ..maps.base import Map
 
@@ -19,6 +19,8 @@ __all__ = ["jacobian_product", "jacobian_product_norms", "product_norms"]
 
 def _one_step_jacobians(map: Map, states, inputs):
     T = states.shape[0] - 1
+    if T == 0:  # a trajectory of one state: no steps, only the identity ∂x_0/∂x_0
+        return np.empty((0,) + states.shape[1:] + (states.shape[-1],))
     return np.stack(
         [map.jacobian(states[t - 1], None if inputs is None else inputs[t - 1]) for t in range(1, T + 1)]
     )
@@ -42,6 +44,7 @@ def jacobian_product(map: Map, states, inputs=None, *, t: int, k: int):
     """
     states = as_float_array(states, "states")
     T = states.shape[0] - 1
+    t, k = check_positive_int(t, "t", minimum=0), check_positive_int(k, "k", minimum=0)
     if not (0 <= k <= t <= T):
         raise DynsysError(f"need 0 <= k <= t <= {T}, got t={t}, k={k}")
     n = states.shape[-1]

@@ -45,10 +45,13 @@ def _open_npz(path, name: str):
     if path.is_dir():
         raise DynsysError(f"{name}: {path} is a directory, expected an .npz file")
     try:
-        return np.load(path, allow_pickle=False)
+        npz = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DynsysError(f"{name}: cannot read {path} as .npz ({msg})") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):  # a .npy file: np.load returns its one array
+        raise DynsysError(f"{name}: cannot read {path} as .npz (it is a single .npy array, not an archive)")
+    return npz
 
 
 def _read_array(npz, key: str, name: str) -> np.ndarray:
@@ -239,8 +242,3 @@ def provenance(root=None) -> dict:
     from .. import __version__
 
     return {"dynsys_version": __version__, "git_commit": git_commit(root)}
-
-
-# ---------------------------------------------------------------------------------------
-# The sweep result store: SQLite (WAL), one row per run, arrays in .npz beside it
-# ---------------------------------------------------------------------------------------

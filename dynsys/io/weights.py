@@ -54,7 +54,9 @@ def load_weights(path, activation=None, name: str = "weights"):
             raise DynsysError(
                 f"{name}: 'activation' must be a 0-d string array, got {file_act.dtype} {file_act.shape}"
             )
-        file_act = str(file_act)
+        file_act = file_act.item()
+        if isinstance(file_act, bytes):  # a bytes array (dtype S), e.g. written by another tool
+            file_act = file_act.decode("utf-8", errors="replace")
     act = activation or file_act or "tanh"
     return RNNMap(activation=act, **arrays)
 
@@ -103,8 +105,6 @@ def load_torch_weights(path, activation=None, name: str = "weights"):
             "weight": state[heads[0]],
             **({"bias": state[hp + "bias"]} if hp + "bias" in state else {}),
         }
-    pass  # (import of names now defined here)
-
     return from_torch_rnn(rnn_state, readout, nonlinearity=activation or "tanh")
 
 

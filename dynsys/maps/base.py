@@ -180,7 +180,16 @@ class Map:
     # -- rule 7 --------------------------------------------------------------------------
     def param_derivative(self, x, name: str, u=None):
         """∂F/∂p for a scalar parameter or entry ``p`` by a central difference (rule 7)."""
-        p = np.asarray(self.get_param(name), dtype=float)
+        value = self.get_param(name)
+        if isinstance(value, (bool, np.bool_)) or not (
+            isinstance(value, (int, float, np.number))
+            or (isinstance(value, np.ndarray) and value.dtype.kind in "iuf")
+        ):
+            raise DynsysError(
+                f"parameter {name!r} of {type(self).__name__} is not a number ({type(value).__name__}): "
+                "it has no derivative"
+            )
+        p = np.asarray(value, dtype=float)
         h = 1e-6 * max(1.0, float(np.max(np.abs(p))) if p.size else 1.0)
         plus = self.with_params(**{name: p + h}).step(x, u)
         minus = self.with_params(**{name: p - h}).step(x, u)
@@ -284,8 +293,9 @@ class FixedInput(Map):
     """``F̃(x) = F(x, u)``: a map with its input held at the constant ``u`` (an autonomous map).
 
     The generic autonomous part of a driven map (Map rule 13) and the maps of an input path
-    (:func:`dynsys.maps.paths.parameter_path` with ``"u"``). Every optional rule is passed on to
-    the inner map with ``u`` filled in.
+    (:func:`dynsys.maps.paths.parameter_path` with ``"u"``). The fast paths of rules 9–12 and 15
+    are passed on to the inner map with ``u`` filled in; it has no parameters of its own (rules
+    5–7, 14) and no input to split off (rule 13).
 
     Examples
     --------
@@ -304,7 +314,9 @@ class FixedInput(Map):
     def __post_init__(self):
         if not isinstance(self.map, Map):
             raise DynsysError(f"map must be a dynsys Map, got {type(self.map).__name__}")
-        u = as_float_array(self.u, "u", ndim=1)
+        if self.map.input_dim == 0:
+            raise DynsysError(f"FixedInput needs a map with inputs; {type(self.map).__name__} takes none")
+        u = np.atleast_1d(as_float_array(self.u, "u", ndim=(0, 1)))
         if u.shape != (self.map.input_dim,):
             raise DynsysError(f"u must have shape ({self.map.input_dim},), got {u.shape}")
         object.__setattr__(self, "u", _readonly(u))

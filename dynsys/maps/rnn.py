@@ -138,14 +138,15 @@ class RNNMap(Map):
             )
         if base in ("b", "W_rec", "W_in"):
             x = np.asarray(x, dtype=float)
-            out = np.zeros(x.shape)
+            batch = x.shape[:-1] if u is None else np.broadcast_shapes(x.shape[:-1], np.shape(u)[:-1])
+            out = np.zeros(batch + x.shape[-1:])  # the shape of step(x, u) (rule 3)
             i = idx[0]
             if base == "b":
                 out[..., i] = 1.0
             elif base == "W_rec":
                 out[..., i] = self.activation.fn(x[..., idx[1]])
             elif u is not None:
-                out[..., i] = np.broadcast_to(np.asarray(u)[..., idx[1]], x.shape[:-1])
+                out[..., i] = np.asarray(u)[..., idx[1]]
             return out
         return super().param_derivative(x, name, u)
 
@@ -194,6 +195,8 @@ class RNNMap(Map):
 
     def step_tangent(self, x, u, V):
         """``F(x, u)`` and ``J V`` in one GEMM over ``W_rec`` (rule 10)."""
+        if np.broadcast_shapes(np.shape(x)[:-1], V.shape[:-2]) != np.shape(x)[:-1]:
+            return super().step_tangent(x, u, V)  # frames with more batch axes than x: no stacking
         n, k = V.shape[-2], V.shape[-1]
         act = self.activation
         stacked = np.concatenate([act.fn(x)[..., None], act.deriv(x)[..., :, None] * V], axis=-1)

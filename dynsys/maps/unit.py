@@ -14,7 +14,7 @@ import numpy as np
 
 from ..activations import get_activation
 from ..errors import DynsysError
-from .base import Map, _set_float_params
+from .base import FixedInput, Map, _set_float_params
 from .rnn import RNNMap
 
 __all__ = ["UnitMap"]
@@ -84,18 +84,17 @@ class UnitMap(Map):
     def state_box(self, u=None):
         """``[c + min(w s₀, w s₁), c + max(w s₀, w s₁)]`` for σ bounded in ``[s₀, s₁]`` (rule 12)."""
         bounds = self.activation.bounds
-        if bounds is None or np.ndim(self.w) or np.ndim(self.b):
-            return None
+        if bounds is None or np.ndim(self.w) or np.ndim(self.b) or (u is not None and np.ndim(self.w_in)):
+            return None  # array parameters: a box per grid point, not one of shape (1,)
         s0, s1 = bounds
         c = self.b + (0.0 if u is None else self.w_in * float(u[0]))
         return np.array([c + min(self.w * s0, self.w * s1)]), np.array([c + max(self.w * s0, self.w * s1)])
 
     def split_driven(self):
-        """``F̃(x) = w σ(x) + b`` and the kick ``x + w_in u`` (rule 13)."""
+        """``F̃(x) = w σ(x) + b`` (the unit with its input held at 0, an autonomous map) and the
+        kick ``x + w_in u`` (rule 13)."""
         self._scalar("split_driven")
-        return UnitMap(w=self.w, b=self.b, activation=self.activation, w_in=self.w_in), np.array(
-            [[self.w_in]]
-        )
+        return FixedInput(self, np.zeros(1)), np.array([[self.w_in]])
 
     def as_rnn(self):
         """The 1-unit :class:`~dynsys.maps.RNNMap` ``x ↦ [[w]] σ(x) + [[w_in]] u + [b]`` (rule 15)."""

@@ -57,8 +57,9 @@ class ResultStore:
     Each row is keyed by a hash of the run's canonical config and records its status
     (``running`` / ``done`` / ``failed``), metrics (JSON), error, timings, package version and git
     commit; arrays go to ``<store>.arrays/<key>.npz`` (written atomically *before* the row is
-    committed); runners that checkpoint get ``<store>.work/<key>/``. Every change is one transaction, so a SIGKILL at any moment leaves a valid store:
-    at worst a run stays ``running`` and is redone by the next sweep.
+    committed); runners that checkpoint get ``<store>.work/<key>/``. Every change is one
+    transaction, so a SIGKILL at any moment leaves a valid store: at worst a run stays ``running``
+    and is redone by the next sweep.
 
     Opening never modifies a store it refuses (not SQLite, or a newer schema).
     """

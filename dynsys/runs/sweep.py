@@ -1,11 +1,12 @@
 """Sweeps: many runs of one registered runner over a grid of configs, resumable, on a local process
 pool (default) or a Dask cluster.
 
-A sweep is a *runner* (a registered function ``config -> (metrics, arrays)``) and a list of configs.
-Results go to a :class:`~dynsys.runs.store.ResultStore` (SQLite, WAL), one row per run keyed by a hash of
-``(runner, config)``. Rerunning a sweep skips the runs already ``done``; a run that raised is
-recorded as ``failed`` with its error and does not stop the sweep (it is retried by the next sweep
-unless ``retry_failed=False``). Only the parent process writes the store.
+A sweep is a *runner* (a registered function ``config -> (metrics, arrays)``,
+:mod:`dynsys.runs.runners`) and a list of configs. Results go to a
+:class:`~dynsys.runs.store.ResultStore` (SQLite, WAL), one row per run keyed by a hash of
+``(runner, config)`` (:func:`run_key`). Rerunning a sweep skips the runs already ``done``; a run
+that raised is recorded as ``failed`` with its error and does not stop the sweep (it is retried by
+the next sweep unless ``retry_failed=False``). Only the parent process writes the store.
 
 Sweep files (TOML)
 ------------------
@@ -321,13 +322,13 @@ def run_sweep(
                 else _LocalExecutor(min(workers, len(todo)))
             )
             cancel = True
+            it = None
             try:
                 futures = {}
                 for key, cfg, workdir in todo:
                     store.mark_running(key, runner.name, cfg)
                     futures[ex.submit(runner.target, cfg, workdir)] = (key, cfg)
-                it = ex.as_completed(list(futures))
-                it = bar(it, total=len(futures), desc=f"sweep {runner.name}")
+                it = bar(ex.as_completed(list(futures)), total=len(futures), desc=f"sweep {runner.name}")
                 for fut in it:
                     key, cfg = futures[fut]
                     status, metrics, arrays, error, seconds = fut.result()
@@ -348,7 +349,12 @@ def run_sweep(
                         errors[key] = error
                 cancel = False
             finally:
-                ex.close(cancel=cancel)
+                try:
+                    close = getattr(it, "close", None)  # the progress protocol: the caller closes the bar
+                    if callable(close):
+                        close()
+                finally:
+                    ex.close(cancel=cancel)
     return SweepSummary(spec.store, len(seen), done, failed, skipped, time.perf_counter() - t0, errors)
 
 

@@ -1,4 +1,4 @@
-"""One update and one evaluation of K stacked RNNs (steps 2–5 of :mod:`dynsys.training`).
+"""One update and one evaluation of K stacked RNNs (steps 2–5 of :mod:`dynsys.training.trainer`).
 
 :func:`training_step`: BPTT gradients (eq. 3–5) of the task loss, the ``α · ∂Ω/∂W_rec`` term of
 MSGD-CR (eq. 9–10), norm clipping (Algorithm 1) with the non-finite policy

@@ -191,6 +191,13 @@ def test_evidence_divergence_and_batch_mismatch():
     assert product_evidence(m, 0.5, x0=np.zeros((2, 3)), steps=5).sequences == 2
     with pytest.raises(DynsysError, match="batch size"):
         product_evidence(m, 0.5, x0=np.zeros((2, 3)), inputs=np.zeros((5, 3, 1)), steps=5)
+    for eta, match in (
+        ("a", "eta must be a number"),
+        (float("nan"), "eta must be finite"),
+        (-1.0, "eta must be >= 0"),
+    ):
+        with pytest.raises(DynsysError, match=match):
+            product_evidence(m, eta, steps=5)
 
 
 def test_plotting_smoke(rng):

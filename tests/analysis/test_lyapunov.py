@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from dynsys.analysis.lyapunov import lyapunov_spectrum
+from dynsys.analysis.lyapunov import lyapunov_spectrum, sampled_lyapunov
 from dynsys.errors import DynsysError
 from dynsys.maps import HenonMap, LogisticMap, Map, RNNMap, iterate
 
@@ -155,5 +155,7 @@ def test_bad_states_and_inputs(rng):
         lyapunov_spectrum(m, np.zeros(3), np.zeros((5, 1)), transient=5)
     with pytest.raises(DynsysError, match="map must be"):
         lyapunov_spectrum("henon", np.zeros(2), steps=5)
+    with pytest.raises(DynsysError, match="map must be"):
+        sampled_lyapunov(np.eye(3))
     with pytest.raises(DynsysError, match="diverged"):
         lyapunov_spectrum(LogisticMap(4.0), np.array([3.0]), steps=2000)

@@ -121,6 +121,11 @@ def test_bad_input_vector(run_cli, weights):
     assert code == 2 and "--input" in err
 
 
+def test_slow_threshold_must_be_finite(run_cli, weights):
+    code, _, err = run_cli("fixed-points", "--weights", weights, "--slow", "nan")
+    assert code == 2 and "--slow must be finite" in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("linear", ["lu", "krylov"])
 def test_fixed_points_linear_solver_option(run_cli, weights, linear):
     code, out, err = run_cli(

@@ -77,6 +77,15 @@ def test_missing_file(run_cli, tmp_path):
     assert code == 2 and err.count("\n") == 1
 
 
+def test_npy_file_and_complex_weights_are_one_line(run_cli, tmp_path):
+    np.save(tmp_path / "w.npy", np.eye(2))
+    code, _, err = run_cli("check", "--weights", tmp_path / "w.npy")
+    assert code == 2 and err.count("\n") == 1 and "single .npy array" in err
+    np.savez(tmp_path / "c.npz", W_rec=np.eye(2) * (1 + 1j))
+    code, _, err = run_cli("check", "--weights", tmp_path / "c.npz")
+    assert code == 2 and err.count("\n") == 1 and "W_rec must be real" in err
+
+
 @pytest.mark.slow
 def test_large_matrix_answers_in_seconds(run_cli, tmp_path):
     rng = np.random.default_rng(1)

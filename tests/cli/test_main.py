@@ -40,6 +40,38 @@ def test_reproduce_lists_experiments(run_cli):
     assert code == 0 and "gradient_flow" in out
 
 
+def test_commands_lists_every_command_module():
+    import pkgutil
+
+    import dynsys.cli
+    from dynsys.cli.main import COMMANDS
+
+    found = {m.name for m in pkgutil.iter_modules(dynsys.cli.__path__)} - {"_common", "main"}
+    assert sorted(COMMANDS) == sorted(found)
+
+
+def test_top_level_help_imports_no_library():
+    code = (
+        "import sys\n"
+        "from dynsys.cli.main import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "lib = sorted(m for m in sys.modules if m.startswith('dynsys.') and not m.startswith('dynsys.cli')"
+        " and m != 'dynsys.errors')\n"
+        "print(lib, 'numpy' in sys.modules, file=sys.stderr)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stderr.strip() == "[] False"
+
+
+def test_unusable_path_is_one_line_exit_2(run_cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = run_cli("basins", "--unit", "--resolution", "5", "--out", blocker / "b.npz")
+    assert code == 2 and err.count("\n") == 1 and str(blocker) in err and "Traceback" not in err
+    code, _, err = run_cli("sweep", blocker / "s.toml")
+    assert code == 2 and err.count("\n") == 1
+
+
 def test_console_script_runs_as_module(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "dynsys", "--version"], capture_output=True, text=True, check=True

@@ -115,4 +115,4 @@ def test_bad_input_one_line_exit_2(run_cli, args, needle):
 
 def test_requires_unit(run_cli):
     code, _, err = run_cli("surface")
-    assert code == 2 and "--unit" in err
+    assert code == 2 and err.startswith("dynsys surface: error: give --unit")  # no "surface:" twice

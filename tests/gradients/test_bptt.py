@@ -190,6 +190,16 @@ def test_jacobian_products_equal_explicit_eq5_product(rng):
     np.testing.assert_allclose(res.jacobian_norms, norms, rtol=1e-12, equal_nan=True)
 
 
+def test_jacobian_products_of_a_one_state_trajectory(rng):
+    """T = 0: only ∂x_0/∂x_0 = I (norm 1); bad t, k are one-line errors."""
+    rnn = RNNMap(rng.normal(size=(3, 3)))
+    np.testing.assert_array_equal(jacobian_product_norms(rnn, np.zeros((1, 3))), [[1.0]])
+    np.testing.assert_array_equal(jacobian_product_norms(rnn, np.zeros((1, 2, 3))), [[[1.0, 1.0]]])
+    np.testing.assert_array_equal(jacobian_product(rnn, np.zeros((1, 3)), t=0, k=0), np.eye(3))
+    with pytest.raises(DynsysError, match="t must be an integer"):
+        jacobian_product(rnn, np.zeros((3, 3)), t=1.5, k=0)
+
+
 def test_jacobian_norms_with_unknown_x0(rng):
     """With only h_0 given (the default), ∂x_t/∂x_0 is undefined: NaN, and the rest is unaffected."""
     rnn, u, loss, _ = make_problem(4, 5, 2, 3, 8, 3, "tanh", "softmax", "last", "h0")

@@ -67,6 +67,14 @@ def test_corrupt_and_missing_files(tmp_path):
         load_weights(tmp_path / "nope.npz")
     with pytest.raises(DynsysError, match="is a directory"):
         load_weights(tmp_path)
+    np.save(tmp_path / "w.npy", np.eye(2))  # np.load returns the array, not an archive
+    with pytest.raises(DynsysError, match=r"cannot read .* as \.npz \(it is a single \.npy array"):
+        load_weights(tmp_path / "w.npy")
+
+
+def test_bytes_activation_is_decoded(tmp_path):
+    np.savez(tmp_path / "w.npz", W_rec=np.eye(2), activation=np.array(b"sigmoid"))
+    assert load_weights(tmp_path / "w.npz").activation.name == "sigmoid"
 
 
 def test_result_roundtrip_and_atomicity(tmp_path, rng):

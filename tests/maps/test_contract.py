@@ -185,6 +185,16 @@ def check_step_tangent(m, g):
     y, Z = m.step_tangent(x, u, V)
     np.testing.assert_allclose(y, m.step(x, u), rtol=TOL, atol=TOL)
     np.testing.assert_allclose(Z, m.jacobian(x, u) @ V, rtol=TOL, atol=TOL)
+    # frames with more batch axes than the states (and one state for many frames): as the default
+    for xb, ub, W in (
+        (x, u, g.standard_normal((2, 5, m.dim, 2))),
+        (x[0], None if u is None else u[0], g.standard_normal((3, m.dim, 2))),
+    ):
+        y, Z = m.step_tangent(xb, ub, W)
+        y0, Z0 = Map.step_tangent(m, xb, ub, W)
+        assert y.shape == y0.shape and Z.shape == Z0.shape
+        np.testing.assert_allclose(y, y0, rtol=TOL, atol=TOL)
+        np.testing.assert_allclose(Z, Z0, rtol=TOL, atol=TOL)
 
 
 def check_linearize(m, g):
@@ -243,7 +253,7 @@ def check_split_driven(m, g):
             m.split_driven()
         return
     auto, K = m.split_driven()
-    assert auto.input_dim == 0 or isinstance(m, UnitMap)
+    assert auto.input_dim == 0  # F̃ is autonomous
     x, u = _states(m, g), _inputs(m, g)
     if K is None:  # the generic split: F̃ = F(·, 0)
         np.testing.assert_allclose(auto.step(x), m.step(x, np.zeros_like(u)), rtol=TOL, atol=TOL)

@@ -4,7 +4,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dynsys.errors import DynsysError
-from dynsys.maps import DelayedLogisticMap, HenonMap, LogisticMap, NewtonMap, RNNMap, UnitMap, iterate
+from dynsys.maps import (
+    DelayedLogisticMap,
+    FixedInput,
+    HenonMap,
+    LogisticMap,
+    NewtonMap,
+    RNNMap,
+    UnitMap,
+    iterate,
+)
 
 
 def fd_jacobian(m, x, u=None, h=1e-6):
@@ -151,3 +160,53 @@ def test_bad_states_and_params(rng):
         UnitMap(w=np.ones(3), b=np.ones(4))
     with pytest.raises(DynsysError, match="steps is required"):
         iterate(m, np.zeros(3))
+
+
+def test_rnn_param_derivative_broadcasts_like_step(rng):
+    """One state and a batch of inputs (Map rule 3): ∂F/∂p has the shape of step(x, u) and equals
+    its central difference."""
+    rnn = RNNMap(rng.normal(size=(3, 3)), rng.normal(size=(3, 2)), rng.normal(size=3))
+    x, u = rng.normal(size=3), rng.normal(size=(4, 2))
+    for name in ("b[1]", "W_rec[0,2]", "W_in[2,1]"):
+        p, h = rnn.get_param(name), 1e-6
+        fd = (rnn.with_params(**{name: p + h}).step(x, u) - rnn.with_params(**{name: p - h}).step(x, u)) / (
+            2 * h
+        )
+        got = rnn.param_derivative(x, name, u)
+        assert got.shape == (4, 3)
+        np.testing.assert_allclose(got, fd, rtol=1e-7, atol=1e-8, err_msg=name)
+
+
+def test_param_derivative_of_a_non_number_is_a_dynsys_error():
+    for m, name in (
+        (RNNMap(np.eye(2)), "activation"),
+        (UnitMap(), "activation"),
+        (RNNMap(np.eye(2)), "W_out"),
+    ):
+        with pytest.raises(DynsysError, match="not a number"):
+            m.param_derivative(np.zeros(m.dim), name)
+
+
+def test_unit_state_box_with_array_input_weight():
+    """A grid of w_in gives one box per grid point, not one box of shape (1,): no box (rule 12)."""
+    m = UnitMap(w=5.0, b=-2.5, w_in=np.array([1.0, 2.0]))
+    assert m.state_box(np.array([0.5])) is None
+    lo, hi = m.state_box()  # without input w_in does not enter
+    assert lo.tolist() == [-2.5] and hi.tolist() == [2.5]
+
+
+def test_unit_split_driven_is_autonomous(rng):
+    unit = UnitMap(w=5.0, b=-2.45, w_in=0.7)
+    auto, K = unit.split_driven()
+    assert auto.input_dim == 0 and K.tolist() == [[0.7]]
+    x = rng.normal(size=(6, 1))
+    np.testing.assert_allclose(auto.step(x), 5.0 / (1.0 + np.exp(-x)) - 2.45, rtol=1e-14, atol=1e-15)
+
+
+def test_fixed_input_validation():
+    with pytest.raises(DynsysError, match="takes none"):
+        FixedInput(LogisticMap(3.5), [])
+    with pytest.raises(DynsysError, match=r"u must have shape \(1,\)"):
+        FixedInput(UnitMap(), [1.0, 2.0])
+    # a scalar for a map with one input, as everywhere else a constant input is taken
+    assert FixedInput(UnitMap(w=5.0, b=-2.5), 0.5).u.tolist() == [0.5]

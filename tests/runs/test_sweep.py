@@ -341,3 +341,44 @@ def test_train_sweep_validates_generalize_lengths(tmp_path):
         SweepSpec("train", ({"task": "addition", "generalize_lengths": [0]},), tmp_path / "b")
     with pytest.raises(DynsysError, match="generalize_lengths"):
         SweepSpec("train", ({"task": "addition", "generalize_lengths": 20},), tmp_path / "c")
+
+
+class _RecordingBar:
+    """A progress wrapper (the package's protocol) that records what it yielded and its close()."""
+
+    def __init__(self, iterable, *, total=None, desc=None, initial=0, stop_after=None):
+        self.iterable, self.total, self.stop_after = iterable, total, stop_after
+        self.yielded, self.closed = 0, 0
+
+    def __iter__(self):
+        for item in self.iterable:
+            if self.stop_after is not None and self.yielded >= self.stop_after:
+                raise KeyboardInterrupt("stop")
+            self.yielded += 1
+            yield item
+
+    def close(self):
+        self.closed += 1
+
+
+@pytest.mark.parametrize("stop_after", [None, 1])
+def test_sweep_closes_its_progress_bar_also_when_interrupted(tmp_path, stop_after):
+    bars = []
+
+    def progress(iterable, **kw):
+        bars.append(_RecordingBar(iterable, **kw, stop_after=stop_after))
+        return bars[-1]
+
+    configs = tuple({"r": r, "steps": 200} for r in (3.2, 3.5, 4.0))
+    spec = SweepSpec("logistic_lyapunov", configs, tmp_path / "s.sqlite")
+    if stop_after is None:
+        s = run_sweep(spec, workers=1, progress=progress)
+        assert s.done == 3
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(spec, workers=1, progress=progress)
+        with ResultStore(spec.store) as st:
+            assert sorted(st.statuses().values()).count("done") == 1  # the one recorded before the stop
+    (bar,) = bars
+    assert bar.total == 3 and bar.closed == 1
+    assert bar.yielded == (3 if stop_after is None else 1)

@@ -290,6 +290,53 @@ def test_resume_is_bit_identical(tmp_path):
         train(_cfg(lr=0.5), tmp_path / "a")
 
 
+def test_an_update_that_raises_keeps_the_last_checkpoint_and_closes_the_bar(tmp_path, monkeypatch):
+    """An exception in the middle of an update (here: in its second BPTT group) propagates, the
+    progress bar is closed, and the checkpoint on disk still holds whole updates: resuming from it
+    gives the uninterrupted run bit for bit."""
+    from dynsys.training import trainer
+
+    cfg = _cfg(task="addition", length=(10, 30), seeds=(0, 1), updates=30, eval_every=10, checkpoint_every=5)
+    full = train(cfg)
+    calls, bars = [0], []
+    real_step = trainer.training_step
+
+    def failing_step(*args, **kw):
+        calls[0] += 1
+        if calls[0] == 30:
+            raise RuntimeError("boom")
+        return real_step(*args, **kw)
+
+    class Bar:
+        def __init__(self, iterable, **kw):
+            self.iterable, self.kw, self.closed = iterable, kw, 0
+
+        def __iter__(self):
+            return iter(self.iterable)
+
+        def close(self):
+            self.closed += 1
+
+    def progress(iterable, **kw):
+        bars.append(Bar(iterable, **kw))
+        return bars[-1]
+
+    monkeypatch.setattr(trainer, "training_step", failing_step)
+    with pytest.raises(RuntimeError, match="boom"):
+        train(cfg, tmp_path / "run", progress=progress)
+    assert bars[0].closed == 1 and bars[0].kw["total"] == 30
+    from dynsys.io import load_checkpoint
+
+    _, meta = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    assert 0 < meta["update"] < 30 and meta["update"] % 5 == 0
+    monkeypatch.setattr(trainer, "training_step", real_step)
+    rest = train(cfg, tmp_path / "run", progress=progress)
+    assert bars[1].kw["initial"] == meta["update"] and bars[1].closed == 1
+    for k in NAMES:
+        np.testing.assert_array_equal(rest.params[k], full.params[k])
+    np.testing.assert_array_equal(rest.error, full.error)
+
+
 def test_history_contents_and_member_independence(tmp_path):
     cfg = _cfg(methods=("msgd", "msgd-c", "msgd-cr"), seeds=(3, 4), clip=0.05)
     h = train(cfg)
@@ -423,10 +470,10 @@ def test_success_rule_screen_then_confirm(monkeypatch, rule):
     confirm = {20: 0.02, 30: 0.004, 40: 0.0}
     calls = []
 
-    def fake_rates(self, members, n_seq, stream):
-        calls.append((self.update, stream, members.tolist()))
+    def fake_rates(state, members, n_seq, stream):
+        calls.append((state.update, stream, members.tolist()))
         table = screen if stream == 2 else confirm
-        return np.full(len(members), table[self.update])
+        return np.full(len(members), table[state.update])
 
     monkeypatch.setattr(evaluation, "error_rates", fake_rates)
     h = train(_cfg(updates=40, eval_every=10, success=rule))

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..._validate import check_positive_int
 from ...errors import DynsysError
 from ...maps.base import Map
 from ...maps.iterate import iterate
@@ -231,6 +232,7 @@ def locate_basin_change(
     scan : Sensitivity
         The scan of the line.
     """
+    iters = check_positive_int(iters, "iters", minimum=0)
     s = sensitivity_scan(map, x0, inputs, attractors=attractors, options=options)
     line = map.validate_state(x0, "x0").reshape(-1, map.dim)
     ch = s.label_changes()

@@ -267,8 +267,8 @@ def map_grid(map, resolution, *, extent=None, plane=None) -> StateGrid:
     resolution : int or sequence of int
         Grid points per axis (≥ 2).
     extent : array_like of (lo, hi) pairs, optional
-        Without ``plane``: the state box, one pair for every coordinate or one per coordinate
-        (default :func:`default_state_box`). With ``plane``: the coefficient ranges of
+        Without ``plane``: the state box, one pair shared by all coordinates or one pair per
+        coordinate (default :func:`default_state_box`). With ``plane``: the coefficient ranges of
         :func:`plane_grid`; by default ``±L / ‖d_i‖`` with ``L = max_j (max(|lo_j|, |hi_j|) +
         |origin_j|)`` over the default state box, so that the plane reaches across the box.
     plane : (origin, directions), optional

@@ -320,8 +320,9 @@ def find_fixed_points(
         One-dimensional maps: grid size of the sign-change scan.
     linear : {"auto", "lu", "krylov"}
         The linear solver of the Newton steps (:func:`~dynsys.analysis.equilibria.newton_solve`): exact LU
-        per start, or Newton–Krylov (batched GMRES, one GEMM per step for all starts; RNN maps).
-        ``"auto"`` takes Newton–Krylov for RNN maps from 64 units on.
+        per start, or Newton–Krylov (batched GMRES; matrix-free maps, Map rule 11: for an RNN one
+        GEMM per step for all starts). ``"auto"`` takes Newton–Krylov for matrix-free maps from
+        64 dimensions on.
 
     Returns
     -------

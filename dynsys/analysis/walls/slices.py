@@ -36,7 +36,7 @@ import numpy as np
 
 from ..._validate import as_float_array, check_choice, check_finite_scalar, check_positive_int
 from ...errors import DynsysError
-from ...gradients.bptt import _validate, bptt, bptt_stacked
+from ...gradients.bptt import _eq2, _validate, bptt, bptt_stacked
 from ...gradients.losses import ReadoutLoss
 from ...maps.rnn import RNNMap
 
@@ -106,7 +106,8 @@ def losses_at(rnn: RNNMap, thetas, inputs, loss, *, h0=None, steps=None, chunk: 
     Parameters
     ----------
     rnn : RNNMap
-        Supplies the activation and the parameter layout.
+        Supplies the activation and the parameter layout (or any map of the form of eq. 2,
+        through its ``as_rnn()``, Map rule 15).
     thetas : ndarray, shape (K, P)
         Flat parameter vectors (layout :meth:`ParamLayout.of`).
     inputs : ndarray, shape (T, B, m)
@@ -121,6 +122,7 @@ def losses_at(rnn: RNNMap, thetas, inputs, loss, *, h0=None, steps=None, chunk: 
     loss : ndarray, shape (K,)
     grads : ndarray, shape (K, P)
     """
+    rnn = _eq2(rnn)
     layout = ParamLayout.of(rnn, loss)
     thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
     K = thetas.shape[0]
@@ -130,7 +132,10 @@ def losses_at(rnn: RNNMap, thetas, inputs, loss, *, h0=None, steps=None, chunk: 
         sl = slice(i, min(i + chunk, K))
         p = layout.unflatten(thetas[sl])
         k = thetas[sl].shape[0]
-        h = None if h0 is None else np.broadcast_to(np.asarray(h0, dtype=float), (k,) + np.shape(h0)).copy()
+        if h0 is not None:
+            h = np.broadcast_to(np.asarray(h0, dtype=float), (k,) + np.shape(h0)).copy()
+        else:  # zeros; without inputs the batch is one sequence, as in bptt
+            h = None if inputs is not None else np.zeros((k, 1, rnn.dim))
         with np.errstate(over="ignore", invalid="ignore"):
             v, g, _ = bptt_stacked(
                 p["W_rec"], p["W_in"], p["b"], p.get("W_out"), p.get("b_out"),
@@ -141,11 +146,14 @@ def losses_at(rnn: RNNMap, thetas, inputs, loss, *, h0=None, steps=None, chunk: 
     return values, grads
 
 
-def _check_batch(rnn, inputs, loss, h0, steps):
-    """Validate network, batch and loss as :func:`dynsys.gradients.bptt` does, without its BPTT pass."""
+def _check_batch(rnn, inputs, loss, h0, steps) -> RNNMap:
+    """Validate network, batch and loss as :func:`dynsys.gradients.bptt` does, without its BPTT
+    pass; the network's eq. 2 form."""
+    rnn = _eq2(rnn)
     if loss is None:
         raise DynsysError("loss is required (StateLoss or ReadoutLoss)")
     _validate(rnn, inputs, loss, None, h0, steps, np.float64)
+    return rnn
 
 
 def _check_direction(d, P, name):
@@ -192,6 +200,7 @@ def choose_direction(
     info : dict (only if ``return_info``)
     """
     check_choice(kind, "direction", ("random", "gradient", "hessian"))
+    rnn = _eq2(rnn)
     iters = check_positive_int(iters, "iters")
     eps = check_finite_scalar(eps, "eps")
     rng = np.random.default_rng(rng)
@@ -269,7 +278,7 @@ def loss_line(
     ``direction`` (shape (P,), normalized here) is in the layout of :meth:`ParamLayout.of`, e.g.
     from :func:`choose_direction`. One stacked BPTT pass per ``chunk`` values of α.
     """
-    _check_batch(rnn, inputs, loss, h0, steps)
+    rnn = _check_batch(rnn, inputs, loss, h0, steps)
     layout = ParamLayout.of(rnn, loss)
     d = _check_direction(direction, layout.size, "direction")
     alphas = as_float_array(alphas, "alphas", ndim=1)
@@ -287,7 +296,7 @@ def loss_plane(
 
     ``d2`` is orthogonalized against ``d1`` (Gram–Schmidt) so the plane's axes are orthonormal.
     """
-    _check_batch(rnn, inputs, loss, h0, steps)
+    rnn = _check_batch(rnn, inputs, loss, h0, steps)
     layout = ParamLayout.of(rnn, loss)
     d1 = _check_direction(d1, layout.size, "d1")
     d2 = _check_direction(d2, layout.size, "d2")

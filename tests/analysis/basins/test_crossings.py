@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from dynsys.analysis.basins import jacobian_norms, sensitivity_scan, track_crossings
+from dynsys.analysis.basins import jacobian_norms, locate_basin_change, sensitivity_scan, track_crossings
 from dynsys.errors import DynsysError
 from dynsys.maps import LogisticMap, RNNMap, UnitMap, iterate
 
@@ -145,3 +145,5 @@ def test_bad_input():
         track_crossings(UnitMap(w=W, b=B), np.array([[0.0]]), None)
     with pytest.raises(DynsysError, match="finite"):
         track_crossings(UnitMap(w=W, b=B), np.array([[np.nan]]), np.zeros((3, 1)))
+    with pytest.raises(DynsysError, match="iters"):
+        locate_basin_change(UnitMap(w=W, b=B), np.linspace(-3, 3, 5)[:, None], np.zeros((3, 1)), iters="many")

@@ -8,7 +8,7 @@ import pytest
 from dynsys.analysis.walls import ParamLayout, choose_direction, loss_line, loss_plane, losses_at
 from dynsys.errors import DynsysError
 from dynsys.gradients import ReadoutLoss, StateLoss, bptt
-from dynsys.maps import RNNMap
+from dynsys.maps import FixedInput, HenonMap, RNNMap, UnitMap
 
 
 @pytest.fixture
@@ -149,3 +149,43 @@ def test_line_and_plane_validate_the_batch(problem, monkeypatch):
     plane = loss_plane(rnn, u, loss, d, d2, [0.0], [0.0, 0.5])
     assert np.all(np.isfinite(line.loss)) and plane.loss.shape == (1, 2)
     assert line.loss[0] == plane.loss[0, 0] == pytest.approx(bptt(rnn, u, loss).loss, rel=1e-12)
+
+
+def test_maps_of_the_eq2_form_and_others(rng):
+    """Any map with ``as_rnn()`` (Map rule 15) is sliced as its eq. 2 form; another map is a
+    one-line DynsysError, not an AttributeError."""
+    unit = UnitMap(w=2.0, b=0.1, activation="tanh", w_in=0.7)
+    u = rng.normal(size=(6, 3, 1))
+    loss = StateLoss(np.full((1, 3, 1), 0.2), steps="last")
+    d = np.array([1.0, -0.5, 0.3])  # (W_rec, W_in, b) of the 1-unit network
+    alphas = np.array([-0.2, 0.0, 0.4])
+    line = loss_line(unit, u, loss, d, alphas)
+    # independent truth: the closed-form loop of the unit with θ + α d
+    dn = d / np.linalg.norm(d)
+    for a, got in zip(alphas, line.loss):
+        w, w_in, b = np.array([2.0, 0.7, 0.1]) + a * dn
+        h = np.zeros(3)
+        for t in range(6):
+            h = np.tanh(w * h + w_in * u[t, :, 0] + b)
+        assert got == pytest.approx(np.sum((h - 0.2) ** 2) / 3, rel=1e-12)
+    assert choose_direction("random", unit, u, loss, rng=0).shape == (3,)
+    assert losses_at(unit, np.zeros((2, 3)), u, loss)[0].shape == (2,)
+    rnn = RNNMap(rng.normal(0, 0.5, (3, 3)), rng.normal(0, 1, (3, 2)), np.zeros(3), "tanh")
+    fixed = FixedInput(rnn, [0.3, -0.1])
+    sl = StateLoss(np.zeros((1, 1, 3)), steps="last")
+    P = ParamLayout.of(rnn.autonomous([0.3, -0.1]), sl).size
+    line_f = loss_line(fixed, None, sl, np.eye(P)[0], [0.0, 0.5], steps=4)
+    line_r = loss_line(rnn.autonomous([0.3, -0.1]), None, sl, np.eye(P)[0], [0.0, 0.5], steps=4)
+    np.testing.assert_array_equal(line_f.loss, line_r.loss)
+    # without inputs and h0: h0 = 0 and one sequence, as in bptt
+    assert line_r.loss[0] == pytest.approx(
+        bptt(rnn.autonomous([0.3, -0.1]), None, sl, steps=4).loss, rel=1e-12
+    )
+    for call in (
+        lambda: loss_line(HenonMap(), None, sl, np.ones(3), [0.0], steps=4),
+        lambda: loss_plane(HenonMap(), None, sl, np.ones(3), np.eye(3)[0], [0.0], [0.0], steps=4),
+        lambda: choose_direction("random", HenonMap(), None, sl, steps=4),
+        lambda: losses_at(HenonMap(), np.zeros((1, 3)), None, sl, steps=4),
+    ):
+        with pytest.raises(DynsysError, match="form of eq. 2"):
+            call()
