@@ -22,7 +22,7 @@ def rng():
 @pytest.fixture
 def run_cli(capsys):
     """Run ``dynsys ARGS...`` in-process; returns (exit_code, stdout, stderr)."""
-    from dynsys.cli.main import main
+    from dynsys.cli.app import main
 
     def _run(*argv):
         try:

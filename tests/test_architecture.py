@@ -343,3 +343,34 @@ def test_faces_export_what_they_list():
     for part in analysis._PARTS:
         listed = {n for n, p in analysis._EXPORTS.items() if p == part}
         assert listed == set(importlib.import_module(f"dynsys.analysis.{part}").__all__), part
+
+
+def test_no_face_name_shadows_a_submodule(package):
+    """A face that exported a function named like one of its modules would make
+    ``import dynsys.part.name`` give the function (Python resolves the last step by attribute)."""
+    import importlib
+
+    for mod in package.values():
+        if not mod.is_package:
+            continue
+        subs = {m.rsplit(".", 1)[1] for m in package if m.rsplit(".", 1)[0] == mod.name and m != mod.name}
+        clash = subs & set(getattr(importlib.import_module(mod.name), "__all__", ()))
+        assert not clash, f"{mod.name} exports {sorted(clash)}, which are also its submodules"
+
+
+def test_faces_are_complete():
+    """A face lists every public name of its modules (plotting is used module by module)."""
+    import importlib
+
+    for name, mod in parse_package().items():
+        if not mod.is_package or name in ("dynsys", "dynsys.analysis", "dynsys.plotting"):
+            continue
+        face = set(importlib.import_module(name).__all__)
+        for sub, submod in parse_package().items():
+            if (
+                sub.rsplit(".", 1)[0] == name
+                and not submod.is_package
+                and not sub.rsplit(".", 1)[1].startswith("_")
+            ):
+                missing = set(_all_names(submod.tree)) - face
+                assert not missing, f"{name} does not export {sorted(missing)} of {sub}"

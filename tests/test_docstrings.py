@@ -27,7 +27,7 @@ def test_every_part_is_collected():
     for part in (
         "maps.base",
         "analysis.equilibria.fixed_points",
-        "gradients.bptt",
+        "gradients.backprop",
         "training.trainer",
         "runs.store",
     ):

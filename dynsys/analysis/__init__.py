@@ -22,7 +22,7 @@ _PARTS = {
         "switch_at_flip tau_values FoldCurve continue_fold_curve OrbitDiagram orbit_diagram"
     ),
     "basins": (
-        "DIVERGED UNDECIDED StateGrid CellTable box_grid plane_grid label_agreement BasinOptions Attractor "
+        "DIVERGED UNDECIDED StateGrid CellTable cell_coords cell_keys box_grid plane_grid label_agreement BasinOptions Attractor "
         "Basins basins_of_attraction CellMapping cell_mapping boundary_mask basin_entropy "
         "uncertainty_exponent boundary_dimension BoundaryGeometry classify_boundary Crossings Sensitivity "
         "jacobian_norms track_crossings sensitivity_scan locate_basin_change cell_mapping_agreement "

@@ -14,7 +14,7 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
-    from ..analysis.basins.cell_mapping import cell_mapping
+    from ..analysis.basins.cells import cell_mapping
     from ..analysis.basins.direct import BasinOptions
     from ..analysis.basins.report import BASIN_METHODS, compute_basins
     from ..maps.unit import UnitMap

@@ -1,7 +1,7 @@
 """Gradients: BPTT with the paper's diagnostics (eq. 3–5), losses, Jacobian products, clipping
 (Algorithm 1) and the Ω regularizer (eq. 9–10)."""
 
-from .bptt import BPTTResult, bptt, bptt_stacked, temporal_contributions
+from .backprop import BPTTResult, bptt, bptt_stacked, temporal_contributions
 from .clipping import (
     NONFINITE_LIMIT,
     SHRINK_FACTOR,

@@ -6,10 +6,10 @@ literature (:mod:`dynsys.maps.reference`) are ground truth for the tools.
 """
 
 from .base import FixedInput, Linearization, Map, split_param_name
-from .iterate import Trajectory, iterate
 from .paths import DirectionPath, InputPath, MapParameterPath, ParameterPath, parameter_path
 from .reference import DelayedLogisticMap, HenonMap, LogisticMap, NewtonMap
 from .rnn import AffineRNNPath, RNNMap
+from .trajectory import Trajectory, iterate
 from .unit import UnitMap
 
 __all__ = [

@@ -2,7 +2,7 @@
 the experiment registry behind ``dynsys reproduce``."""
 
 from .reproduce import PROFILES, Experiment, RunContext, discover, find_root, report_dir, run
-from .runners import RUNNERS, Runner, get_runner, logistic_lyapunov, train_runner
+from .runners import RUNNERS, Runner, get_runner, logistic_lyapunov, train_runner, validate_train_config
 from .store import STATUSES, STORE_SCHEMA_VERSION, ResultStore, config_hash
 from .sweep import (
     EXECUTORS,
@@ -26,6 +26,7 @@ __all__ = [
     "get_runner",
     "logistic_lyapunov",
     "train_runner",
+    "validate_train_config",
     "SweepSpec",
     "SweepSummary",
     "load_sweep",

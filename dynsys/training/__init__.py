@@ -1,17 +1,24 @@
 """Training: the paper's tasks and initializations, the config of a run, one update (MSGD,
-MSGD-C, MSGD-CR) and its options, optimizers, the history of a run and the trainer loop."""
+MSGD-C, MSGD-CR) and its options, optimizers, the state and history of a run, its evaluation and
+the trainer loop."""
 
-from .config import METHODS, TrainConfig
+from .config import METHODS, NONFINITE_POLICIES, OMEGA_FORMS, OPTIMIZERS, SUCCESS_RULES, TrainConfig
+from .evaluation import error_rates, evaluate_ensemble
 from .history import EVAL_FIELDS, TrainingHistory
 from .initializers import initialize, initializer_names
 from .optimizers import optimizer_step
 from .runtime import InterruptGuard, blas_threads, deferred_interrupts
+from .state import CHECKPOINT_KIND, Ensemble, TrainState
 from .step import StepInfo, StepOptions, evaluate, training_step
 from .tasks import Task, TaskBatch, draw_length, get_task, sequence_errors, task_names
-from .trainer import train
+from .trainer import train, update_ensemble
 
 __all__ = [
     "METHODS",
+    "OPTIMIZERS",
+    "SUCCESS_RULES",
+    "OMEGA_FORMS",
+    "NONFINITE_POLICIES",
     "TrainConfig",
     "TrainingHistory",
     "EVAL_FIELDS",
@@ -31,5 +38,11 @@ __all__ = [
     "task_names",
     "sequence_errors",
     "draw_length",
+    "Ensemble",
+    "TrainState",
+    "CHECKPOINT_KIND",
+    "update_ensemble",
+    "error_rates",
+    "evaluate_ensemble",
     "train",
 ]

@@ -19,7 +19,7 @@ import numpy as np
 from .._validate import check_choice
 from ..activations import get_activation
 from ..errors import DynsysError
-from ..gradients.bptt import bptt_stacked
+from ..gradients.backprop import bptt_stacked
 from ..gradients.clipping import clip_grad_norm_stacked
 from ..gradients.losses import ReadoutLoss
 from ..gradients.regularizers import omega

@@ -2,7 +2,7 @@
 (smooth or fractal), a report of all of them in one call, and input-driven boundary crossings
 (paper §2.3, Figs. 4–5)."""
 
-from .basin_graph import basin_graph, boundary_pairs
+from .adjacency import basin_graph, boundary_pairs
 from .boundaries import (
     BoundaryGeometry,
     basin_entropy,
@@ -11,7 +11,7 @@ from .boundaries import (
     classify_boundary,
     uncertainty_exponent,
 )
-from .cell_mapping import CellMapping, cell_mapping, cell_mapping_agreement
+from .cells import CellMapping, cell_mapping, cell_mapping_agreement
 from .crossings import (
     Crossings,
     Sensitivity,
@@ -27,6 +27,8 @@ from .grids import (
     CellTable,
     StateGrid,
     box_grid,
+    cell_coords,
+    cell_keys,
     default_state_box,
     label_agreement,
     map_grid,
@@ -39,6 +41,8 @@ __all__ = [
     "UNDECIDED",
     "StateGrid",
     "CellTable",
+    "cell_coords",
+    "cell_keys",
     "box_grid",
     "plane_grid",
     "default_state_box",

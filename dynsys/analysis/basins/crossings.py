@@ -34,7 +34,7 @@ import numpy as np
 from ..._validate import check_positive_int
 from ...errors import DynsysError
 from ...maps.base import Map
-from ...maps.iterate import iterate
+from ...maps.trajectory import iterate
 from .direct import Attractor, BasinOptions, basins_of_attraction
 
 __all__ = [

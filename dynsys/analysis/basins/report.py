@@ -3,10 +3,10 @@ and the boundary's geometry (smooth or fractal); what ``dynsys basins`` prints.
 
 :func:`compute_basins` runs one of the two methods of :data:`BASIN_METHODS` on a grid —
 ``"direct"`` iteration (:func:`~dynsys.analysis.basins.direct.basins_of_attraction`, any grid) or
-``"cells"``, cell mapping (:func:`~dynsys.analysis.basins.cell_mapping.cell_mapping`, a grid
+``"cells"``, cell mapping (:func:`~dynsys.analysis.basins.cells.cell_mapping`, a grid
 spanning a 1-D or 2-D state space) — and :func:`basins_report` summarizes either result: the
 attractors with their basin fractions (which sum to 1 with the diverged and undecided ones), the
-pairs of basins that share a boundary on the grid (:func:`~dynsys.analysis.basins.basin_graph.
+pairs of basins that share a boundary on the grid (:func:`~dynsys.analysis.basins.adjacency.
 boundary_pairs`) and, on grids fine enough for the fits, the boundary classification
 (:func:`~dynsys.analysis.basins.boundaries.classify_boundary`).
 
@@ -30,9 +30,9 @@ import numpy as np
 
 from ..._validate import check_positive_int
 from ...errors import DynsysError
-from .basin_graph import boundary_pairs
+from .adjacency import boundary_pairs
 from .boundaries import BoundaryGeometry, classify_boundary
-from .cell_mapping import CellMapping, cell_mapping
+from .cells import CellMapping, cell_mapping
 from .direct import Basins, basins_of_attraction
 from .grids import StateGrid
 
@@ -61,7 +61,7 @@ def compute_basins(
         :attr:`~dynsys.analysis.basins.direct.BasinOptions.max_steps`).
     steps_per_cell : int, optional
         ``"cells"``: the ``k`` of the cell mapping of ``F^k`` (default: that of
-        :func:`~dynsys.analysis.basins.cell_mapping.cell_mapping`).
+        :func:`~dynsys.analysis.basins.cells.cell_mapping`).
 
     Returns
     -------

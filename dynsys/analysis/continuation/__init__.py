@@ -13,7 +13,7 @@ from .bifurcations import (
 )
 from .branches import Branch, continue_branch, continue_fixed_points
 from .fold_curves import FoldCurve, continue_fold_curve
-from .orbit_diagram import OrbitDiagram, orbit_diagram
+from .orbits import OrbitDiagram, orbit_diagram
 
 __all__ = [
     "ContinuationOptions",

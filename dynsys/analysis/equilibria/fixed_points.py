@@ -30,6 +30,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -291,7 +292,7 @@ def find_fixed_points(
     max_iter: int = 60,
     grid: int = 4001,
     trajectory_steps: int = 30,
-    linear: str = "auto",
+    linear: Literal["auto", "lu", "krylov"] = "auto",
 ) -> FixedPoints:
     """All fixed points (``period=1``) or period-k points of ``map`` with constant input ``u``.
 

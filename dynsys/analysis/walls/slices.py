@@ -36,7 +36,7 @@ import numpy as np
 
 from ..._validate import as_float_array, check_choice, check_finite_scalar, check_positive_int
 from ...errors import DynsysError
-from ...gradients.bptt import _eq2, _validate, bptt, bptt_stacked
+from ...gradients.backprop import _eq2, _validate, bptt, bptt_stacked
 from ...gradients.losses import ReadoutLoss
 from ...maps.rnn import RNNMap
 

@@ -44,16 +44,16 @@ def test_commands_lists_every_command_module():
     import pkgutil
 
     import dynsys.cli
-    from dynsys.cli.main import COMMANDS
+    from dynsys.cli.app import COMMANDS
 
-    found = {m.name for m in pkgutil.iter_modules(dynsys.cli.__path__)} - {"_common", "main"}
+    found = {m.name for m in pkgutil.iter_modules(dynsys.cli.__path__)} - {"_common", "app"}
     assert sorted(COMMANDS) == sorted(found)
 
 
 def test_top_level_help_imports_no_library():
     code = (
         "import sys\n"
-        "from dynsys.cli.main import main\n"
+        "from dynsys.cli.app import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "lib = sorted(m for m in sys.modules if m.startswith('dynsys.') and not m.startswith('dynsys.cli')"
         " and m != 'dynsys.errors')\n"
