@@ -9,7 +9,8 @@ a callable ``progress(iterable, *, total=None, desc=None, initial=0) -> iterable
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -22,6 +23,7 @@ __all__ = [
     "check_positive_int",
     "check_range",
     "progress_wrapper",
+    "progress_loop",
 ]
 
 
@@ -147,3 +149,26 @@ def progress_wrapper(progress, name: str = "progress") -> Callable[..., Iterable
     if callable(progress):
         return progress
     raise DynsysError(f"{name} must be True, False or a callable, got {type(progress).__name__}")
+
+
+@contextlib.contextmanager
+def progress_loop(progress, iterable, name: str = "progress", **kw) -> Iterator[Iterable]:
+    """The progress protocol around one loop: yields ``progress(iterable, **kw)`` and closes it (if
+    it has ``close()``) when the block ends, whether the loop ran out, broke off or raised.
+
+    ``progress`` is anything :func:`progress_wrapper` takes; ``kw`` are the protocol's keywords
+    (``total``, ``desc``, ``initial``).
+
+    Examples
+    --------
+    >>> with progress_loop(False, range(3), total=3) as it:
+    ...     list(it)
+    [0, 1, 2]
+    """
+    it = progress_wrapper(progress, name)(iterable, **kw)
+    try:
+        yield it
+    finally:
+        close = getattr(it, "close", None)
+        if callable(close):
+            close()

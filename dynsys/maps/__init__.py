@@ -6,7 +6,7 @@ literature (:mod:`dynsys.maps.reference`) are ground truth for the tools.
 """
 
 from .base import FixedInput, Linearization, Map, split_param_name
-from .paths import DirectionPath, InputPath, MapParameterPath, ParameterPath, parameter_path
+from .paths import DirectionPath, InputPath, MapParameterPath, ParameterPath, parameter_path, path_direction
 from .reference import DelayedLogisticMap, HenonMap, LogisticMap, NewtonMap
 from .rnn import AffineRNNPath, RNNMap
 from .trajectory import Trajectory, iterate
@@ -31,4 +31,5 @@ __all__ = [
     "InputPath",
     "AffineRNNPath",
     "parameter_path",
+    "path_direction",
 ]

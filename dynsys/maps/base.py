@@ -33,8 +33,9 @@ Parameters (the base class implements 6–7 for maps that are frozen dataclasses
 7. ``param_derivative(x, name, u=None)`` returns ``∂F/∂p`` (shape ``(..., n)``) for a scalar
    parameter or entry ``p``; the base class supplies a central finite difference through
    ``with_params``, and the built-in maps override it analytically.
-8. ``validate_state(x, name)`` / ``validate_input(u, name)`` check shapes at the boundary of the
-   public tools (``iterate``, fixed points, ...); ``step`` and ``jacobian`` trust their inputs.
+8. ``validate_state(x, name)`` / ``validate_input(u, name)`` / ``validate_constant_input(u, name)``
+   check shapes at the boundary of the public tools (``iterate``, fixed points, parameter paths,
+   ...); ``step`` and ``jacobian`` trust their inputs.
 
 Optional fast paths (generic defaults here; :class:`~dynsys.maps.RNNMap` overrides them with its
 one-GEMM versions, and a conformance test checks every override against the default):
@@ -217,6 +218,17 @@ class Map:
             raise DynsysError(f"{name} must have shape (..., {self.input_dim}), got shape {tuple(arr.shape)}")
         return arr
 
+    def validate_constant_input(self, u, name: str = "u") -> np.ndarray | None:
+        """Check a constant input: ``None``, or shape ``(input_dim,)`` (a number when it is 1)."""
+        if u is None:
+            return None
+        if self.input_dim == 0:
+            raise DynsysError(f"{name} was given but {type(self).__name__} takes no input")
+        arr = np.atleast_1d(as_float_array(u, name, ndim=(0, 1)))
+        if arr.shape != (self.input_dim,):
+            raise DynsysError(f"{name} must have shape ({self.input_dim},), got {arr.shape}")
+        return arr
+
     # -- optional fast paths (rules 9–15) --------------------------------------------------
     def tangent(self, x, u, V):
         """``J(x, u) @ V`` for frames ``V`` of shape ``(..., n, k)`` (rule 9)."""
@@ -316,10 +328,9 @@ class FixedInput(Map):
             raise DynsysError(f"map must be a dynsys Map, got {type(self.map).__name__}")
         if self.map.input_dim == 0:
             raise DynsysError(f"FixedInput needs a map with inputs; {type(self.map).__name__} takes none")
-        u = np.atleast_1d(as_float_array(self.u, "u", ndim=(0, 1)))
-        if u.shape != (self.map.input_dim,):
-            raise DynsysError(f"u must have shape ({self.map.input_dim},), got {u.shape}")
-        object.__setattr__(self, "u", _readonly(u))
+        if self.u is None:
+            raise DynsysError("u must be the constant input, got None")
+        object.__setattr__(self, "u", _readonly(self.map.validate_constant_input(self.u, "u")))
         object.__setattr__(self, "dim", self.map.dim)
         object.__setattr__(self, "matrix_free", self.map.matrix_free)
 

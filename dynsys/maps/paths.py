@@ -34,7 +34,14 @@ from .._validate import as_float_array
 from ..errors import DynsysError
 from .base import FixedInput, Map, split_param_name
 
-__all__ = ["ParameterPath", "MapParameterPath", "DirectionPath", "InputPath", "parameter_path"]
+__all__ = [
+    "ParameterPath",
+    "MapParameterPath",
+    "DirectionPath",
+    "InputPath",
+    "parameter_path",
+    "path_direction",
+]
 
 
 class ParameterPath:
@@ -181,6 +188,15 @@ class InputPath(ParameterPath):
         return self.map.step(x, U[:, None, :])  # the input broadcasts over the S axis (rule 3)
 
 
+def path_direction(direction, shape: tuple[int, ...], param: str) -> np.ndarray:
+    """The direction ``d`` of a path ``θ₀ + p·d`` in a parameter or input of shape ``shape``
+    (default all ones), checked."""
+    d = np.ones(shape) if direction is None else as_float_array(direction, "direction", ndim=len(shape))
+    if d.shape != tuple(shape):
+        raise DynsysError(f"direction must have shape {tuple(shape)} for param {param!r}, got {d.shape}")
+    return d
+
+
 def parameter_path(map: Map, param: str, *, u=None, direction=None) -> ParameterPath:
     """The :class:`ParameterPath` named ``param`` for ``map``.
 
@@ -205,12 +221,7 @@ def parameter_path(map: Map, param: str, *, u=None, direction=None) -> Parameter
         raise DynsysError(f"map must be a dynsys Map, got {type(map).__name__}")
     if not isinstance(param, str) or not param.strip():
         raise DynsysError(f"param must be a parameter name, got {param!r}")
-    if u is not None:
-        if map.input_dim == 0:
-            raise DynsysError(f"u was given but {type(map).__name__} takes no input")
-        u = np.atleast_1d(as_float_array(u, "u", ndim=(0, 1)))
-        if u.shape != (map.input_dim,):
-            raise DynsysError(f"u must have shape ({map.input_dim},), got {u.shape}")
+    u = map.validate_constant_input(u, "u")
     fast = map.parameter_path(param, u=u, direction=direction)
     if fast is not None:
         return fast
@@ -230,17 +241,10 @@ def _generic_path(map: Map, param: str, u, direction) -> ParameterPath:
             d = np.zeros(m)
             d[idx[0]] = 1.0
             return InputPath(map, param, u0, d, float(u0[idx[0]]))
-        d = np.ones(m) if direction is None else as_float_array(direction, "direction", ndim=1)
-        if d.shape != (m,):
-            raise DynsysError(f"direction must have shape ({m},) for param 'u', got {d.shape}")
-        return InputPath(map, param, u0, d, 0.0)
-    map._param_ref(param)  # validates the name (unknown parameter, out of range)
-    value = map.get_param(param)
+        return InputPath(map, param, u0, path_direction(direction, (m,), param), 0.0)
+    value = map.get_param(param)  # validates the name (unknown parameter, out of range)
     if isinstance(value, np.ndarray) and value.ndim and value.dtype.kind == "f":
-        d = np.ones(value.shape) if direction is None else as_float_array(direction, "direction")
-        if d.shape != value.shape:
-            raise DynsysError(f"direction must have shape {value.shape} for param {param!r}, got {d.shape}")
-        return DirectionPath(map, param, d, u)
+        return DirectionPath(map, param, path_direction(direction, value.shape, param), u)
     if isinstance(value, str) or np.ndim(value) != 0 or not isinstance(value, (int, float, np.number)):
         raise DynsysError(f"parameter {param!r} of {type(map).__name__} is not a scalar number")
     return MapParameterPath(map, param, u)

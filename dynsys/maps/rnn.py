@@ -24,7 +24,7 @@ from .._validate import as_float_array
 from ..activations import get_activation
 from ..errors import DynsysError
 from .base import Linearization, Map, _readonly, split_param_name
-from .paths import ParameterPath
+from .paths import ParameterPath, path_direction
 
 __all__ = ["RNNMap", "AffineRNNPath"]
 
@@ -165,9 +165,7 @@ class RNNMap(Map):
         or held at the constant ``u``."""
         if u is None:
             return RNNMap(self.W_rec, None, self.b, self.activation, self.W_out, self.b_out)
-        u = as_float_array(u, "u", ndim=1)
-        if u.shape != (self.input_dim,):
-            raise DynsysError(f"u must have shape ({self.input_dim},), got {u.shape}")
+        u = self.validate_constant_input(u, "u")
         return RNNMap(self.W_rec, None, self.b + self.W_in @ u, self.activation, self.W_out, self.b_out)
 
     def weights(self) -> dict[str, np.ndarray]:
@@ -186,23 +184,17 @@ class RNNMap(Map):
         """
         d = self.activation.deriv(x)
         Z = d[..., :, None] * V
-        n, k = Z.shape[-2], Z.shape[-1]
-        if k >= n:
+        if Z.shape[-1] >= Z.shape[-2]:
             return self.W_rec @ Z
-        lead = Z.shape[:-2]
-        flat = np.moveaxis(Z, -2, 0).reshape(n, -1)
-        return np.moveaxis((self.W_rec @ flat).reshape((n,) + lead + (k,)), 0, -2)
+        return _one_gemm(self.W_rec, Z)
 
     def step_tangent(self, x, u, V):
         """``F(x, u)`` and ``J V`` in one GEMM over ``W_rec`` (rule 10)."""
         if np.broadcast_shapes(np.shape(x)[:-1], V.shape[:-2]) != np.shape(x)[:-1]:
             return super().step_tangent(x, u, V)  # frames with more batch axes than x: no stacking
-        n, k = V.shape[-2], V.shape[-1]
         act = self.activation
         stacked = np.concatenate([act.fn(x)[..., None], act.deriv(x)[..., :, None] * V], axis=-1)
-        lead = stacked.shape[:-2]
-        flat = np.moveaxis(stacked, -2, 0).reshape(n, -1)  # (n, B·(k+1))
-        out = np.moveaxis((self.W_rec @ flat).reshape((n,) + lead + (k + 1,)), 0, -2)
+        out = _one_gemm(self.W_rec, stacked)  # (..., n, k + 1): σ(x) and the frame
         x_new = out[..., 0] + self.b
         if u is not None and self.input_dim:
             x_new = x_new + u @ self.W_in.T
@@ -244,6 +236,14 @@ class RNNMap(Map):
             f"RNNMap(n={self.dim}, m={self.input_dim}, activation={self.activation.name!r}, "
             f"readout={'none' if self.W_out is None else self.W_out.shape[0]})"
         )
+
+
+def _one_gemm(W, Z):
+    """``W @ Z`` for a stack of frames ``Z`` (..., n, k) as ONE GEMM ``W @ [n, (batch)·k]``."""
+    n, k = Z.shape[-2], Z.shape[-1]
+    lead = Z.shape[:-2]
+    flat = np.moveaxis(Z, -2, 0).reshape(n, -1)
+    return np.moveaxis((W @ flat).reshape((n,) + lead + (k,)), 0, -2)
 
 
 # ---------------------------------------------------------------------------------------
@@ -365,13 +365,6 @@ class AffineRNNPath(ParameterPath):
         return np.einsum("psj,pij->psi", self.rnn.activation.fn(x), W) + c[:, None, :]
 
 
-def _direction(direction, size, name):
-    d = np.ones(size) if direction is None else as_float_array(direction, "direction", ndim=1)
-    if d.shape != (size,):
-        raise DynsysError(f"direction must have shape ({size},) for param {name!r}, got {d.shape}")
-    return d
-
-
 def _rnn_path(rnn: RNNMap, param, u, direction):
     n, m = rnn.dim, rnn.input_dim
     W, b = np.array(rnn.W_rec), np.array(rnn.b)
@@ -381,11 +374,11 @@ def _rnn_path(rnn: RNNMap, param, u, direction):
     if param == "gain":
         return AffineRNNPath(rnn, param, zW, W, c, zc, 1.0)
     if param == "b":
-        return AffineRNNPath(rnn, param, W, zW, c, _direction(direction, n, param), 0.0)
+        return AffineRNNPath(rnn, param, W, zW, c, path_direction(direction, (n,), param), 0.0)
     if param == "u":
         if m == 0:
             raise DynsysError("param 'u' needs a network with inputs (W_in), this one has none")
-        return AffineRNNPath(rnn, param, W, zW, c, rnn.W_in @ _direction(direction, m, param), 0.0)
+        return AffineRNNPath(rnn, param, W, zW, c, rnn.W_in @ path_direction(direction, (m,), param), 0.0)
     if base == "W_rec" and len(idx) == 2:
         i, j = idx
         if i >= n or j >= n:

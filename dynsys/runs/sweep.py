@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validate import check_choice, check_positive_int, progress_wrapper
+from .._validate import check_choice, check_positive_int, progress_loop, progress_wrapper
 from ..errors import DynsysError
 from .runners import Runner, _resolve, get_runner
 
@@ -322,39 +322,34 @@ def run_sweep(
                 else _LocalExecutor(min(workers, len(todo)))
             )
             cancel = True
-            it = None
             try:
                 futures = {}
                 for key, cfg, workdir in todo:
                     store.mark_running(key, runner.name, cfg)
                     futures[ex.submit(runner.target, cfg, workdir)] = (key, cfg)
-                it = bar(ex.as_completed(list(futures)), total=len(futures), desc=f"sweep {runner.name}")
-                for fut in it:
-                    key, cfg = futures[fut]
-                    status, metrics, arrays, error, seconds = fut.result()
-                    store.record(
-                        key,
-                        runner.name,
-                        cfg,
-                        status=status,
-                        metrics=metrics,
-                        arrays=arrays,
-                        error=error,
-                        seconds=seconds,
-                    )
-                    if status == "done":
-                        done += 1
-                    else:
-                        failed += 1
-                        errors[key] = error
+                finished = ex.as_completed(list(futures))
+                with progress_loop(bar, finished, total=len(futures), desc=f"sweep {runner.name}") as it:
+                    for fut in it:
+                        key, cfg = futures[fut]
+                        status, metrics, arrays, error, seconds = fut.result()
+                        store.record(
+                            key,
+                            runner.name,
+                            cfg,
+                            status=status,
+                            metrics=metrics,
+                            arrays=arrays,
+                            error=error,
+                            seconds=seconds,
+                        )
+                        if status == "done":
+                            done += 1
+                        else:
+                            failed += 1
+                            errors[key] = error
                 cancel = False
             finally:
-                try:
-                    close = getattr(it, "close", None)  # the progress protocol: the caller closes the bar
-                    if callable(close):
-                        close()
-                finally:
-                    ex.close(cancel=cancel)
+                ex.close(cancel=cancel)
     return SweepSummary(spec.store, len(seen), done, failed, skipped, time.perf_counter() - t0, errors)
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validate import progress_wrapper
+from .._validate import progress_loop
 from ..errors import DynsysError
 from .config import TrainConfig
 from .evaluation import evaluate_ensemble
@@ -223,33 +223,30 @@ def train(
             io.save_checkpoint(ckpt, *state.checkpoint())
 
     start = min(state.update, cfg.updates)
-    updates = progress_wrapper(progress)(
-        range(start, cfg.updates), total=cfg.updates, initial=start, desc=f"train {cfg.task}"
-    )
+    todo = range(start, cfg.updates)
     workspaces: dict = {}  # BPTT buffers reused between updates, per stack size
     # Ctrl-C / SIGTERM are deferred to the end of the current update, so the checkpoint written
     # before stopping always holds a whole number of updates (a second signal stops at once and
     # keeps the last checkpoint)
-    with blas_threads(1), deferred_interrupts() as guard:
-        try:
-            for n_this, _ in enumerate(updates):
-                if not state.active.any() or (stop_after is not None and n_this >= stop_after):
-                    break
-                update_ensemble(state, workspaces)
-                at_eval = state.update % cfg.eval_every == 0 or state.update == cfg.updates
-                if at_eval:
-                    evaluate_ensemble(state)
-                if guard.signum is not None:
-                    save()
-                    guard.check()
-                if at_eval or (cfg.checkpoint_every and state.update % cfg.checkpoint_every == 0):
-                    save()
-            if guard.signum is not None:  # a signal after the last check
+    with (
+        blas_threads(1),
+        deferred_interrupts() as guard,
+        progress_loop(progress, todo, total=cfg.updates, initial=start, desc=f"train {cfg.task}") as updates,
+    ):
+        for n_this, _ in enumerate(updates):
+            if not state.active.any() or (stop_after is not None and n_this >= stop_after):
+                break
+            update_ensemble(state, workspaces)
+            at_eval = state.update % cfg.eval_every == 0 or state.update == cfg.updates
+            if at_eval:
+                evaluate_ensemble(state)
+            if guard.signum is not None:
                 save()
                 guard.check()
-        finally:
-            close = getattr(updates, "close", None)
-            if callable(close):
-                close()
+            if at_eval or (cfg.checkpoint_every and state.update % cfg.checkpoint_every == 0):
+                save()
+        if guard.signum is not None:  # a signal after the last check
+            save()
+            guard.check()
     save()
     return state.history()

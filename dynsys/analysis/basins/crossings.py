@@ -225,6 +225,19 @@ def locate_basin_change(
     ``F̃``, the segment is bisected ``iters`` times. That state is the one a kick sends exactly onto
     the basin boundary (paper §2.3): ``‖∂x_T/∂x_0‖`` peaks there.
 
+    Parameters
+    ----------
+    map : Map
+        A driven map.
+    x0 : array_like, shape (B, n)
+        The line of initial states, in order.
+    inputs : array_like, shape (T, m)
+        The input sequence every state is driven by.
+    attractors : sequence of Attractor
+        Attractors of ``F̃`` known in advance (their ids are kept).
+    iters : int
+        Bisection steps.
+
     Returns
     -------
     x : ndarray, shape (n,) or None
@@ -238,10 +251,14 @@ def locate_basin_change(
     ch = s.label_changes()
     if ch.size == 0:
         return None, s
+    auto, _ = map.split_driven()
     lo, hi = line[ch[0]], line[ch[0] + 1]
     lab_lo = s.final_labels[ch[0]]
-    for _ in range(iters):
+    for _ in range(iters):  # only the final basin is needed: no Jacobian products
         mid = 0.5 * (lo + hi)
-        lab = sensitivity_scan(map, mid[None], inputs, attractors=attractors, options=options).final_labels[0]
+        start, u = _prepare(map, mid[None], inputs)
+        final = iterate(map, start, u).final
+        # the scan's attractors keep the ids of every basin the line reaches
+        lab = basins_of_attraction(auto, final, attractors=s.attractors, options=options).labels[0]
         lo, hi = (mid, hi) if lab == lab_lo else (lo, mid)
     return 0.5 * (lo + hi), s

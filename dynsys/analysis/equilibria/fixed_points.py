@@ -34,7 +34,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..._validate import as_float_array, check_choice, check_positive_int
+from ..._validate import check_choice, check_positive_int
 from ...errors import DynsysError
 from ...maps.base import Map
 from .newton import iterate_k, linear_solver, newton_solve
@@ -220,13 +220,7 @@ def _validate(map, u, period):
     if not isinstance(map, Map):
         raise DynsysError(f"map must be a dynsys Map, got {type(map).__name__}")
     period = check_positive_int(period, "period")
-    if u is not None:
-        if map.input_dim == 0:
-            raise DynsysError(f"u was given but {type(map).__name__} takes no input")
-        u = as_float_array(u, "u", ndim=(0, 1))
-        u = np.atleast_1d(u)
-        if u.shape != (map.input_dim,):
-            raise DynsysError(f"u must have shape ({map.input_dim},), got {u.shape}")
+    u = map.validate_constant_input(u, "u")
     _check_params_finite(map)
     return u, period
 

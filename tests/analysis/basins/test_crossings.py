@@ -147,3 +147,17 @@ def test_bad_input():
         track_crossings(UnitMap(w=W, b=B), np.array([[np.nan]]), np.zeros((3, 1)))
     with pytest.raises(DynsysError, match="iters"):
         locate_basin_change(UnitMap(w=W, b=B), np.linspace(-3, 3, 5)[:, None], np.zeros((3, 1)), iters="many")
+
+
+def test_locate_basin_change_finds_the_closed_form_state_with_or_without_known_attractors():
+    """Independent truth: the x0 whose kicked image is exactly the unstable fixed point."""
+    kick, T = 1.5, 60
+    u = np.zeros((T, 1))
+    u[0] = kick
+    line = np.linspace(-3.0, 3.0, 301)[:, None]
+    unit = UnitMap(w=W, b=B)
+    known = sensitivity_scan(unit, line, u).attractors
+    for attractors in ((), known):
+        x, scan = locate_basin_change(unit, line, u, attractors=attractors)
+        assert scan.label_changes().size == 1
+        assert x[0] == pytest.approx(_critical_x0(kick), abs=1e-9)
