@@ -2,12 +2,15 @@
 weight formats (``.npz``, PyTorch state dicts) that become maps."""
 
 from .files import (
+    check_writable_dir,
+    check_writable_output,
     git_commit,
     load_arrays,
     load_checkpoint,
     load_result,
     provenance,
     result_exists,
+    result_paths,
     save_arrays,
     save_checkpoint,
     save_figure,
@@ -23,6 +26,9 @@ __all__ = [
     "save_result",
     "load_result",
     "result_exists",
+    "result_paths",
+    "check_writable_output",
+    "check_writable_dir",
     "save_checkpoint",
     "load_checkpoint",
     "save_figure",

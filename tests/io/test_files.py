@@ -1,10 +1,14 @@
+import io
+import json
 import pickle
+import zipfile
 
 import numpy as np
 import pytest
 
 from dynsys.errors import DynsysError
-from dynsys.io import load_result, load_weights, save_result, save_weights
+from dynsys.io import load_arrays, load_result, load_weights, save_result, save_weights, to_json
+from dynsys.io.files import result_paths
 from dynsys.maps import RNNMap
 
 
@@ -58,10 +62,10 @@ def test_pickled_npz_is_refused(tmp_path):
 
 def test_corrupt_and_missing_files(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip file at all")
-    with pytest.raises(DynsysError, match=r"cannot read .* as \.npz"):
+    with pytest.raises(DynsysError, match=r"cannot read .*bad\.npz: not an \.npz archive"):
         load_weights(tmp_path / "bad.npz")
     (tmp_path / "p.npz").write_bytes(pickle.dumps({"W_rec": 1}))
-    with pytest.raises(DynsysError, match="cannot read"):
+    with pytest.raises(DynsysError, match="not an .npz archive .*; got a Python pickle"):
         load_weights(tmp_path / "p.npz")
     with pytest.raises(DynsysError, match="file not found"):
         load_weights(tmp_path / "nope.npz")
@@ -101,3 +105,79 @@ def test_result_stems_with_dots_keep_their_profiles_apart(tmp_path):
         "exp.paper.json",
         "exp.paper.npz",
     ]
+
+
+def test_result_paths_name_what_save_result_writes(tmp_path):
+    stem = tmp_path / "o" / "run.v1"
+    npz, meta = result_paths(stem)
+    assert (npz.name, meta.name) == ("run.v1.npz", "run.v1.json")
+    assert save_result(stem, {"a": np.zeros(1)}, {}) == stem
+    assert sorted((tmp_path / "o").iterdir()) == sorted([npz, meta])
+
+
+def _npz_bytes():
+    buf = io.BytesIO()
+    np.savez(buf, W_rec=np.eye(3))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "got"),
+    [
+        (b"W_rec = [[1, 0], [0, 1]]\n# a text file renamed .npz\n", "a text file"),
+        ("é" * 300, "a text file"),  # 600 bytes of UTF-8: the head read ends inside a character
+        (b"", "an empty file"),
+        (bytes(np.random.default_rng(5).integers(0, 256, 4096, dtype=np.uint8)), "binary data"),
+        (_npz_bytes()[:200], "a truncated or corrupt zip file"),
+        (pickle.dumps({"W_rec": np.eye(2)}), "a Python pickle"),
+    ],
+)
+def test_a_file_that_is_not_a_zip_is_named_in_one_line(tmp_path, content, got):
+    path = tmp_path / "text.npz"
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    with pytest.raises(DynsysError) as exc:
+        load_weights(path, name="--weights")
+    msg = str(exc.value)
+    assert msg == f"--weights: cannot read {path}: not an .npz archive (a zip file); got {got}"
+    assert "\n" not in msg and "pickled" not in msg
+
+
+def test_truncated_tail_and_empty_archive(tmp_path):
+    data = _npz_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[:-30])  # the central directory is cut off
+    with pytest.raises(DynsysError, match="got a truncated or corrupt zip file"):
+        load_arrays(tmp_path / "cut.npz", "--weights")
+    with zipfile.ZipFile(tmp_path / "empty.npz", "w"):
+        pass
+    assert load_arrays(tmp_path / "empty.npz", "x") == {}
+    np.save(tmp_path / "one.npz", np.eye(2))  # np.save appends .npy: a .npy with the name .npz.npy
+    with pytest.raises(DynsysError, match="single .npy array, not an archive"):
+        load_arrays(tmp_path / "one.npz.npy", "--weights")
+
+
+@pytest.mark.parametrize("nonfinite", ["string", "null"])
+def test_to_json_nonfinite(nonfinite):
+    obj = {
+        "py": [float("nan"), float("inf"), -float("inf"), 1.5],
+        "np": [np.float64("nan"), np.float32("-inf"), np.float16(2.0)],
+        "arr": np.array([[np.nan, 1.0], [np.inf, -np.inf]]),
+        "nested": ({"x": np.float64("inf")},),
+        "int": np.int64(3),
+    }
+    text = to_json(obj, nonfinite=nonfinite, sort_keys=True)
+    back = json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in strict JSON"))
+    nan, inf, ninf = ("nan", "inf", "-inf") if nonfinite == "string" else (None, None, None)
+    assert back == {
+        "py": [nan, inf, ninf, 1.5],
+        "np": [nan, ninf, 2.0],
+        "arr": [[nan, 1.0], [inf, ninf]],
+        "nested": [{"x": inf}],
+        "int": 3,
+    }
+
+
+def test_to_json_default_and_bad_policy():
+    assert to_json(np.float64("nan")) == '"nan"'  # a numpy scalar NaN was a bare NaN before
+    assert to_json([np.nan], nonfinite="null", indent=None) == "[null]"
+    with pytest.raises(DynsysError, match="unknown nonfinite 'zero'; known: string, null"):
+        to_json(1.0, nonfinite="zero")

@@ -2,10 +2,34 @@ import numpy as np
 import pytest
 
 from dynsys.errors import DynsysError
-from dynsys.io import from_torch_rnn
+from dynsys.io import from_torch_rnn, load_weights
 from dynsys.maps import iterate
 
 torch = pytest.importorskip("torch")
+
+
+def _check_matches_torch(rnn, net, lin=None, *, cell=False):
+    """dynsys's map reproduces the module's forward pass (float64) to 1e-12."""
+    torch.manual_seed(3)
+    T, B, m, n = 25, 4, rnn.input_dim, rnn.dim
+    u = torch.randn(T, B, m, dtype=torch.float64)
+    with torch.no_grad():
+        if cell:
+            h, outs = torch.zeros(B, n, dtype=torch.float64), []
+            for t in range(T):
+                h = net(u[t], h)
+                outs.append(h)
+            out = torch.stack(outs)
+        else:
+            out, _ = net(u, torch.zeros(1, B, n, dtype=torch.float64))
+    # h_0 = 0 corresponds to any x_0 with σ(x_0) = 0, e.g. x_0 = 0 for tanh and relu
+    traj = iterate(rnn, np.zeros((B, n)), u.numpy())
+    np.testing.assert_allclose(rnn.hidden(traj.states[1:]), out.numpy(), rtol=1e-12, atol=1e-13)
+    if lin is not None:
+        with torch.no_grad():
+            y = lin(out)
+        np.testing.assert_allclose(rnn.readout(traj.states[1:]), y.numpy(), rtol=1e-12, atol=1e-13)
+    return out
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
@@ -13,57 +37,168 @@ def test_torch_rnn_hidden_states_equal_sigma_of_map_states(nonlinearity):
     torch.manual_seed(0)
     net = torch.nn.RNN(3, 7, nonlinearity=nonlinearity, batch_first=False).double()
     lin = torch.nn.Linear(7, 2).double()
-    u = torch.randn(25, 4, 3, dtype=torch.float64)
-    h0 = torch.zeros(1, 4, 7, dtype=torch.float64)
-    with torch.no_grad():
-        out, _ = net(u, h0)
-        y = lin(out)
     rnn = from_torch_rnn(net, lin)
-    # h_0 = 0 corresponds to any x_0 with σ(x_0) = 0, e.g. x_0 = 0 for tanh and relu
-    traj = iterate(rnn, np.zeros((4, 7)), u.numpy())
-    np.testing.assert_allclose(rnn.hidden(traj.states[1:]), out.numpy(), rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(rnn.readout(traj.states[1:]), y.numpy(), rtol=1e-12, atol=1e-13)
+    assert rnn.activation.name == nonlinearity
+    out = _check_matches_torch(rnn, net, lin)
+    if nonlinearity == "relu":  # the test can tell relu from tanh: some units are cut at zero
+        assert (out.numpy() == 0).mean() > 0.2
     sd = from_torch_rnn(net.state_dict(), lin.state_dict(), nonlinearity=nonlinearity)
+    assert sd.activation.name == nonlinearity
     np.testing.assert_array_equal(sd.W_rec, rnn.W_rec)
     np.testing.assert_array_equal(sd.b, rnn.b)
+    assert from_torch_rnn(net, nonlinearity=nonlinearity).activation.name == nonlinearity
+    other = "tanh" if nonlinearity == "relu" else "relu"
+    with pytest.raises(
+        DynsysError, match=f"nonlinearity='{other}' contradicts the RNN's own '{nonlinearity}'"
+    ):
+        from_torch_rnn(net, nonlinearity=other)
 
 
-def test_second_layer_and_errors():
-    net = torch.nn.RNN(3, 5, num_layers=2).double()
-    m = from_torch_rnn(net, layer=1)
-    assert m.dim == 5 and m.input_dim == 5
-    with pytest.raises(DynsysError, match="layer=2 not found; the state dict has layers 0, 1"):
-        from_torch_rnn(net, layer=2)
-    with pytest.raises(DynsysError, match="bidirectional"):
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_cell_module_and_state_dict(tmp_path, nonlinearity):
+    torch.manual_seed(2)
+    cell = torch.nn.RNNCell(3, 5, nonlinearity=nonlinearity).double()
+    rnn = from_torch_rnn(cell)
+    assert rnn.activation.name == nonlinearity and rnn.dim == 5 and rnn.input_dim == 3
+    _check_matches_torch(rnn, cell, cell=True)
+    torch.save(cell.state_dict(), tmp_path / "cell.pt")
+    back = load_weights(tmp_path / "cell.pt", activation=nonlinearity)
+    np.testing.assert_array_equal(back.W_rec, rnn.W_rec)
+    np.testing.assert_array_equal(back.b, rnn.b)
+    assert back.activation.name == nonlinearity
+
+
+def test_bias_free_rnn_has_zero_bias():
+    net = torch.nn.RNN(2, 4, bias=False).double()
+    rnn = from_torch_rnn(net)
+    np.testing.assert_array_equal(rnn.b, np.zeros(4))
+    _check_matches_torch(rnn, net)
+
+
+def test_modules_that_are_not_one_elman_layer_are_refused():
+    with pytest.raises(
+        DynsysError,
+        match=r"^rnn: the RNN has num_layers=2; dynsys analyses one layer \(multi-layer import is planned\), "
+        "refusing to analyse layer 0 alone$",
+    ):
+        from_torch_rnn(torch.nn.RNN(3, 5, num_layers=2))
+    with pytest.raises(DynsysError, match="is bidirectional, which is not a causal map"):
         from_torch_rnn(torch.nn.RNN(3, 5, bidirectional=True))
     with pytest.raises(DynsysError, match="only Elman RNNs"):
         from_torch_rnn(torch.nn.LSTM(3, 5))
-    with pytest.raises(DynsysError, match="unknown nonlinearity 'gelu'"):
-        from_torch_rnn(net.state_dict(), nonlinearity="gelu")
+    with pytest.raises(DynsysError, match="only Elman cells"):
+        from_torch_rnn(torch.nn.GRUCell(3, 5))
     with pytest.raises(DynsysError, match="must be a torch.nn.RNN"):
         from_torch_rnn(object())
+    with pytest.raises(TypeError):  # the `layer` parameter is gone
+        from_torch_rnn(torch.nn.RNN(3, 5), layer=0)
 
 
-def test_load_torch_state_dict_file(tmp_path, run_cli):
-    from dynsys.io import load_weights
+def test_state_dict_arguments_are_checked():
+    net = torch.nn.RNN(3, 5)
+    with pytest.raises(DynsysError, match="unknown nonlinearity 'gelu'"):
+        from_torch_rnn(net.state_dict(), nonlinearity="gelu")
+    with pytest.raises(DynsysError, match=r"^rnn: a PyTorch state dict does not record the nonlinearity"):
+        from_torch_rnn(net.state_dict())
+    with pytest.raises(DynsysError, match="holds a 3-layer nn.RNN"):
+        from_torch_rnn(torch.nn.RNN(3, 5, num_layers=3).state_dict(), nonlinearity="tanh")
+    with pytest.raises(DynsysError, match="looks like an LSTM"):
+        from_torch_rnn(torch.nn.LSTM(3, 5).state_dict(), nonlinearity="tanh")
 
+
+class _Model(torch.nn.Module):
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+        self.fc = torch.nn.Linear(rnn.hidden_size, 3)
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_load_torch_state_dict_file(tmp_path, nonlinearity):
     torch.manual_seed(1)
-
-    class Model(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.rnn = torch.nn.RNN(2, 6)
-            self.fc = torch.nn.Linear(6, 3)
-
-    model = Model()
+    model = _Model(torch.nn.RNN(2, 6, nonlinearity=nonlinearity)).double()
     torch.save(model.state_dict(), tmp_path / "m.pt")
-    rnn = load_weights(tmp_path / "m.pt")
-    np.testing.assert_allclose(rnn.W_rec, model.rnn.weight_hh_l0.detach().double().numpy())
-    np.testing.assert_allclose(rnn.W_out, model.fc.weight.detach().double().numpy())
+    rnn = load_weights(tmp_path / "m.pt", activation=nonlinearity)
+    assert rnn.activation.name == nonlinearity
+    np.testing.assert_array_equal(rnn.W_rec, model.rnn.weight_hh_l0.detach().numpy())
+    np.testing.assert_array_equal(rnn.W_out, model.fc.weight.detach().numpy())
     assert rnn.W_out.shape == (3, 6) and rnn.input_dim == 2
+    _check_matches_torch(rnn, model.rnn, model.fc)
+
+
+def _save(tmp_path, state, name="model.pt"):
+    torch.save(state, tmp_path / name)
+    return tmp_path / name
+
+
+def _refused(path, match, activation="tanh"):
+    with pytest.raises(DynsysError) as exc:
+        load_weights(path, activation=activation, name="--weights")
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.startswith("--weights: ")
+    assert match in msg, msg
+    return msg
+
+
+def test_bad_state_dict_files(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"garbage")
-    with pytest.raises(DynsysError, match="cannot read .* as a tensor-only state dict"):
-        load_weights(tmp_path / "bad.pt")
-    torch.save({"x": torch.zeros(2)}, tmp_path / "none.pt")
-    with pytest.raises(DynsysError, match="exactly one nn.RNN"):
-        load_weights(tmp_path / "none.pt")
+    _refused(tmp_path / "bad.pt", "as a tensor-only state dict")
+    _refused(_save(tmp_path, {"x": torch.zeros(2)}), "must hold exactly one nn.RNN (found none; keys: x)")
+    two = {"enc.weight_hh_l0": torch.eye(2), "dec.weight_hh_l0": torch.eye(2)}
+    _refused(_save(tmp_path, two), "must hold exactly one nn.RNN (found 2: dec, enc;")
+    _refused(_save(tmp_path, [torch.zeros(2)]), "holds a list, expected a state dict")
+
+
+def test_stacked_and_bidirectional_state_dicts_are_refused(tmp_path):
+    msg = _refused(_save(tmp_path, _Model(torch.nn.RNN(2, 4, num_layers=2)).state_dict()), "2-layer")
+    assert msg == (
+        f"--weights: {tmp_path / 'model.pt'} holds a 2-layer nn.RNN; dynsys analyses one layer "
+        "(multi-layer import is planned), refusing to analyse layer 0 alone"
+    )
+    msg = _refused(_save(tmp_path, torch.nn.RNN(2, 4, bidirectional=True).state_dict()), "bidirectional")
+    assert msg.endswith("is not a causal map x_t = F(x_{t-1}, u_t); refused")
+
+
+def test_missing_keys_are_listed(tmp_path):
+    only_hh = {"weight_hh_l0": torch.eye(4)}
+    _refused(_save(tmp_path, only_hh), "lacks weight_ih_l0 of an nn.RNN (found: weight_hh_l0)")
+    only_ih = {"rnn.weight_ih_l0": torch.ones(4, 2), "rnn.bias_ih_l0": torch.ones(4)}
+    _refused(_save(tmp_path, only_ih), "lacks weight_hh_l0 of an nn.RNN (found: bias_ih_l0, weight_ih_l0)")
+    many = {"weight_ih_l0": torch.ones(4, 2), **{f"bias_hh_l{i}": torch.ones(4) for i in range(1)}}
+    many.update({f"weight_ih_l0_extra{i}": torch.ones(1) for i in range(20)})  # not RNN keys
+    msg = _refused(_save(tmp_path, many), "lacks weight_hh_l0")
+    assert "... (" in msg and len(msg) < 400  # a long list of keys is cut
+
+
+def test_gated_cells_and_unknown_keys_are_refused(tmp_path):
+    msg = _refused(_save(tmp_path, torch.nn.GRU(3, 4).state_dict()), "looks like a GRU")
+    assert "(weight_hh_l0 has shape (12, 4)); gated cells (GRU/LSTM) are not supported yet" in msg
+    _refused(_save(tmp_path, torch.nn.LSTM(3, 4).state_dict()), "looks like an LSTM")
+    _refused(_save(tmp_path, torch.nn.GRUCell(3, 4).state_dict()), "looks like a GRU (weight_hh has shape")
+    _refused(_save(tmp_path, torch.nn.LSTM(3, 4, proj_size=2).state_dict()), "unknown key(s) weight_hr_l0")
+    bad = {"weight_hh_l0": torch.ones(4, 3), "weight_ih_l0": torch.ones(4, 2)}
+    _refused(_save(tmp_path, bad), "weight_hh_l0 must be square (n, n), got shape (4, 3)")
+    bad = {"weight_hh_l0": torch.eye(4), "weight_ih_l0": torch.ones(3, 2)}
+    _refused(_save(tmp_path, bad), "weight_ih_l0 must have shape (4, m), got (3, 2)")
+    bad = {"weight_hh_l0": torch.eye(4), "weight_ih_l0": torch.ones(4, 2), "bias_hh_l0": torch.ones(3)}
+    _refused(_save(tmp_path, bad), "bias_hh_l0 must have shape (4,), got (3,)")
+
+
+def test_a_state_dict_needs_its_nonlinearity(tmp_path):
+    path = _save(tmp_path, _Model(torch.nn.RNN(2, 4, nonlinearity="relu")).state_dict())
+    msg = _refused(path, "", activation=None)
+    assert msg == (
+        "--weights: a PyTorch state dict does not record the nonlinearity: give activation "
+        "('tanh' or 'relu'; --activation on the command line)"
+    )
+    _refused(path, "nonlinearity is 'tanh' or 'relu', got activation 'sigmoid'", activation="sigmoid")
+    assert load_weights(path, activation="relu").activation.name == "relu"
+
+
+def test_cli_refuses_a_state_dict_without_activation(tmp_path, run_cli):
+    path = _save(tmp_path, torch.nn.RNN(2, 4).state_dict())
+    code, out, err = run_cli("check", "--weights", path)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "does not record the nonlinearity" in err and "--activation" in err
+    code, out, _ = run_cli("check", "--weights", path, "--activation", "tanh")
+    assert code == 0 and out
