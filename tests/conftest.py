@@ -33,3 +33,26 @@ def run_cli(capsys):
         return code, out, err
 
     return _run
+
+
+@pytest.fixture
+def refused_cheaply():
+    """``refused_cheaply(fn, match, limit_mb=1.0)``: ``fn()`` raises a one-line DynsysError matching
+    ``match`` *before* allocating (traced peak under ``limit_mb`` MiB); returns the message."""
+    import tracemalloc
+
+    from dynsys.errors import DynsysError
+
+    def check(fn, match, limit_mb=1.0):
+        tracemalloc.start()
+        try:
+            with pytest.raises(DynsysError, match=match) as e:
+                fn()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert "\n" not in str(e.value)
+        assert peak < limit_mb * 2**20, peak
+        return str(e.value)
+
+    return check

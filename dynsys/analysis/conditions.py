@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from .._validate import as_float_array, check_finite_scalar, check_positive_int
+from .._validate import as_float_array, check_finite_scalar, check_positive_int, check_rng
 from ..activations import get_activation
 from ..errors import DynsysError
 from ..maps.base import Map
@@ -317,7 +317,7 @@ def product_evidence(
         eta = check_finite_scalar(eta, "eta")
         if eta < 0:
             raise DynsysError(f"eta must be >= 0 (a bound on a norm), got {eta}")
-    gen = np.random.default_rng(rng)
+    gen = check_rng(rng)
     steps = check_positive_int(steps, "steps")
     sequences = check_positive_int(sequences, "sequences")
     n = map.dim

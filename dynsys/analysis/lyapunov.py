@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validate import check_finite_scalar, check_positive_int
+from .._validate import check_finite_scalar, check_positive_int, check_rng
 from ..errors import DynsysError
 from ..maps.base import Map
 
@@ -241,7 +241,7 @@ def lyapunov_spectrum(
     )
 
     x = np.broadcast_to(x, batch + (n,)).copy()
-    gen = np.random.default_rng(rng)
+    gen = check_rng(rng)
     Q0 = np.linalg.qr(gen.standard_normal((n, k)))[0] if k < n else np.eye(n)
     Q = np.broadcast_to(Q0, batch + (n, k)).copy()
 
@@ -331,7 +331,7 @@ def sampled_lyapunov(map: Map, *, steps: int | None = None, sequences: int = 4, 
     big = map.dim > LARGE_N
     steps = check_positive_int(steps if steps is not None else (100 if big else 1000), "steps")
     sequences = check_positive_int(sequences, "sequences")
-    rng = np.random.default_rng(rng)
+    rng = check_rng(rng)
     transient = min(20 if big else 100, steps)
     B = min(sequences, 2 if big else 4)
     x0 = rng.standard_normal((B, map.dim))

@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .._validate import check_choice, check_finite_scalar, check_positive_int
+import numpy as np
+
+from .._validate import check_finite_scalar, check_memory, check_positive_int
 from ..errors import DynsysError
 from .initializers import initializer_names
-from .tasks import get_task
+from .tasks import Task, get_task, task_names
 
 __all__ = ["METHODS", "OMEGA_FORMS", "OPTIMIZERS", "NONFINITE_POLICIES", "SUCCESS_RULES", "TrainConfig"]
 
@@ -102,37 +104,48 @@ class TrainConfig:
     record_updates: bool = False
 
     def __post_init__(self):
+        # every field is checked here, before a run prints or writes anything; each message starts
+        # with the field's name ("FIELD must ..., got VALUE": the CLI maps it to its flag)
         set_ = object.__setattr__
-        for name in ("inits", "methods", "seeds"):
-            v = getattr(self, name)
-            set_(self, name, (v,) if isinstance(v, (str, int)) else tuple(v))
-        set_(self, "inits", tuple(i.replace("-", "_") for i in self.inits))
-        if isinstance(self.length, (list, tuple)):
-            set_(self, "length", tuple(int(v) for v in self.length))
-        get_task(self.task)
+        task = _check_task(self.task)
+        set_(self, "length", _check_length(self.length, task))
+        ints = {}
         for name in ("n_hidden", "batch", "updates", "eval_every", "eval_sequences", "eval_chunk"):
-            check_positive_int(getattr(self, name), name)
-        check_positive_int(self.confirm_sequences, "confirm_sequences", minimum=0)
-        check_positive_int(self.checkpoint_every, "checkpoint_every", minimum=0)
+            ints[name] = check_positive_int(getattr(self, name), name)
+        for name in ("confirm_sequences", "checkpoint_every"):
+            ints[name] = check_positive_int(getattr(self, name), name, minimum=0)
+        for name in ("inits", "methods", "seeds"):
+            set_(self, name, _as_tuple(getattr(self, name), name))
         for i in self.inits:
-            check_choice(i, "init", initializer_names())
+            if not isinstance(i, str):
+                raise DynsysError(f"inits must be initialization names, got {i!r}")
+        set_(self, "inits", tuple(i.replace("-", "_") for i in self.inits))
+        for i in self.inits:
+            _check_one_of(i, "inits", initializer_names())
         for m in self.methods:
-            check_choice(m, "method", METHODS)
-        for s in self.seeds:
-            check_positive_int(s, "seed", minimum=0)
-        if not (self.inits and self.methods and self.seeds):
-            raise DynsysError("inits, methods and seeds must each name at least one value")
+            _check_one_of(m, "methods", METHODS)
+        for seed in self.seeds:
+            check_positive_int(seed, "seeds", minimum=0)
         acts = {_activation_of(i) for i in self.inits}
         if len(acts) > 1:
             raise DynsysError(f"inits must share one activation in an ensemble, got {sorted(self.inits)}")
-        for name in ("lr", "clip", "alpha", "momentum", "adam_eps"):
-            check_finite_scalar(getattr(self, name), name)
-        if self.lr <= 0 or self.clip <= 0 or self.alpha < 0:
-            raise DynsysError("lr and clip must be > 0 and alpha >= 0")
-        check_choice(self.omega_form, "omega_form", OMEGA_FORMS)
-        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
-        check_choice(self.nonfinite, "nonfinite", NONFINITE_POLICIES)
-        check_choice(self.success, "success", SUCCESS_RULES)
+        for name, low, strict in _NUMBER_RULES:
+            v = check_finite_scalar(getattr(self, name), name)
+            if v < low or (strict and v == low):
+                raise DynsysError(f"{name} must be {'>' if strict else '>='} {low:g}, got {v!r}")
+        for name in ("momentum", "adam_beta1", "adam_beta2"):
+            v = check_finite_scalar(getattr(self, name), name)
+            if not 0.0 <= v < 1.0:
+                raise DynsysError(f"{name} must be in [0, 1), got {v!r}")
+        _check_one_of(self.omega_form, "omega_form", OMEGA_FORMS)
+        _check_one_of(self.optimizer, "optimizer", OPTIMIZERS)
+        _check_one_of(self.nonfinite, "nonfinite", NONFINITE_POLICIES)
+        _check_one_of(self.success, "success", SUCCESS_RULES)
+        for name in ("stop_on_success", "record_updates"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise DynsysError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        nbytes, name, value, detail = _memory_estimate(self, task, ints)
+        check_memory(nbytes, name, "training", value=value, detail=detail)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> TrainConfig:
@@ -156,3 +169,131 @@ class TrainConfig:
 
 def _activation_of(init: str) -> str:
     return "sigmoid" if init == "sigmoid" else "tanh"
+
+
+#: (field, lower bound, strict) of the real-valued fields: lr > 0, clip > 0, alpha >= 0, ...
+_NUMBER_RULES = (
+    ("lr", 0.0, True),
+    ("clip", 0.0, True),
+    ("alpha", 0.0, False),
+    ("omega_bound", 0.0, False),
+    ("adam_eps", 0.0, True),
+)
+
+
+def _check_one_of(value, name: str, choices) -> None:
+    choices = tuple(choices)
+    if not isinstance(value, str) or value not in choices:
+        raise DynsysError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _check_task(name) -> Task:
+    if not isinstance(name, str):
+        raise DynsysError(f"task must be a task name, got {name!r}")
+    try:
+        return get_task(name)
+    except DynsysError:
+        raise DynsysError(f"task must be one of {', '.join(task_names())}, got {name!r}") from None
+
+
+def _as_tuple(value, name: str) -> tuple:
+    """A field that takes one value or several (``inits``, ``methods``, ``seeds``) as a tuple."""
+    if isinstance(value, (str, int, np.integer)):
+        out = (value,)
+    else:
+        try:
+            out = tuple(value)
+        except TypeError:
+            raise DynsysError(f"{name} must be a value or a sequence of values, got {value!r}") from None
+    if not out:
+        raise DynsysError(f"{name} must name at least one value, got {value!r}")
+    return out
+
+
+def _check_length(length, task: Task):
+    """``length`` as an int or an ``(lo, hi)`` tuple of ints, each at least the task's minimum."""
+    minimum = task.min_length
+    if isinstance(length, (list, tuple, np.ndarray)):
+        if len(length) != 2:
+            raise DynsysError(f"length must be an int or a (lo, hi) pair, got {length!r}")
+        lo, hi = (_length_value(v, minimum, task, length) for v in length)
+        if lo > hi:
+            raise DynsysError(f"length must satisfy lo <= hi, got ({lo}, {hi})")
+        return (lo, hi)
+    return _length_value(length, minimum, task, length)
+
+
+def _length_value(v, minimum: int, task: Task, given) -> int:
+    if isinstance(v, (bool, np.bool_, str, bytes)):
+        raise DynsysError(f"length must be an int or a (lo, hi) pair, got {given!r}")
+    try:
+        ok = float(v) == int(v)
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise DynsysError(f"length must be an int or a (lo, hi) pair, got {given!r}")
+    if int(v) < minimum:
+        raise DynsysError(f"length must be >= {minimum} for task {task.name}, got {given!r}")
+    return int(v)
+
+
+def _max_steps(task: Task, length) -> int:
+    """An upper bound of the sequence length ``T`` the task's generator returns for ``length``
+    (addition and multiplication add up to 10 %, memorization ``2P ≤ 20``)."""
+    hi = length[1] if isinstance(length, tuple) else length
+    if task.name in ("addition", "multiplication"):
+        return hi + hi // 10
+    return hi + 20 if task.name.startswith("memorization") else hi
+
+
+def _memory_estimate(cfg: TrainConfig, task: Task, ints: dict) -> tuple[float, str, object, str]:
+    """``(bytes, field, value, detail)``: the peak memory of :func:`~dynsys.training.train` and the
+    field that drives it.
+
+    Counted in float64: the ``K`` members' stacked weights ``P = n² + n m + n + k n + k`` each,
+    the optimizer state (momentum 1, Adam 2 × P), the per-update traces; then the largest of
+    one update (BPTT keeps states, activations, σ′, deltas, the GEMM drive and their work
+    arrays, about 9 × (T+1) K B n as measured, and the minibatch's inputs; the gradients, their
+    clipped copy and the new weights, 4 × K P), one
+    evaluation chunk (hidden states 3 K C n, read-out outputs 4 S K C k) and the
+    initialization (every member's weights before stacking, K P, plus 5 n² of work).
+    """
+    K = len(cfg.inits) * len(cfg.methods) * len(cfg.seeds)
+    n, B = ints["n_hidden"], ints["batch"]
+    # sequences evaluated at once: a chunk, or fewer when the sets are smaller
+    C = min(ints["eval_chunk"], max(ints["eval_sequences"], ints["confirm_sequences"]))
+    m, k = task.n_in, task.n_out
+    T = _max_steps(task, cfg.length)
+    S = T if task.read == "all" else 1
+    P = n * n + n * m + n + k * n + k
+    opt = {"sgd": 0, "momentum": 1, "adam": 2}.get(cfg.optimizer, 2)
+    weights = K * P * (1 + opt)
+    traces = 3 * ints["updates"] * K if cfg.record_updates else 0
+    bptt = 9 * (T + 1) * K * B * n + 2 * T * B * m * K
+    step = bptt + (4 + opt) * K * P
+    evaluation = 3 * K * C * n + 4 * S * K * C * k + 2 * T * C * m
+    init = K * P + 5 * n * n
+    floats = weights + traces + max(step, evaluation, init)
+    # the field named is the one that drives the largest term (T drives both BPTT and evaluation
+    # when it exceeds the batch / the evaluation chunk)
+    terms = {"n_hidden": weights + (4 + opt) * K * P + 5 * n * n, "updates": traces}
+    terms["length" if T >= B else "batch"] = bptt
+    key = "length" if T >= C else "eval_chunk"
+    terms[key] = max(terms.get(key, 0), evaluation)
+    name = max(terms, key=terms.get)
+    value = cfg.length if name == "length" else ints[name]
+    if name == "eval_chunk" and C < ints["eval_chunk"]:
+        name = (
+            "eval_sequences" if ints["eval_sequences"] >= ints["confirm_sequences"] else "confirm_sequences"
+        )
+        value = ints[name]
+    units = f"{K} member(s) × {n} units"
+    if name == "n_hidden":
+        detail = f"{K} member(s) × about {round(floats / (K * n * n))} arrays of {n}×{n} float64"
+    elif name == "updates":
+        detail = f"per-update traces of {ints['updates']} updates × {K} member(s), record_updates"
+    elif name == "eval_chunk" or (name == "length" and evaluation > bptt):
+        detail = f"evaluation of {C} sequences of {T} steps × {units}"
+    else:
+        detail = f"BPTT keeps about 9 arrays of {T + 1} steps × batch {B} × {units}"
+    return 8.0 * floats, name, value, detail

@@ -39,7 +39,7 @@ from typing import Literal
 
 import numpy as np
 
-from .._validate import check_positive_int
+from .._validate import check_positive_int, check_rng
 from ..errors import DynsysError
 
 __all__ = ["Task", "TaskBatch", "get_task", "task_names", "sequence_errors", "draw_length"]
@@ -118,7 +118,7 @@ class Task:
         batch : int
             Batch size ``B``.
         """
-        rng = np.random.default_rng(rng)
+        rng = check_rng(rng)
         batch = check_positive_int(batch, "batch")
         l = draw_length(rng, length, self.min_length)
         inputs, targets = self._generate(rng, l, batch)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validate import progress_loop
+from .._validate import progress_loop, progress_postfix
 from ..errors import DynsysError
 from .config import TrainConfig
 from .evaluation import evaluate_ensemble
@@ -161,11 +161,28 @@ def _resume(ckpt: Path, out, ens: Ensemble) -> TrainState:
     mine = ens.config.to_dict()
     diff = sorted(k for k in mine if k not in _FREE_KEYS and json.dumps(saved.get(k)) != json.dumps(mine[k]))
     if diff:
+        changes = "; ".join(f"{k}: {_short_json(saved.get(k))} → {_short_json(mine[k])}" for k in diff)
         raise DynsysError(
-            f"out: {out} holds a run with a different config ({', '.join(diff)}); "
-            "use another --out or resume=False"
+            f"out: {out} holds a run with a different config ({changes}); use another out folder "
+            "(pass resume=False, or --fresh on the command line, to start over)"
         )
     return TrainState.from_checkpoint(ens, arrays, meta)
+
+
+def _short_json(value) -> str:
+    """A config value as one short line of JSON (for the resume-conflict message)."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _latest_eval(state: TrainState) -> dict:
+    """The latest evaluation's loss and error (means over the members evaluated), for the bar."""
+    out = {}
+    for key in ("loss", "error"):
+        row = state.evals[key][-1] if len(state.evals[key]) else np.full(1, np.nan)
+        vals = row[np.isfinite(row)]
+        out[key] = f"{float(vals.mean()):.4g}" if vals.size else "n/a"
+    return out
 
 
 # -- the loop ----------------------------------------------------------------------------------
@@ -189,7 +206,9 @@ def train(
         The package's progress protocol (:func:`dynsys._validate.progress_wrapper`): True (a tqdm
         bar), False/None (silent) or ``progress(iterable, *, total=None, desc=None, initial=0)``
         returning an iterable over the update indices (closed, if it has ``close()``, when the
-        loop stops).
+        loop stops). After each evaluation the bar shows the latest mean training loss and
+        screening error (over the members evaluated) when the iterable has ``set_postfix``
+        (tqdm's bars do; :func:`dynsys._validate.progress_postfix`).
     stop_after : int, optional
         Stop (with a checkpoint) after this many updates in this call (tests, time slicing).
 
@@ -240,6 +259,7 @@ def train(
             at_eval = state.update % cfg.eval_every == 0 or state.update == cfg.updates
             if at_eval:
                 evaluate_ensemble(state)
+                progress_postfix(updates, **_latest_eval(state))
             if guard.signum is not None:
                 save()
                 guard.check()

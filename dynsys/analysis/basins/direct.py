@@ -48,11 +48,11 @@ from typing import Literal
 
 import numpy as np
 
-from ..._validate import check_finite_scalar, check_positive_int, progress_wrapper
+from ..._validate import check_finite_scalar, check_memory, check_positive_int, progress_wrapper
 from ...errors import DynsysError
 from ...maps.base import Map
 from ..lyapunov import orbit_lyapunov
-from .grids import DIVERGED, UNDECIDED, CellTable, StateGrid, cell_keys
+from .grids import _RESULT_BYTES, DIVERGED, UNDECIDED, CellTable, StateGrid, cell_keys
 
 __all__ = [
     "BasinOptions",
@@ -384,6 +384,8 @@ def basins_of_attraction(
     Returns
     -------
     Basins
+        A grid (or chunk size) whose arrays would not fit in memory is refused before the
+        iteration starts (:func:`dynsys._validate.check_memory`).
     """
     if not isinstance(map, Map):
         raise DynsysError(f"map must be a dynsys Map, got {type(map).__name__}")
@@ -403,6 +405,8 @@ def basins_of_attraction(
         flat = arr.reshape(-1, map.dim)
         states_of = lambda a, b: flat[a:b]  # noqa: E731
         h_default, grid = 1e-2 * max(1.0, float(np.abs(flat).max(initial=0.0))), None
+    progress_wrapper(progress)
+    _check_direct_memory(size, shape, map.dim, grid.ndim if grid is not None else 0, opts)
     reg = _Registry(map, opts.cell_size or h_default, opts)
     reg.seed(attractors)
     labels = np.full(size, _UNASSIGNED, np.int32)
@@ -413,6 +417,30 @@ def basins_of_attraction(
         stop = min(start + opts.chunk_size, size)
         _run_chunk(map, states_of(start, stop), np.arange(start, stop), labels, steps, reg, grid, opts)
     return Basins(labels.reshape(shape), tuple(reg.attractors), grid, steps.reshape(shape), opts)
+
+
+def _direct_bytes(size: int, n: int, k: int, opts: BasinOptions) -> tuple[float, float]:
+    """Peak bytes of :func:`basins_of_attraction`: ``(per grid point, per chunk)``.
+
+    Per point an int32 label and an int16 step count; per chunk (``min(chunk_size, size)``
+    states iterated together) the states, their images and the map's temporaries, the grid
+    coefficients and look-ups (about ``10 + 6n + 2k`` float64 per state, measured), plus the
+    discovery tail (``tail × discover_batch × n`` float64).
+    """
+    chunk = min(opts.chunk_size, size)
+    per_chunk = 8.0 * (chunk * (10 + 6 * n + 2 * k) + opts.tail * opts.discover_batch * n)
+    return float(_RESULT_BYTES) * size, per_chunk
+
+
+def _check_direct_memory(size, shape, n, k, opts: BasinOptions) -> None:
+    grid_bytes, chunk_bytes = _direct_bytes(size, n, k, opts)
+    if grid_bytes >= chunk_bytes:
+        name, value = "grid", tuple(int(v) for v in shape)
+        detail = f"{float(size):.1e} grid points × {_RESULT_BYTES} bytes, plus the chunks' work"
+    else:
+        name, value = "chunk_size", opts.chunk_size
+        detail = f"chunks of {min(opts.chunk_size, size)} states × {n} coordinates, iterated together"
+    check_memory(grid_bytes + chunk_bytes, name, "the basins", value=value, detail=detail)
 
 
 def _finite_within(X: np.ndarray, R: float) -> np.ndarray:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..._validate import as_float_array, check_finite_scalar, check_positive_int
+from ..._validate import as_float_array, check_finite_scalar, check_memory, check_positive_int
 from ...errors import DynsysError
 
 __all__ = [
@@ -47,6 +47,8 @@ __all__ = [
 
 DIVERGED = -1  # label of states that go to infinity
 UNDECIDED = -2  # label of states not assigned within the budget
+#: bytes per grid point that every basins result holds: an int32 label and an int16 step count
+_RESULT_BYTES = 6
 
 
 @dataclass(frozen=True, eq=False)
@@ -279,6 +281,8 @@ def map_grid(map, resolution, *, extent=None, plane=None) -> StateGrid:
     Returns
     -------
     StateGrid
+        A grid on which no basins could be stored (their labels and step counts alone would not
+        fit in memory, :func:`dynsys._validate.check_memory`) is refused, naming ``resolution``.
 
     Examples
     --------
@@ -313,6 +317,7 @@ def map_grid(map, resolution, *, extent=None, plane=None) -> StateGrid:
                 raise DynsysError("plane directions must be non-zero")
             L = float(np.max(np.maximum(np.abs(lo), np.abs(hi)) + np.abs(origin)))
             ext = np.array([[-L / d, L / d] for d in norms])
+        _check_basins_fit(resolution, D.shape[0])
         return plane_grid(origin, D, ext, resolution)
     if n > 2:
         raise DynsysError(f"a box grid needs n <= 2 state coordinates, the map has n = {n}: give a plane")
@@ -321,7 +326,21 @@ def map_grid(map, resolution, *, extent=None, plane=None) -> StateGrid:
     if ext.shape[0] not in (1, n):
         allowed = "1 (lo, hi) pair" if n == 1 else f"1 or {n} (lo, hi) pairs"
         raise DynsysError(f"extent must give {allowed} for a map of dimension {n}, got {ext.shape[0]}")
+    _check_basins_fit(resolution, n)
     return box_grid(ext if ext.shape[0] == n else np.repeat(ext, n, axis=0), resolution)
+
+
+def _check_basins_fit(resolution, k: int) -> None:
+    """Refuse a ``k``-axis grid whose basins could not even be stored (labels and step counts)."""
+    res = _check_resolution(resolution, k)
+    size = float(np.prod([float(r) for r in res]))
+    check_memory(
+        _RESULT_BYTES * size,
+        "resolution",
+        "the basins on this grid",
+        value=res[0] if len(set(res)) == 1 else list(res),
+        detail=f"{size:.1e} grid points × {_RESULT_BYTES} bytes of labels and step counts, at least",
+    )
 
 
 def label_agreement(a, b) -> tuple[float, dict[int, int]]:

@@ -28,19 +28,47 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from ..._validate import check_positive_int
+from ..._validate import check_memory, check_positive_int
 from ...errors import DynsysError
+from ...maps.base import Map
 from .adjacency import boundary_pairs
 from .boundaries import BoundaryGeometry, classify_boundary
 from .cells import CellMapping, cell_mapping
-from .direct import Basins, basins_of_attraction
-from .grids import StateGrid
+from .direct import BasinOptions, Basins, _direct_bytes, basins_of_attraction
+from .grids import _RESULT_BYTES, StateGrid
 
 __all__ = ["BASIN_METHODS", "BasinsReport", "compute_basins", "basins_report"]
 
 BasinMethod = Literal["direct", "cells"]
 #: the methods of :func:`compute_basins`: direct iteration (any grid) or cell mapping (n ≤ 2)
 BASIN_METHODS: tuple[str, ...] = get_args(BasinMethod)
+
+#: bytes per grid point of :func:`cell_mapping` at its peak, by grid dimension (its cell graphs;
+#: measured 244 on a line, 338 on a plane)
+_CELLS_BYTES = {1: 260, 2: 360}
+#: bytes per grid point of :func:`basins_report` (boundary pairs and the boundary fits;
+#: measured ~25 on smooth boundaries, more on fractal ones, where most neighbours differ)
+_REPORT_BYTES = 40
+
+
+def _check_basins_memory(map, grid: StateGrid, method: str, max_steps=None) -> None:
+    """Refuse a grid on which computing the basins by ``method`` and then their report
+    (:func:`basins_report`) would not fit in memory."""
+    size = grid.size
+    if method == "cells":
+        compute, chunk = float(_CELLS_BYTES.get(grid.ndim, 360)) * size, 0.0
+    else:
+        opts = BasinOptions() if max_steps is None else BasinOptions(max_steps=max_steps)
+        compute, chunk = _direct_bytes(size, map.dim, grid.ndim, opts)
+    nbytes = max(compute + chunk, (_RESULT_BYTES + _REPORT_BYTES) * size)  # the chunks' work is freed first
+    per_point = nbytes / max(size, 1)
+    check_memory(
+        nbytes,
+        "grid",
+        "the basins and their report",
+        value=tuple(grid.shape),
+        detail=f"{float(size):.1e} grid points × {per_point:.0f} bytes, method {method!r}",
+    )
 
 
 def compute_basins(
@@ -66,9 +94,14 @@ def compute_basins(
     Returns
     -------
     Basins or CellMapping
+        A grid on which computing the basins and then their report (:func:`basins_report`) would
+        not fit in memory is refused first (:func:`dynsys._validate.check_memory`; the message
+        starts with ``grid=(shape)``).
     """
     if method not in BASIN_METHODS:
         raise DynsysError(f"unknown method {method!r}; known: {', '.join(BASIN_METHODS)}")
+    if isinstance(grid, StateGrid) and isinstance(map, Map):
+        _check_basins_memory(map, grid, method, max_steps)
     if method == "cells":
         kw = {} if steps_per_cell is None else {"steps_per_cell": steps_per_cell}
         return cell_mapping(map, grid, **kw)
@@ -189,6 +222,13 @@ def basins_report(
         )
     if tuple(result.labels.shape) != tuple(grid.shape):
         raise DynsysError(f"grid has shape {grid.shape} but the labels have shape {result.labels.shape}")
+    check_memory(
+        _REPORT_BYTES * float(grid.size),
+        "grid",
+        "the basins report",
+        value=tuple(grid.shape),
+        detail=f"{float(grid.size):.1e} grid points × {_REPORT_BYTES} bytes",
+    )
     method = "cells" if isinstance(result, CellMapping) else "direct"
     boundary = classify_boundary(result.labels) if min(grid.shape) >= boundary_min_size else None
     return BasinsReport(result, grid, method, boundary_pairs(result.labels), boundary)

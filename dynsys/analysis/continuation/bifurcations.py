@@ -41,7 +41,8 @@ from typing import Literal
 import numpy as np
 from scipy.optimize import brentq
 
-from ..._validate import check_range
+from ..._validate import check_interval, check_positive_int, check_rng
+from ...errors import DynsysError
 from ...maps.base import Map
 from ..equilibria.stability import multipliers
 from .arclength import ContinuationOptions, correct
@@ -236,7 +237,7 @@ def switch_at_flip(branch: Branch, bif: Bifurcation, p_range, *, options: Contin
     from the flip. Returns the :class:`Branch` or None.
     """
     path, k = branch.path, branch.period
-    lo, hi = check_range(p_range[0], p_range[1], "p_range")
+    lo, hi = check_interval(p_range, "p_range")
     _, J, _ = path.orbit(bif.state, bif.param, k)
     w, V = np.linalg.eig(J)
     v = np.real(V[:, np.argmin(np.abs(w + 1.0))])
@@ -319,12 +320,23 @@ def bifurcation_diagram(
     flip_switch : bool
         At each flip, switch onto the period-doubled branch and continue it (recursively up to
         ``max_period``), locating its bifurcations too.
+    max_period : int
+        Longest period switched onto (≥ 1).
+    seeds : int
+        Parameter values where branches are seeded (≥ 2).
+    rng : None, int, SeedSequence or Generator
+        Seed of the fixed-point searches at the seed values.
 
     Returns
     -------
     BifurcationDiagram
     """
-    lo, hi = check_range(p_range[0], p_range[1], "p_range")
+    lo, hi = check_interval(p_range, "p_range")
+    if not isinstance(param, str):
+        raise DynsysError(f"param must be a parameter name (str), got {param!r}")
+    max_period = check_positive_int(max_period, "max_period")
+    seeds = check_positive_int(seeds, "seeds", minimum=2)
+    check_rng(rng)  # validated here; passed on as given (each seed value re-seeds from it)
     branches = continue_fixed_points(
         map, param, (lo, hi), u=u, direction=direction, seeds=seeds, options=options, rng=rng
     )

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..._validate import as_float_array, check_positive_int
+from ..._validate import as_float_array, check_positive_int, check_rng
 from ...maps.base import Map
 from ...maps.paths import parameter_path
 
@@ -104,7 +104,7 @@ def orbit_diagram(
     keep = check_positive_int(keep, "keep")
     n = map.dim
     if x0 is None:
-        rng = np.random.default_rng(rng)
+        rng = check_rng(rng)
         boxes = [path.map_at(v).state_box(path.u) for v in (values.min(), values.max())]
         if all(b is not None for b in boxes):
             lo = np.minimum(boxes[0][0], boxes[1][0])

@@ -34,7 +34,15 @@ from typing import Literal
 
 import numpy as np
 
-from ..._validate import check_choice, check_positive_int
+from ..._validate import (
+    check_choice,
+    check_memory,
+    check_positive_int,
+    check_rng,
+    progress_loop,
+    progress_postfix,
+    progress_wrapper,
+)
 from ...errors import DynsysError
 from ...maps.base import Map
 from .newton import iterate_k, linear_solver, newton_solve
@@ -232,6 +240,40 @@ def _check_params_finite(map):
             raise DynsysError(f"map parameter {name} must be finite")
 
 
+#: float64 per start and coordinate at the peak of the Newton solve besides the Jacobians
+#: (starts, trajectories, the line search's 5 trial points and their images, ...; measured)
+_NEWTON_VECTORS = 16
+#: the same for Newton–Krylov: the GMRES basis (17 vectors) and its work arrays (measured ~40)
+_KRYLOV_VECTORS = 44
+#: n × n float64 per start of the dense Jacobian stack: ``J − I`` and the solver's copies
+#: (measured 1.0–1.4 at period 1; period k also holds the running product of the Jacobians)
+_LU_MATRICES = 1.5
+_LU_MATRICES_PERIOD = 3.0
+#: n × n float64 per start of Levenberg–Marquardt: ``A = J − I``, ``AᵀA + λI``, the solve's copy
+_LM_MATRICES = 4.5
+#: float64 per grid point of the 1-D sign-change scan (values, derivatives, sorted copies, ...)
+_SCAN_FLOATS = 16
+
+
+def _size_argument(starts, n_starts) -> tuple[str, int | None]:
+    """The argument that sets the number of starts, as the user gave it."""
+    return ("starts", None) if starts is not None else ("n_starts", n_starts)
+
+
+def _check_newton_memory(map, S: int, period: int, linear: str, name: str, value) -> None:
+    """Refuse a batched Newton solve of ``S`` starts whose arrays would not fit in memory."""
+    n = map.dim
+    if linear_solver(map, period, linear) == "krylov":
+        # GMRES vectors, plus the exact LU solve of the last few starts (< 32 active: LU)
+        floats = _KRYLOV_VECTORS * S * n + _LU_MATRICES * min(S, 32) * n * n
+        detail = f"{S} starts × {n} coordinates × {_KRYLOV_VECTORS} float64, Newton–Krylov"
+    else:
+        mats = _LU_MATRICES if period == 1 else _LU_MATRICES_PERIOD
+        floats = mats * S * n * n + _NEWTON_VECTORS * S * n
+        detail = f"{S} starts × {n}×{n} Jacobians of float64, Newton with LU"
+    check_memory(8.0 * floats, name, "the Newton solve", value=value, detail=detail)
+
+
 # ---------------------------------------------------------------------------------------
 # Public entry points
 # ---------------------------------------------------------------------------------------
@@ -287,6 +329,7 @@ def find_fixed_points(
     grid: int = 4001,
     trajectory_steps: int = 30,
     linear: Literal["auto", "lu", "krylov"] = "auto",
+    progress=None,
 ) -> FixedPoints:
     """All fixed points (``period=1``) or period-k points of ``map`` with constant input ``u``.
 
@@ -305,7 +348,7 @@ def find_fixed_points(
         n-dimensional maps: explicit Newton starts (default: sampled, see module docstring).
     n_starts : int
         Number of sampled starts when ``starts`` is None.
-    rng : None, int or Generator
+    rng : None, int, SeedSequence or Generator
         Seed for the sampled starts.
     tol : float
         A point is reported when ``‖F^k(x) − x‖ < tol``.
@@ -318,14 +361,22 @@ def find_fixed_points(
         per start, or Newton–Krylov (batched GMRES; matrix-free maps, Map rule 11: for an RNN one
         GEMM per step for all starts). ``"auto"`` takes Newton–Krylov for matrix-free maps from
         64 dimensions on.
+    progress : bool or callable, optional
+        The package's progress protocol (:func:`dynsys._validate.progress_wrapper`): one step
+        per Newton iteration of the whole batch of starts (at most ``max_iter``; the bar shows
+        the starts still iterating). The arithmetic is the same with and without it.
 
     Returns
     -------
     FixedPoints
+        A batch of starts (``n_starts`` or ``starts``) or a 1-D ``grid`` whose arrays would not
+        fit in memory is refused before any work (:func:`dynsys._validate.check_memory`).
     """
     linear = check_choice(linear, "linear", ("auto", "lu", "krylov"))
     u, period = _validate(map, u, period)
-    rng = np.random.default_rng(rng)
+    rng = check_rng(rng)
+    progress_wrapper(progress)
+    max_iter = check_positive_int(max_iter, "max_iter", minimum=0)
     if map.dim == 1 and starts is None:
         if interval is None:
             box = map.state_box(u)
@@ -338,18 +389,35 @@ def find_fixed_points(
         if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
             raise DynsysError(f"interval must be finite with LO < HI, got {interval!r}")
         grid = check_positive_int(grid, "grid", minimum=3)
+        check_memory(
+            8.0 * _SCAN_FLOATS * grid,
+            "grid",
+            "the sign-change scan",
+            value=grid,
+            detail=f"{grid} points × {_SCAN_FLOATS} float64",
+        )
         roots = interval_roots(map, u, period, (lo, hi), grid, tol)
         states = roots[:, None]
         message = f"1-D sign-change scan on [{lo:g}, {hi:g}] with {grid} points"
         n_used = grid
     else:
+        name, value = _size_argument(starts, n_starts)
         if starts is None:
             n_starts = check_positive_int(n_starts, "n_starts")
+            _check_newton_memory(map, n_starts + 8, period, linear, name, n_starts)
             starts = _default_starts(map, u, n_starts, rng, trajectory_steps, period)
         else:
             starts = map.validate_state(starts, "starts").reshape(-1, map.dim)
+            _check_newton_memory(map, starts.shape[0], period, linear, name, value)
         x, _res, conv = newton_solve(
-            map, starts, u, period=period, tol=min(tol, 1e-12), max_iter=max_iter, linear=linear
+            map,
+            starts,
+            u,
+            period=period,
+            tol=min(tol, 1e-12),
+            max_iter=max_iter,
+            linear=linear,
+            progress=progress,
         )
         states = x[conv]
         solver = "Newton–Krylov" if linear_solver(map, period, linear) == "krylov" else "Newton (LU)"
@@ -376,12 +444,17 @@ def find_slow_points(
     max_iter: int = 300,
     dedup_tol: float = 1e-3,
     trajectory_steps: int = 30,
+    progress=None,
 ) -> FixedPoints:
     """Slow points: local minima of ``q(x) = ½‖F(x) − x‖²`` with ``q ≤ q_max`` (Sussillo & Barak).
 
     Minimizes ``q`` from many starts at once with a batched Levenberg–Marquardt iteration
     ``(AᵀA + λI) d = −Aᵀ g`` (``A = J − I``, ``g = F(x) − x``, one ``λ`` per start). True fixed
-    points (``q = 0``) are included and marked ``converged``.
+    points (``q = 0``) are included and marked ``converged``. ``rng`` seeds the sampled starts
+    (None, an int, a SeedSequence or a Generator); ``progress`` (the package's progress protocol,
+    :func:`dynsys._validate.progress_wrapper`) shows one step per iteration (at most
+    ``max_iter``). A batch of starts whose ``n × n`` matrices would not fit in memory is refused
+    first (:func:`dynsys._validate.check_memory`).
 
     Returns
     -------
@@ -389,13 +462,22 @@ def find_slow_points(
         ``converged`` is True for fixed points (residual < 1e-10), False for slow points.
     """
     u, _ = _validate(map, u, 1)
-    rng = np.random.default_rng(rng)
+    rng = check_rng(rng)
+    progress_wrapper(progress)
+    max_iter = check_positive_int(max_iter, "max_iter", minimum=0)
+    name, value = _size_argument(starts, n_starts)
     if starts is None:
-        starts = _default_starts(map, u, check_positive_int(n_starts, "n_starts"), rng, trajectory_steps, 1)
+        n_starts = check_positive_int(n_starts, "n_starts")
+        _check_lm_memory(map, n_starts + 8, name, n_starts)
+        starts = _default_starts(map, u, n_starts, rng, trajectory_steps, 1)
     else:
         starts = map.validate_state(starts, "starts").reshape(-1, map.dim)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        x, q = _levenberg_marquardt(map, u, starts, max_iter)
+        _check_lm_memory(map, starts.shape[0], name, value)
+    with (
+        np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"),
+        progress_loop(progress, range(max_iter), total=max_iter, desc="slow points") as iterations,
+    ):
+        x, q = _levenberg_marquardt(map, u, starts, iterations)
     keep = np.isfinite(q) & (q <= q_max)
     states = x[keep]
     if states.shape[0]:
@@ -405,14 +487,22 @@ def find_slow_points(
     )
 
 
-def _levenberg_marquardt(map, u, starts, max_iter):
+def _check_lm_memory(map, S: int, name: str, value) -> None:
+    n = map.dim
+    floats = _LM_MATRICES * S * n * n + _NEWTON_VECTORS * S * n
+    detail = f"{S} starts × {n}×{n} matrices of float64, Levenberg–Marquardt"
+    check_memory(8.0 * floats, name, "the slow-point search", value=value, detail=detail)
+
+
+def _levenberg_marquardt(map, u, starts, iterations):
+    """Batched Levenberg–Marquardt on ``q``, one step per item of ``iterations``."""
     x = starts.copy()
     n = map.dim
     eye = np.eye(n)
     lam = np.full(x.shape[0], 1e-3)
     g = map.step(x, u) - x
     q = 0.5 * np.sum(g * g, -1)
-    for _ in range(max_iter):
+    for _ in iterations:
         A = map.jacobian(x, u) - eye
         At = np.swapaxes(A, -1, -2)
         grad = np.einsum("sij,sj->si", At, g)
@@ -424,6 +514,7 @@ def _levenberg_marquardt(map, u, starts, max_iter):
         ok = np.isfinite(qt) & (qt < q)
         x[ok], g[ok], q[ok] = xt[ok], gt[ok], qt[ok]
         lam = np.where(ok, np.maximum(lam / 3.0, 1e-12), np.minimum(lam * 4.0, 1e12))
+        progress_postfix(iterations, improved=int(ok.sum()))
         if np.all(np.linalg.norm(grad, axis=-1) < 1e-13) or np.all(lam >= 1e12):
             break
     return x, q

@@ -35,7 +35,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..._validate import check_choice
+from ..._validate import check_choice, progress_loop, progress_postfix
 from ...maps.base import Map
 from .krylov import batched_gmres
 
@@ -75,6 +75,7 @@ def newton_solve(
     max_stalls: int = 3,
     max_step: float | None = None,
     linear: Literal["auto", "lu", "krylov"] = "auto",
+    progress=None,
 ):
     """Batched Newton's method with Armijo line search for ``F^k(x) = x``.
 
@@ -112,6 +113,10 @@ def newton_solve(
     starts : ndarray, shape (S, n)
     linear : {"auto", "lu", "krylov"}
         The linear solver of the Newton steps (see above).
+    progress : bool or callable, optional
+        The package's progress protocol (:func:`dynsys._validate.progress_wrapper`): one step per
+        iteration (at most ``max_iter``), showing the starts still iterating when the bar can
+        (``set_postfix``). Does not change the arithmetic.
 
     Returns
     -------
@@ -121,9 +126,12 @@ def newton_solve(
     converged : ndarray of bool, shape (S,)
     """
     krylov = linear_solver(map, period, linear) == "krylov"
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+    with (
+        np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"),
+        progress_loop(progress, range(max_iter), total=max_iter, desc="fixed points: Newton") as iterations,
+    ):
         return _newton_solve(
-            map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step, krylov
+            map, starts, u, period, tol, iterations, max_backtrack, max_stalls, max_step, krylov
         )
 
 
@@ -175,7 +183,7 @@ def _exact_direction(A, g):
         return -np.einsum("sij,sj->si", np.linalg.pinv(A), g)
 
 
-def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stalls, max_step, krylov):
+def _newton_solve(map, starts, u, period, tol, iterations, max_backtrack, max_stalls, max_step, krylov):
     # The active set is kept compact (rows of still-iterating starts only): no scatter/gather of
     # the (S, n, n) Jacobian stack, which would cost as much as the linear solves.
     x = np.array(starts, dtype=float, copy=True)
@@ -192,7 +200,8 @@ def _newton_solve(map, starts, u, period, tol, max_iter, max_backtrack, max_stal
     # its Jacobian buffer and its shared preconditioner inverses here
     workspace: dict = {}
     eta = np.full(act.size, _EW_ETA0)  # Eisenstat–Walker forcing terms (Newton–Krylov)
-    for it in range(max_iter):
+    for it in iterations:  # range(max_iter), possibly wrapped by the progress protocol
+        progress_postfix(iterations, active=int(act.size))
         if act.size == 0:
             break
         r_old = ra.copy()

@@ -18,13 +18,25 @@ Examples
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from .surface import RefinedSurface, UnitModel, UnitSurface, _check_window, refine_unit_surface, unit_surface
-from .wall import Wall, WallDistances, locate_unit_wall, wall_distances
+from ..._validate import progress_wrapper
+from .surface import (
+    RefinedSurface,
+    UnitModel,
+    UnitSurface,
+    _check_grid_memory,
+    _check_refine_sizes,
+    _check_window,
+    _grid_size,
+    refine_unit_surface,
+    unit_surface,
+)
+from .wall import Wall, WallDistances, _check_wall_sizes, locate_unit_wall, wall_distances
 
 __all__ = ["SurfaceReport", "analyze_unit_surface"]
 
@@ -129,6 +141,7 @@ def analyze_unit_surface(
     target=0.7,
     T=50,
     activation="sigmoid",
+    progress=None,
 ) -> SurfaceReport:
     """The one-unit surface of eq. 8 on a window, its steepest point and its wall (Fig. 6).
 
@@ -145,6 +158,13 @@ def analyze_unit_surface(
     x0, target, T, activation
         The model (:class:`~dynsys.analysis.walls.surface.UnitModel`); paper: 0.5, 0.7, 50,
         sigmoid.
+    progress : bool or callable, optional
+        The package's progress protocol (:func:`dynsys._validate.progress_wrapper`): one bar per
+        stage (uniform grid, refinement, wall scan, wall), counting the time steps of the blocks
+        of points evaluated together — the cost grows like ``resolution² · T``.
+
+    Sizes whose arrays would not fit in memory (``resolution``, ``lines``) are refused before
+    any stage runs (:func:`dynsys._validate.check_memory`).
 
     Returns
     -------
@@ -155,7 +175,12 @@ def analyze_unit_surface(
     """
     model = UnitModel(x0, target, T, activation)
     w_range, b_range = _check_window(w_range, b_range)
-    kw = dict(x0=model.x0, target=model.target, T=model.T, activation=model.activation)
+    progress_wrapper(progress)
+    # every size is checked before the first stage runs
+    _check_grid_memory(*_grid_size(resolution), 1, resolution)
+    _check_refine_sizes(*(_default(refine_unit_surface, k) for k in ("resolution", "max_depth", "max_cells")))
+    _check_wall_sizes(lines, _default(locate_unit_wall, "samples"))
+    kw = dict(x0=model.x0, target=model.target, T=model.T, activation=model.activation, progress=progress)
     grid = unit_surface(w_range, b_range, resolution, **kw)
     refined = refine_unit_surface(w_range, b_range, **kw)
     wall = locate_unit_wall(w_range, b_range, lines=lines, **kw)
@@ -168,3 +193,8 @@ def analyze_unit_surface(
     if wall.points.size and model.activation.name in _FOLD_ACTIVATIONS:
         dist = wall_distances(wall.points, x0=model.x0, activation=model.activation)
     return SurfaceReport(w_range, b_range, grid, refined, wall, gmax, at, source, dist)
+
+
+def _default(func, name):
+    """The default of ``func``'s keyword ``name`` (the sizes the report runs it with)."""
+    return inspect.signature(func).parameters[name].default

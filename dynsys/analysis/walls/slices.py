@@ -34,7 +34,14 @@ from typing import Literal
 
 import numpy as np
 
-from ..._validate import as_float_array, check_choice, check_finite_scalar, check_positive_int
+from ..._validate import (
+    as_float_array,
+    check_choice,
+    check_finite_scalar,
+    check_memory,
+    check_positive_int,
+    check_rng,
+)
 from ...errors import DynsysError
 from ...gradients.backprop import _eq2, _validate, bptt, bptt_stacked
 from ...gradients.losses import ReadoutLoss
@@ -156,6 +163,31 @@ def _check_batch(rnn, inputs, loss, h0, steps) -> RNNMap:
     return rnn
 
 
+def _check_slice_memory(points: int, P: int, inputs, steps, n: int, chunk, name: str) -> int:
+    """Refuse a slice whose parameter vectors and gradients would not fit in memory.
+
+    Held at once: the points' parameter vectors while they are built (3 arrays of
+    ``points × P`` float64), then those and their gradients, and one chunk's BPTT arrays
+    (about 9 × (T+1) × chunk × B × n float64, as in :func:`dynsys.gradients.bptt_stacked`).
+    Returns the validated ``chunk``.
+    """
+    chunk = check_positive_int(chunk, "chunk")
+    shape = np.shape(inputs) if inputs is not None else (steps or 1, 1)
+    T, B = int(shape[0]), int(shape[1]) if len(shape) > 1 else 1
+    work = 9.0 * (T + 1) * min(chunk, points) * B * n
+    nbytes = 8.0 * (3.0 * points * P + work)
+    if work > 3.0 * points * P:
+        name = "chunk"
+    check_memory(
+        nbytes,
+        name,
+        "the loss slice",
+        value=chunk if name == "chunk" else None,
+        detail=f"{points} points × {P} parameters of float64, plus BPTT on {min(chunk, points)} at once",
+    )
+    return chunk
+
+
 def _check_direction(d, P, name):
     d = as_float_array(d, name, ndim=1)
     if d.shape != (P,):
@@ -187,7 +219,7 @@ def choose_direction(
         Gaussian and normalized; ``∇E/‖∇E‖`` at θ; or the Hessian's top eigenvector (largest
         |eigenvalue|) by ``iters`` power iterations on finite-difference Hessian-vector products
         with step ``eps`` (two BPTT gradients per product, both members of one stacked pass).
-    rng : Generator or seed
+    rng : None, int, SeedSequence or Generator
         For ``"random"`` and the power iteration's start vector.
     h0, steps
         Initial hidden state and, without inputs, the number of steps (as in :func:`losses_at`).
@@ -203,7 +235,7 @@ def choose_direction(
     rnn = _eq2(rnn)
     iters = check_positive_int(iters, "iters")
     eps = check_finite_scalar(eps, "eps")
-    rng = np.random.default_rng(rng)
+    rng = check_rng(rng)
     layout = ParamLayout.of(rnn, loss)
     res = bptt(rnn, inputs, loss, h0=h0, steps=steps)  # validates inputs / loss once
     theta = _theta(rnn, layout)
@@ -276,12 +308,14 @@ def loss_line(
     """The loss (and gradient) of ``rnn`` on a task batch along ``θ + α d`` for every α.
 
     ``direction`` (shape (P,), normalized here) is in the layout of :meth:`ParamLayout.of`, e.g.
-    from :func:`choose_direction`. One stacked BPTT pass per ``chunk`` values of α.
+    from :func:`choose_direction`. One stacked BPTT pass per ``chunk`` values of α. A line whose
+    arrays would not fit in memory is refused first (:func:`dynsys._validate.check_memory`).
     """
     rnn = _check_batch(rnn, inputs, loss, h0, steps)
     layout = ParamLayout.of(rnn, loss)
     d = _check_direction(direction, layout.size, "direction")
     alphas = as_float_array(alphas, "alphas", ndim=1)
+    chunk = _check_slice_memory(alphas.size, layout.size, inputs, steps, rnn.dim, chunk, "alphas")
     theta = _theta(rnn, layout)
     v, g = losses_at(
         rnn, theta[None] + alphas[:, None] * d[None], inputs, loss, h0=h0, steps=steps, chunk=chunk
@@ -295,6 +329,8 @@ def loss_plane(
     """The loss on the plane ``θ + α d₁ + β d₂`` (grid of ``alphas`` × ``betas``).
 
     ``d2`` is orthogonalized against ``d1`` (Gram–Schmidt) so the plane's axes are orthonormal.
+    A grid whose arrays would not fit in memory is refused first
+    (:func:`dynsys._validate.check_memory`).
     """
     rnn = _check_batch(rnn, inputs, loss, h0, steps)
     layout = ParamLayout.of(rnn, loss)
@@ -306,6 +342,8 @@ def loss_plane(
     d2 /= np.linalg.norm(d2)
     alphas = as_float_array(alphas, "alphas", ndim=1)
     betas = as_float_array(betas, "betas", ndim=1)
+    name = "alphas" if alphas.size >= betas.size else "betas"
+    chunk = _check_slice_memory(alphas.size * betas.size, layout.size, inputs, steps, rnn.dim, chunk, name)
     theta = _theta(rnn, layout)
     A, Bb = np.meshgrid(alphas, betas, indexing="ij")
     thetas = theta[None] + A.reshape(-1, 1) * d1[None] + Bb.reshape(-1, 1) * d2[None]

@@ -36,11 +36,21 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..._validate import as_float_array, check_finite_scalar, check_positive_int, check_range
+from ..._validate import (
+    as_float_array,
+    check_finite_scalar,
+    check_memory,
+    check_positive_int,
+    check_range,
+    progress_loop,
+    progress_wrapper,
+)
 from ...activations import Activation, get_activation
 from ...errors import DynsysError
 
@@ -135,8 +145,10 @@ def _act_triplet(act: Activation, x, order, s, ds, d2s, tmp):
                 d2s[...] = act.second(x)
 
 
-def _unit_block(w, b, model: UnitModel, order: int):
-    """One block of points (1-D w, b of equal length): returns (loss, grad, hessian, x_T)."""
+def _unit_block(w, b, model: UnitModel, order: int, tick=None):
+    """One block of points (1-D w, b of equal length): returns (loss, grad, hessian, x_T).
+
+    ``tick`` (an iterator or None) is advanced once per time step (progress)."""
     act = model.activation
     n = w.shape[0]
     x = np.full(n, model.x0)
@@ -164,6 +176,8 @@ def _unit_block(w, b, model: UnitModel, order: int):
             np.add(q, 1.0, out=q)
         np.multiply(w, s, out=x)
         np.add(x, b, out=x)
+        if tick is not None:
+            next(tick, None)
     _act_triplet(act, x, order, s, ds, d2s, tmp)
     r = s - model.target
     loss = r * r
@@ -214,8 +228,9 @@ def unit_loss(w, b, *, x0=0.5, target=0.7, T=50, activation="sigmoid", order: in
     )
 
 
-def _evaluate(w, b, model: UnitModel, order: int, shape=None) -> UnitLoss:
-    """Trusted inner evaluation on flat arrays, in cache-sized blocks."""
+def _evaluate(w, b, model: UnitModel, order: int, shape=None, tick=None) -> UnitLoss:
+    """Trusted inner evaluation on flat arrays, in cache-sized blocks (``tick``: advanced once per
+    time step of every block, :func:`_blocks` ``· T`` times in all)."""
     n = w.shape[0]
     shape = (n,) if shape is None else shape
     loss, state = np.empty(n), np.empty(n)
@@ -224,7 +239,9 @@ def _evaluate(w, b, model: UnitModel, order: int, shape=None) -> UnitLoss:
     with np.errstate(over="ignore", invalid="ignore"):
         for i in range(0, n, _CHUNK):
             sl = slice(i, min(i + _CHUNK, n))
-            lo, g, h, x = _unit_block(np.ascontiguousarray(w[sl]), np.ascontiguousarray(b[sl]), model, order)
+            lo, g, h, x = _unit_block(
+                np.ascontiguousarray(w[sl]), np.ascontiguousarray(b[sl]), model, order, tick
+            )
             loss[sl], state[sl] = lo, x
             if order >= 1:
                 grad[sl] = g
@@ -235,6 +252,43 @@ def _evaluate(w, b, model: UnitModel, order: int, shape=None) -> UnitLoss:
         None if grad is None else grad.reshape(shape + (2,)),
         None if hess is None else hess.reshape(shape + (2, 2)),
         state.reshape(shape),
+    )
+
+
+def _blocks(n: int) -> int:
+    """Blocks :func:`_evaluate` cuts ``n`` points into."""
+    return -(-int(n) // _CHUNK)
+
+
+@contextlib.contextmanager
+def _ticker(progress, total, desc):
+    """An iterator to advance once per block step, shown by the progress protocol (None: silent).
+
+    ``total`` is the number of block steps when known in advance (else None)."""
+    if progress is None or progress is False:
+        yield None
+        return
+    it = range(total) if total is not None else itertools.count()
+    with progress_loop(progress, it, total=total, desc=desc) as bar:
+        yield iter(bar)
+
+
+#: float64 work arrays of one block of :func:`_unit_block` (order 2; a bound for order 0, 1)
+_BLOCK_ARRAYS = 20
+
+
+def _check_grid_memory(nw: int, nb: int, order: int, resolution) -> None:
+    """Refuse a uniform grid whose arrays do not fit: the meshgrid (2), loss and x_T (2), the
+    gradient (2) and, for ``order=2``, the Hessian (4) — float64 per point — plus a block's work."""
+    n = nw * nb
+    arrays = 6 + (4 if order >= 2 else 0)
+    nbytes = 8.0 * (arrays * n + _BLOCK_ARRAYS * min(n, _CHUNK))
+    check_memory(
+        nbytes,
+        "resolution",
+        "the loss surface",
+        value=resolution,
+        detail=f"{n:.1e} grid points × {arrays} arrays of float64",
     )
 
 
@@ -284,22 +338,43 @@ def _pair(r, name):
     return lo, hi
 
 
+def _grid_size(resolution) -> tuple[int, int]:
+    nw, nb = (resolution, resolution) if np.ndim(resolution) == 0 else _pair(resolution, "resolution")
+    return check_positive_int(nw, "resolution", minimum=2), check_positive_int(nb, "resolution", minimum=2)
+
+
 def unit_surface(
-    w_range, b_range, resolution=200, *, x0=0.5, target=0.7, T=50, activation="sigmoid", order=1
+    w_range,
+    b_range,
+    resolution=200,
+    *,
+    x0=0.5,
+    target=0.7,
+    T=50,
+    activation="sigmoid",
+    order=1,
+    progress=None,
 ) -> UnitSurface:
     """The one-unit loss on a uniform ``resolution`` × ``resolution`` grid over the window
-    (an int, or a pair ``(Nw, Nb)``), in one vectorized pass (see :func:`unit_loss`)."""
+    (an int, or a pair ``(Nw, Nb)``), in one vectorized pass (see :func:`unit_loss`).
+
+    A grid whose arrays would not fit in memory is refused before anything is allocated
+    (:func:`dynsys._validate.check_memory`). ``progress`` (the package's progress protocol,
+    :func:`dynsys._validate.progress_wrapper`) counts the time steps of every block of at most
+    16384 points: ``⌈Nw·Nb / 16384⌉ · T`` in all.
+    """
     model = UnitModel(x0, target, T, activation)
     (w_lo, w_hi), (b_lo, b_hi) = _check_window(w_range, b_range)
-    nw, nb = (resolution, resolution) if np.ndim(resolution) == 0 else _pair(resolution, "resolution")
-    nw = check_positive_int(nw, "resolution", minimum=2)
-    nb = check_positive_int(nb, "resolution", minimum=2)
+    nw, nb = _grid_size(resolution)
     if order not in (1, 2):
         raise DynsysError(f"order must be 1 or 2, got {order!r}")
+    progress_wrapper(progress)
+    _check_grid_memory(nw, nb, order, resolution)
     w = np.linspace(w_lo, w_hi, nw)
     b = np.linspace(b_lo, b_hi, nb)
     W, B = np.meshgrid(w, b, indexing="ij")
-    r = _evaluate(W.ravel(), B.ravel(), model, order, (nw, nb))
+    with _ticker(progress, _blocks(nw * nb) * model.T, "surface grid") as tick:
+        r = _evaluate(W.ravel(), B.ravel(), model, order, (nw, nb), tick)
     return UnitSurface(w, b, r.loss, r.grad, r.hessian, r.state, model)
 
 
@@ -356,6 +431,7 @@ def refine_unit_surface(
     target=0.7,
     T=50,
     activation="sigmoid",
+    progress=None,
 ) -> RefinedSurface:
     """Adaptive quadtree refinement of the one-unit surface where it is steep.
 
@@ -367,6 +443,11 @@ def refine_unit_surface(
     so the cost stays linear in ``max_depth`` while the search zooms onto the steepest part of
     the wall (cell width ``Δw / (resolution · 2^depth)``).
 
+    The points of all levels are kept, so the memory grows with ``resolution² + max_depth ·
+    max_cells``; a refinement that would not fit is refused up front. ``progress`` (the
+    package's progress protocol) counts the time steps of every block evaluated (the total is not
+    known in advance).
+
     Returns
     -------
     RefinedSurface
@@ -374,9 +455,38 @@ def refine_unit_surface(
     """
     model = UnitModel(x0, target, T, activation)
     (w_lo, w_hi), (b_lo, b_hi) = _check_window(w_range, b_range)
+    resolution, max_depth, max_cells = _check_refine_sizes(resolution, max_depth, max_cells)
+    progress_wrapper(progress)
+    with _ticker(progress, None, "surface refinement") as tick:
+        return _refine(
+            model, (w_lo, w_hi), (b_lo, b_hi), resolution, max_depth, max_cells, state_tol, loss_tol, tick
+        )
+
+
+#: float64 numbers kept per evaluated point of the refinement: (w, b), loss, gradient (2), x_T,
+#: cell size, depth — twice (the per-level pieces and their concatenation at the end)
+_REFINE_FLOATS = 2 * 8
+
+
+def _check_refine_sizes(resolution, max_depth, max_cells) -> tuple[int, int, int]:
     resolution = check_positive_int(resolution, "resolution", minimum=2)
     max_depth = check_positive_int(max_depth, "max_depth", minimum=0)
     max_cells = check_positive_int(max_cells, "max_cells")
+    points = 5 * (resolution**2 + max_depth * 4 * max_cells)  # corners and centre of every cell
+    nbytes = 8.0 * (_REFINE_FLOATS * points + _BLOCK_ARRAYS * min(points, _CHUNK))
+    big = "resolution" if resolution**2 >= max_depth * 4 * max_cells else "max_cells"
+    check_memory(
+        nbytes,
+        big,
+        "the refined surface",
+        value=resolution if big == "resolution" else max_cells,
+        detail=f"up to {points:.1e} points × {_REFINE_FLOATS} float64",
+    )
+    return resolution, max_depth, max_cells
+
+
+def _refine(model, w_range, b_range, resolution, max_depth, max_cells, state_tol, loss_tol, tick):
+    (w_lo, w_hi), (b_lo, b_hi) = w_range, b_range
     hw0, hb0 = (w_hi - w_lo) / resolution, (b_hi - b_lo) / resolution
     iw, ib = np.meshgrid(np.arange(resolution), np.arange(resolution), indexing="ij")
     origin = np.stack([w_lo + iw.ravel() * hw0, b_lo + ib.ravel() * hb0], axis=-1)
@@ -384,7 +494,7 @@ def refine_unit_surface(
     out_pts, out_loss, out_grad, out_state, out_size, out_depth = [], [], [], [], [], []
     for depth in range(max_depth + 1):
         pts = (origin[:, None, :] + _OFFSETS[None, :, :] * h).reshape(-1, 2)
-        r = _evaluate(pts[:, 0].copy(), pts[:, 1].copy(), model, 1)
+        r = _evaluate(pts[:, 0].copy(), pts[:, 1].copy(), model, 1, tick=tick)
         out_pts.append(pts)
         out_loss.append(r.loss)
         out_grad.append(r.grad)

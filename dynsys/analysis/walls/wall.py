@@ -35,10 +35,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..._validate import as_float_array, check_finite_scalar, check_positive_int
+from ..._validate import (
+    as_float_array,
+    check_finite_scalar,
+    check_memory,
+    check_positive_int,
+    progress_wrapper,
+)
 from ...activations import get_activation
 from ...errors import DynsysError
-from .surface import UnitModel, _check_window, _evaluate
+from .surface import _BLOCK_ARRAYS, _CHUNK, UnitModel, _blocks, _check_window, _evaluate, _ticker
 
 __all__ = [
     "Wall",
@@ -243,6 +249,7 @@ def locate_unit_wall(
     target=0.7,
     T=50,
     activation="sigmoid",
+    progress=None,
 ) -> Wall:
     """Locate the wall as a curve: 1-D refinement along ``lines`` lines of constant w and
     ``lines`` lines of constant b.
@@ -254,11 +261,53 @@ def locate_unit_wall(
     then ``zoom`` rounds of a 33-point scan, starting one spacing wide around it and shrinking
     4× a round, find the maximum of ‖∇E‖ along the line.
     All brackets are processed together (vectorized).
+
+    A scan that would not fit in memory is refused up front. ``progress`` (the package's
+    progress protocol) shows two bars of block time steps: the scan of the lines (total
+    ``2 ⌈lines · samples / 16384⌉ · T``) and the bisection and zoom of the crossings.
     """
     model = UnitModel(x0, target, T, activation)
     (w_lo, w_hi), (b_lo, b_hi) = _check_window(w_range, b_range)
+    lines, samples = _check_wall_sizes(lines, samples)
+    bisections = check_positive_int(bisections, "bisections", minimum=0)
+    zoom = check_positive_int(zoom, "zoom", minimum=0)
+    progress_wrapper(progress)
+    with _ticker(progress, 2 * _blocks(lines * samples) * model.T, "surface wall scan") as tick:
+        lo, hi = _scan_lines(model, (w_lo, w_hi), (b_lo, b_hi), lines, samples, state_tol, tick)
+    if lo.shape[0] == 0:
+        e = np.empty((0,))
+        return Wall(np.empty((0, 2)), e, e.copy(), e.copy(), model)
+    K = lo.shape[0]
+    total = ((3 + bisections) * _blocks(K) + zoom * _blocks(33 * K)) * model.T
+    with _ticker(progress, total, "surface wall") as tick:
+        return _pin_down(model, lo, hi, bisections, zoom, tick)
+
+
+#: float64 arrays of ``lines × samples`` that the scan of one family of lines holds at once
+#: (meshgrid 2, points 2, their flat copies 2, loss and x_T 2, σ(x_T), its difference, |·|)
+_SCAN_ARRAYS = 11
+
+
+def _check_wall_sizes(lines, samples) -> tuple[int, int]:
     lines = check_positive_int(lines, "lines", minimum=1)
     samples = check_positive_int(samples, "samples", minimum=2)
+    n = lines * samples
+    # the scan, or the zoom's 33-point scans of (typically) one crossing per line (2 lines families)
+    nbytes = 8.0 * (max(_SCAN_ARRAYS * n, 12 * 33 * 2 * lines) + _BLOCK_ARRAYS * min(n, _CHUNK))
+    name, value = ("lines", lines) if lines >= samples else ("samples", samples)
+    check_memory(
+        nbytes,
+        name,
+        "the wall's line scan",
+        value=value,
+        detail=f"{lines} lines × {samples} samples × {_SCAN_ARRAYS} arrays of float64",
+    )
+    return lines, samples
+
+
+def _scan_lines(model, w_range, b_range, lines, samples, state_tol, tick):
+    """Brackets ``(lo, hi)`` (each (K, 2)) of neighbouring samples on the lines where σ(x_T) jumps."""
+    (w_lo, w_hi), (b_lo, b_hi) = w_range, b_range
     sig = model.activation.fn
     lo_list, hi_list = [], []
     for fixed, moving, along in (
@@ -268,22 +317,23 @@ def locate_unit_wall(
         F, M = np.meshgrid(fixed, moving, indexing="ij")
         P = np.empty(F.shape + (2,))
         P[..., along], P[..., 1 - along] = M, F
-        xs = _evaluate(P[..., 0].ravel(), P[..., 1].ravel(), model, 0).state.reshape(F.shape)
+        xs = _evaluate(P[..., 0].ravel(), P[..., 1].ravel(), model, 0, tick=tick).state.reshape(F.shape)
         with np.errstate(invalid="ignore"):
             jump = np.abs(np.diff(sig(xs), axis=1))
         i, j = np.nonzero(np.nan_to_num(jump, nan=1.0) > state_tol)
         lo_list.append(P[i, j])
         hi_list.append(P[i, j + 1])
-    lo, hi = np.concatenate(lo_list), np.concatenate(hi_list)
-    if lo.shape[0] == 0:
-        e = np.empty((0,))
-        return Wall(np.empty((0, 2)), e, e.copy(), e.copy(), model)
+    return np.concatenate(lo_list), np.concatenate(hi_list)
+
+
+def _pin_down(model, lo, hi, bisections, zoom, tick) -> Wall:
+    """Bisect every bracket onto the transition, then zoom onto the maximum of ‖∇E‖ there."""
     lo0, hi0 = lo.copy(), hi.copy()
-    x_lo = _evaluate(lo[:, 0].copy(), lo[:, 1].copy(), model, 0).state
-    x_hi = _evaluate(hi[:, 0].copy(), hi[:, 1].copy(), model, 0).state
+    x_lo = _evaluate(lo[:, 0].copy(), lo[:, 1].copy(), model, 0, tick=tick).state
+    x_hi = _evaluate(hi[:, 0].copy(), hi[:, 1].copy(), model, 0, tick=tick).state
     for _ in range(bisections):
         mid = 0.5 * (lo + hi)
-        xm = _evaluate(mid[:, 0].copy(), mid[:, 1].copy(), model, 0).state
+        xm = _evaluate(mid[:, 0].copy(), mid[:, 1].copy(), model, 0, tick=tick).state
         to_lo = np.abs(xm - x_lo) <= np.abs(xm - x_hi)
         lo = np.where(to_lo[:, None], mid, lo)
         hi = np.where(to_lo[:, None], hi, mid)
@@ -298,7 +348,8 @@ def locate_unit_wall(
     floor = 4e-16 * (1.0 + np.abs(centre).max(1))
     for _ in range(zoom):
         pts = centre[:, None, :] + (half[:, None] * ts)[:, :, None] * direction[:, None, :]
-        g = _evaluate(pts[..., 0].ravel(), pts[..., 1].ravel(), model, 1).grad_norm.reshape(pts.shape[:2])
+        g = _evaluate(pts[..., 0].ravel(), pts[..., 1].ravel(), model, 1, tick=tick).grad_norm
+        g = g.reshape(pts.shape[:2])
         g = np.nan_to_num(g, nan=-1.0)
         k = np.argmax(g, axis=1)
         centre = pts[np.arange(len(k)), k]
@@ -306,6 +357,6 @@ def locate_unit_wall(
         above = np.sum(g >= 0.5 * g.max(axis=1, keepdims=True), axis=1)
         width = np.where(above < len(ts), above * half * (ts[1] - ts[0]), width)
         half = np.maximum(half / 4.0, floor)
-    final = _evaluate(centre[:, 0].copy(), centre[:, 1].copy(), model, 2)
+    final = _evaluate(centre[:, 0].copy(), centre[:, 1].copy(), model, 2, tick=tick)
     order_ = np.argsort(centre[:, 0], kind="stable")
     return Wall(centre[order_], final.grad_norm[order_], final.curvature[order_], width[order_], model)

@@ -236,3 +236,29 @@ def test_logistic_third_period_doubling_literature_value():
     flips = d.of_type("flip")
     assert [f.period for f in flips] == [1, 2, 4]
     assert abs(flips[2].param - 3.5440903595519228536) < 1e-8
+
+
+def test_bifurcation_diagram_refuses_bad_arguments_in_one_line():
+    import pytest
+
+    from dynsys.analysis.continuation.bifurcations import bifurcation_diagram
+    from dynsys.errors import DynsysError
+    from dynsys.maps import LogisticMap
+
+    m = LogisticMap(3.0)
+    cases = [
+        (("r", 3), {}, r"^p_range must be a pair \(LO, HI\), got 3$"),
+        (("r", "ab"), {}, r"^p_range must be a pair \(LO, HI\), got 'ab'$"),
+        (("r", (3.6, 2.5)), {}, r"^p_range must satisfy LO < HI"),
+        (
+            ("r", (2.5, 3.6)),
+            {"rng": "abc"},
+            r"^rng must be None, a non-negative int, a SeedSequence or a Generator, got 'abc'$",
+        ),
+        (("r", (2.5, 3.6)), {"seeds": 1}, r"^seeds must be >= 2, got 1$"),
+        (("r", (2.5, 3.6)), {"max_period": 0}, r"^max_period must be >= 1, got 0$"),
+        ((3, (2.5, 3.6)), {}, r"^param must be a parameter name \(str\), got 3$"),
+    ]
+    for args, kw, match in cases:
+        with pytest.raises(DynsysError, match=match):
+            bifurcation_diagram(m, *args, **kw)
