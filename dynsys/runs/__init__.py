@@ -2,7 +2,15 @@
 the experiment registry behind ``dynsys reproduce``."""
 
 from .reproduce import PROFILES, Experiment, RunContext, discover, find_root, report_dir, run
-from .runners import RUNNERS, Runner, get_runner, logistic_lyapunov, train_runner, validate_train_config
+from .runners import (
+    RUNNERS,
+    Runner,
+    get_runner,
+    logistic_lyapunov,
+    train_runner,
+    validate_logistic_config,
+    validate_train_config,
+)
 from .store import STATUSES, STORE_SCHEMA_VERSION, ResultStore, config_hash
 from .sweep import (
     EXECUTORS,
@@ -27,6 +35,7 @@ __all__ = [
     "logistic_lyapunov",
     "train_runner",
     "validate_train_config",
+    "validate_logistic_config",
     "SweepSpec",
     "SweepSummary",
     "load_sweep",

@@ -8,6 +8,13 @@ commit; ``draw`` only loads a result and makes figures; ``report`` turns the res
 numbers printed in ``figures/REPORT.md``.
 
 Reruns reuse a saved result whose config hash matches (``force=True`` recomputes).
+
+REPORT.md has one section per experiment, each opened by the marker line
+``<!-- dynsys:section NAME -->`` (invisible in Markdown). A run rewrites the sections of the
+experiments it ran and of those whose saved result is on disk; the section of any other
+experiment is kept verbatim from the existing REPORT.md (results are not committed, the report
+is: a fresh clone that reruns one figure keeps the others). The header says which sections were
+computed, reused or kept, and from which commit.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -112,18 +121,35 @@ class Experiment:
 
 
 def find_root(start=None) -> Path:
-    """The project root: the nearest folder above ``start`` (default: cwd) with ``experiments/``.
+    """The project root: a folder with ``experiments/``.
 
-    Falls back to the source checkout that holds this package (an editable install).
+    With ``start`` given, that folder itself must be a dynsys checkout (it is never searched
+    around: a typo must not silently pick another checkout). With ``start=None``, the nearest
+    folder at or above the current one with ``experiments/`` and ``pyproject.toml``, else the
+    source checkout that holds this package (an editable install).
     """
-    here = Path(start or Path.cwd()).resolve()
+    if start is not None:
+        if not isinstance(start, (str, os.PathLike)):
+            raise DynsysError(f"root must be a folder path, got {start!r}")
+        path = Path(start).expanduser()
+        if not path.exists():
+            raise DynsysError(f"root {start} does not exist")
+        if not path.is_dir():
+            raise DynsysError(f"root {start} is not a folder")
+        if not (path / "experiments").is_dir():
+            raise DynsysError(f"root {start} is not a dynsys checkout (no experiments/ folder)")
+        return path.resolve()
+    here = Path.cwd().resolve()
     for cand in (here, *here.parents):
         if (cand / "experiments").is_dir() and (cand / "pyproject.toml").exists():
             return cand
     pkg_root = Path(__file__).resolve().parents[2]  # dynsys/runs/reproduce.py -> the checkout
     if (pkg_root / "experiments").is_dir():
         return pkg_root
-    raise DynsysError("cannot find the experiments/ folder; run from the dynsys checkout or pass --root DIR")
+    raise DynsysError(
+        f"root not given and no dynsys checkout (experiments/ folder) at or above {here}; "
+        "run from the checkout or give the root folder"
+    )
 
 
 def discover(root) -> list[Experiment]:
@@ -131,7 +157,7 @@ def discover(root) -> list[Experiment]:
     root = Path(root)
     exp_dir = root / "experiments"
     if not exp_dir.is_dir():
-        raise DynsysError(f"--root: {root} has no experiments/ folder")
+        raise DynsysError(f"root {root} is not a dynsys checkout (no experiments/ folder)")
     found = []
     for path in sorted(exp_dir.glob("*.py")):
         if path.name.startswith("_"):
@@ -158,28 +184,47 @@ def run(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> Path:
-    """Compute (or reuse), draw and report every experiment. Returns the path of REPORT.md."""
-    from .. import io
+    """Compute (or reuse), draw and report every experiment. Returns the path of REPORT.md.
 
+    Every argument is checked before anything runs or is written. The report keeps, verbatim,
+    the sections of the existing REPORT.md for experiments that were not run now and have no
+    saved result on disk (see the module docstring).
+    """
+    from .. import io
+    from .._validate import check_choice, check_positive_int
+    from .sweep import _check_scheduler
+
+    check_choice(profile, "profile", PROFILES)
+    jobs = check_positive_int(jobs, "jobs")
+    scheduler = _check_scheduler(scheduler)
+    if not callable(log):
+        raise DynsysError(f"log must be a function taking a line of text, got {log!r}")
+    if only is not None:
+        only = [only] if isinstance(only, str) else only
+        try:
+            only = list(only)
+        except TypeError:
+            raise DynsysError(f"only must be a list of experiment names, got {only!r}") from None
+        bad = [o for o in only if not isinstance(o, str)]
+        if bad:
+            raise DynsysError(f"only must be a list of experiment names, got {bad[0]!r}")
     root = find_root(root)
-    if profile not in PROFILES:
-        raise DynsysError(f"unknown --profile {profile!r}; known: {', '.join(PROFILES)}")
     all_exps = discover(root)
     exps = all_exps
     if only:
-        only = list(only)
         known = {e.name for e in all_exps}
         unknown = [o for o in only if o not in known]
         if unknown:
             raise DynsysError(
-                f"unknown experiment(s) for --only: {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                f"only names unknown experiment(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
         exps = [e for e in all_exps if e.name in only]
     datadir = root / "figures" / "data"
     figdir = report_dir(root, profile)
     prog = progress_wrapper(bool(progress))
     inner = functools.partial(prog, leave=False) if progress else prog  # inner bars vanish when done
-    sections = {}
+    chunks: dict[str, str] = {}
+    status = {"computed": [], "reused": [], "kept": {}, "stale": [], "missing": []}
     t_all = time.perf_counter()
     for exp in prog(exps, desc="reproduce", leave=True):
         cfg = exp.config(profile)
@@ -212,30 +257,47 @@ def run(
             arrays, meta = io.load_result(stem)  # draw only from what was saved
         stems = exp.draw(arrays, meta, figdir)
         io.write_text_atomic(stem.with_name(stem.name + ".figures.json"), json.dumps(list(stems)) + "\n")
-        sections[exp.name] = _section(exp, meta, stems, exp.report(arrays, meta), reused=reuse)
+        chunks[exp.name] = _chunk(
+            exp.name, _section(exp, meta, stems, exp.report(arrays, meta), reused=reuse)
+        )
+        status["reused" if reuse else "computed"].append(exp.name)
         rel = figdir.relative_to(root)
         log(
             f"{exp.name}: {'reused' if reuse else 'computed'} in {meta['seconds']:.1f} s -> "
             + ", ".join(f"{rel}/{s}.png" for s in stems)
         )
     total = time.perf_counter() - t_all
-    # the report covers every experiment: those not run now contribute their saved result, if any
-    missing = []
+    # the report covers every experiment: those not run now contribute their saved result, if any,
+    # else their section of the existing report (kept verbatim), else "not computed yet"
+    path = figdir / "REPORT.md"
+    previous = _read_sections(path)
     for exp in all_exps:
-        if exp.name in sections:
+        if exp.name in chunks:
             continue
         stem = datadir / f"{exp.name}.{profile}"
-        saved = _load_matching(stem, config_hash(exp.config(profile)))
+        h = config_hash(exp.config(profile))
+        saved = _load_matching(stem, h)
         figs = stem.with_name(stem.name + ".figures.json")
-        if saved is None or not figs.exists():
-            missing.append(exp.name)
-            continue
-        arrays, meta = saved
-        stems = json.loads(figs.read_text(encoding="utf-8"))
-        sections[exp.name] = _section(exp, meta, stems, exp.report(arrays, meta), reused=True)
-    ordered = [sections[e.name] for e in all_exps if e.name in sections]
-    report = _report(profile, ordered, total, root, only, missing)
-    path = figdir / "REPORT.md"
+        stems = _read_stems(figs) if saved is not None else None
+        if stems is not None:
+            arrays, meta = saved
+            chunks[exp.name] = _chunk(
+                exp.name, _section(exp, meta, stems, exp.report(arrays, meta), reused=True)
+            )
+            status["reused"].append(exp.name)
+        elif exp.name in previous:
+            chunks[exp.name] = previous[exp.name]
+            commit, old_hash = _section_provenance(previous[exp.name])
+            status["kept"].setdefault(commit, []).append(exp.name)
+            if old_hash is not None and old_hash != h:
+                status["stale"].append(exp.name)
+        else:
+            status["missing"].append(exp.name)
+    order = {e.name: i for i, e in enumerate(all_exps)}
+    for key in ("computed", "reused"):
+        status[key].sort(key=order.get)
+    ordered = [chunks[e.name] for e in all_exps if e.name in chunks]
+    report = _report(profile, ordered, total, root, only, status)
     io.write_text_atomic(path, report)
     return path
 
@@ -259,6 +321,71 @@ def _load_matching(stem: Path, h: str):
     return (arrays, meta) if meta.get("config_hash") == h else None
 
 
+def _read_stems(path: Path) -> list[str] | None:
+    """The figure stems an experiment's draw wrote (its ``.figures.json``), or None if unreadable."""
+    try:
+        stems = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    ok = isinstance(stems, list) and all(isinstance(x, str) for x in stems)
+    return stems if ok else None
+
+
+#: the line that opens an experiment's section of REPORT.md (an HTML comment: invisible)
+_MARKER = "<!-- dynsys:section {name} -->"
+_MARKER_RE = re.compile(r"^<!-- dynsys:section (\S+) -->[ \t]*$", re.MULTILINE)
+#: reports written before the markers: a section is a "## " heading followed by its
+#: "*Experiment* `NAME`" line
+_LEGACY_NAME_RE = re.compile(r"^\*Experiment\* `([^`\n]+)`", re.MULTILINE)
+_SUMMARY_RE = re.compile(
+    r"<summary>config \(.*?hash (?P<hash>[0-9a-f]+).*?commit (?P<commit>[^)\s]+)\)</summary>"
+)
+
+
+def _chunk(name: str, body: str) -> str:
+    """A section as it is written to REPORT.md: its marker line, the body, one blank line."""
+    return _MARKER.format(name=name) + "\n" + body.rstrip("\n") + "\n\n"
+
+
+def _read_sections(path: Path) -> dict[str, str]:
+    """The sections of an existing REPORT.md by experiment name, each as :func:`_chunk` writes it.
+
+    Sections are delimited by their marker lines; a report without markers (an older format) is
+    split at the ``## `` heading above each ``*Experiment* `NAME``` line. An unreadable or
+    missing report has no sections. A name that occurs twice keeps its first section.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    marks = [(m.start(), m.end(), m[1]) for m in _MARKER_RE.finditer(text)]
+    if not marks:  # an older report: find each section's heading
+        marks = []
+        floor = 0
+        for m in _LEGACY_NAME_RE.finditer(text):
+            head = text.rfind("\n## ", floor, m.start())
+            start = head + 1 if head >= 0 else (0 if text.startswith("## ") and floor == 0 else None)
+            if start is None:
+                continue
+            marks.append((start, start, m[1]))
+            floor = m.end()
+    out: dict[str, str] = {}
+    for i, (_, body_start, name) in enumerate(marks):
+        end = marks[i + 1][0] if i + 1 < len(marks) else len(text)
+        if name not in out:
+            out[name] = _chunk(name, text[body_start:end].lstrip("\n"))
+    return out
+
+
+def _section_provenance(chunk: str) -> tuple[str | None, str | None]:
+    """``(commit, config hash)`` from a section's config summary line (None where absent)."""
+    m = _SUMMARY_RE.search(chunk)
+    if m is None:
+        return None, None
+    commit = m["commit"]
+    return (None if commit == "None" else commit), m["hash"]
+
+
 def _section(exp: Experiment, meta: dict, stems: list[str], numbers: str, reused: bool) -> str:
     lines = [f"## {exp.title}", "", f"*Experiment* `{exp.name}` — {exp.checks}", ""]
     for s in stems:
@@ -279,27 +406,40 @@ def _section(exp: Experiment, meta: dict, stems: list[str], numbers: str, reused
     return "\n".join(lines)
 
 
-def _report(profile, sections, total, root, only, missing=()) -> str:
+def _report(profile, chunks, total, root, only, status) -> str:
+    """REPORT.md: the header (this run, and where each section comes from), then the sections."""
     from .. import io
 
     prov = io.provenance(root)
+    again = f"`dynsys reproduce{'' if profile == 'default' else ' --profile ' + profile}"
     head = [
         "# dynsys — reproduction report",
         "",
         "Pascanu, Mikolov & Bengio, *On the difficulty of training recurrent neural networks* "
-        "(ICML 2013), regenerated by `dynsys reproduce`"
+        "(ICML 2013), regenerated by `dynsys reproduce"
         + (f" --profile {profile}" if profile != "default" else "")
         + (f" --only {' '.join(only)}" if only else "")
-        + ".",
+        + "`.",
         "",
         f"Profile `{profile}`, dynsys {prov['dynsys_version']}, commit {prov['git_commit']}; "
         f"this run took {total:.1f} s (reused results count their original compute time below).",
         "",
     ]
-    if missing:
-        head += [
-            f"Not computed yet for this profile: {', '.join(missing)} "
-            f"(`dynsys reproduce{'' if profile == 'default' else ' --profile ' + profile}`).",
-            "",
-        ]
-    return "\n".join(head + sections)
+    said = []
+    if status["computed"]:
+        said.append(f"Computed in this run: {', '.join(status['computed'])}.")
+    if status["reused"]:
+        said.append(f"Reused from saved results: {', '.join(status['reused'])}.")
+    for commit, names in status["kept"].items():
+        at = f", computed at commit {commit}" if commit else ""
+        said.append(f"Kept verbatim from an earlier report (no saved result here{at}): {', '.join(names)}.")
+    if status["stale"]:
+        names = " ".join(status["stale"])
+        said.append(
+            f"Their config has changed since, rerun them: {', '.join(status['stale'])} ({again} --only {names}`)."
+        )
+    if status["missing"]:
+        said.append(f"Not computed yet for this profile: {', '.join(status['missing'])} ({again}`).")
+    for line in said:
+        head += [line, ""]
+    return ("\n".join(head) + "\n" + "".join(chunks)).rstrip("\n") + "\n"

@@ -17,7 +17,15 @@ import numpy as np
 from .._validate import check_choice, check_positive_int
 from ..errors import DynsysError
 
-__all__ = ["Runner", "RUNNERS", "get_runner", "logistic_lyapunov", "train_runner", "validate_train_config"]
+__all__ = [
+    "Runner",
+    "RUNNERS",
+    "get_runner",
+    "logistic_lyapunov",
+    "train_runner",
+    "validate_train_config",
+    "validate_logistic_config",
+]
 
 
 @dataclass(frozen=True)
@@ -44,8 +52,23 @@ def _resolve(target: str) -> Callable:
 
 
 def validate_train_config(config: Mapping) -> None:
-    """Reject a bad trainer config before anything runs (unknown keys, bad values)."""
-    _parse_train_config(config)
+    """Reject a bad trainer config before anything runs (unknown keys, bad values).
+
+    Builds the :class:`~dynsys.training.TrainConfig` (its ``__post_init__`` checks every value);
+    a value of the wrong type that slips through as a Python error becomes a one-line
+    :class:`~dynsys.errors.DynsysError`.
+    """
+    try:
+        _parse_train_config(config)
+    except DynsysError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        raise DynsysError(f"bad train config: {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 TRAIN_EXTRA_KEYS = ("generalize_lengths",)
@@ -65,20 +88,78 @@ def _parse_train_config(config: Mapping):
     return cfg, gen_lengths
 
 
+#: the config keys of ``logistic_lyapunov`` and their defaults (``r`` has none: it is required)
+_LOGISTIC_DEFAULTS = {"steps": 20000, "transient": 1000, "seed": 0}
+#: ``r`` must lie in [0, 4]: there the map keeps [0, 1] invariant (beyond 4 the orbit escapes)
+_LOGISTIC_R_RANGE = (0.0, 4.0)
+
+
+def _number(value, name: str) -> float:
+    """``value`` as a finite float; strings and booleans are refused (TOML has real numbers)."""
+    from .._validate import check_finite_scalar
+
+    if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
+        raise DynsysError(f"{name} must be a number, got {value!r}")
+    return check_finite_scalar(value, name)
+
+
+def _integer(value, name: str, minimum: int) -> int:
+    """``value`` as an int ``>= minimum``; strings, booleans and fractional numbers are refused."""
+    if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
+        raise DynsysError(f"{name} must be an integer, got {value!r}")
+    return check_positive_int(value, name, minimum=minimum)
+
+
+def _parse_logistic_config(config: Mapping) -> tuple[float, int, int, int]:
+    """``(r, steps, transient, seed)`` of a ``logistic_lyapunov`` config, validated."""
+    if not isinstance(config, Mapping):
+        raise DynsysError(f"config must be a table of keys, got {type(config).__name__}")
+    unknown = sorted(set(config) - {"r", *_LOGISTIC_DEFAULTS})
+    if unknown:
+        raise DynsysError(
+            f"unknown config key(s) {', '.join(map(str, unknown))}; known: r, {', '.join(_LOGISTIC_DEFAULTS)}"
+        )
+    if "r" not in config:
+        raise DynsysError("missing config key(s) r")
+    r = _number(config["r"], "r")
+    lo, hi = _LOGISTIC_R_RANGE
+    if not lo <= r <= hi:
+        raise DynsysError(f"r must be in [{lo:g}, {hi:g}] (the logistic map keeps [0, 1] there), got {r}")
+    get = {**_LOGISTIC_DEFAULTS, **config}.get
+    steps = _integer(get("steps"), "steps", minimum=1)
+    transient = _integer(get("transient"), "transient", minimum=0)
+    seed = _integer(get("seed"), "seed", minimum=0)
+    return r, steps, transient, seed
+
+
+def validate_logistic_config(config: Mapping) -> None:
+    """Reject a bad ``logistic_lyapunov`` config before anything runs.
+
+    ``r`` (required) a finite number in [0, 4]; ``steps`` an integer >= 1; ``transient`` and
+    ``seed`` integers >= 0; no other key.
+
+    Examples
+    --------
+    >>> validate_logistic_config({"r": 3.9, "steps": 500})
+    >>> validate_logistic_config({"r": "abc"})
+    Traceback (most recent call last):
+    ...
+    dynsys.errors.DynsysError: r must be a number, got 'abc'
+    """
+    _parse_logistic_config(config)
+
+
 def logistic_lyapunov(config: Mapping) -> tuple[dict, dict]:
     """A cheap reference runner: the Lyapunov exponent of the logistic map at ``r``.
 
-    Config: ``r`` (required), ``steps`` (20000), ``transient`` (1000), ``seed`` (0, picks x₀).
-    Exact value at r = 4: ln 2.
+    Config: ``r`` (required, in [0, 4]), ``steps`` (20000), ``transient`` (1000), ``seed`` (0,
+    picks x₀); checked by :func:`validate_logistic_config`. Exact value at r = 4: ln 2.
     """
-    from .._validate import check_finite_scalar
     from ..analysis.lyapunov import orbit_lyapunov
     from ..maps import LogisticMap
 
-    r = check_finite_scalar(config["r"], "r")
-    steps = check_positive_int(config.get("steps", 20000), "steps")
-    transient = check_positive_int(config.get("transient", 1000), "transient", minimum=0)
-    rng = np.random.default_rng(config.get("seed", 0))
+    r, steps, transient, seed = _parse_logistic_config(config)
+    rng = np.random.default_rng(seed)
     m = LogisticMap(r)
     x = rng.uniform(0.05, 0.95, size=(1,))
     for _ in range(transient):
@@ -167,8 +248,9 @@ RUNNERS: dict[str, Runner] = {
         "logistic_lyapunov",
         "dynsys.runs.runners:logistic_lyapunov",
         "Lyapunov exponent of the logistic map (a cheap reference runner)",
-        keys=frozenset({"r", "steps", "transient", "seed"}),
+        keys=frozenset({"r", *_LOGISTIC_DEFAULTS}),
         required=frozenset({"r"}),
+        validator="dynsys.runs.runners:validate_logistic_config",
     ),
     "train": Runner(
         "train",

@@ -30,8 +30,10 @@ scheduler is given). The Dask executor needs the optional ``dask[distributed]`` 
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import os
+import re
 import time
 import tomllib
 import traceback
@@ -84,27 +86,70 @@ class SweepSpec:
 
     ``workdirs`` optionally names each run's private folder (same order as ``configs``); by default
     a run checkpoints in ``<store>.work/<key>``. An experiment that keeps its own folders (so that a
-    larger budget resumes an earlier run) passes them here.
+    larger budget resumes an earlier run) passes them here. ``source`` names where the configs come
+    from (the sweep file, set by :func:`load_sweep`) in error messages.
+
+    Every config is checked when the spec is made (its keys and the runner's validator), and again
+    by :func:`run_sweep` before any run starts; an error names the grid point:
+    ``sweep fig7.toml: run 3 of 12 (r='abc'): r must be a number, got 'abc'``.
     """
 
     runner: str
     configs: tuple[dict, ...]
     store: Path
     workdirs: tuple | None = None
+    source: str | None = None
 
     def __post_init__(self):
-        runner = get_runner(self.runner)
-        if not self.configs:
-            raise DynsysError("the sweep has no configs")
-        for cfg in self.configs:
-            _check_keys(runner, cfg)
+        where = f"sweep {self.source}" if self.source else "sweep"
+        try:
+            runner = get_runner(self.runner)
+        except DynsysError as exc:
+            raise DynsysError(f"{where}: {exc}") from None
+        if not isinstance(self.configs, (tuple, list)) or not self.configs:
+            raise DynsysError(f"{where}: the sweep has no configs")
+        _check_configs(runner, self.configs, where)
         if self.workdirs is not None and len(self.workdirs) != len(self.configs):
-            raise DynsysError(f"workdirs has {len(self.workdirs)} entries for {len(self.configs)} configs")
+            raise DynsysError(
+                f"{where}: workdirs has {len(self.workdirs)} entries for {len(self.configs)} configs"
+            )
+
+
+def _grid_point(configs: Sequence[Mapping], i: int) -> str:
+    """``run 3 of 12 (r='abc', seed=1)``: the position of config ``i`` and the keys that vary."""
+    label = f"run {i + 1} of {len(configs)}"
+    if len(configs) < 2 or not isinstance(configs[i], Mapping):
+        return label
+    cfg = configs[i]
+
+    def varies(k) -> bool:
+        try:
+            return any(not isinstance(c, Mapping) or k not in c or bool(c[k] != cfg[k]) for c in configs)
+        except (TypeError, ValueError):  # values that do not compare (arrays): show them
+            return True
+
+    keys = [k for k in cfg if varies(k)]
+    if not keys:
+        return label
+    point = ", ".join(f"{k}={cfg[k]!r}" for k in keys)
+    point = " ".join(point.split())
+    return f"{label} ({point if len(point) <= 120 else point[:117] + '...'})"
+
+
+def _check_configs(runner: Runner, configs: Sequence, where: str) -> None:
+    """Check every config (keys, then the runner's validator); the first bad one raises, naming it."""
+    for i, cfg in enumerate(configs):
+        try:
+            _check_keys(runner, cfg)
+        except DynsysError as exc:
+            raise DynsysError(f"{where}: {_grid_point(configs, i)}: {exc}") from None
 
 
 def _check_keys(runner: Runner, cfg: Mapping) -> None:
+    if not isinstance(cfg, Mapping):
+        raise DynsysError(f"a config must be a table of keys, got {type(cfg).__name__}")
     if runner.keys is not None:
-        unknown = sorted(set(cfg) - runner.keys)
+        unknown = sorted(map(str, set(cfg) - runner.keys))
         if unknown:
             raise DynsysError(
                 f"unknown config key(s) {', '.join(unknown)} for runner {runner.name!r}; "
@@ -116,23 +161,77 @@ def _check_keys(runner: Runner, cfg: Mapping) -> None:
     if runner.validator:
         try:
             _resolve(runner.validator)(cfg)
-        except TypeError as exc:
-            raise DynsysError(f"bad config for runner {runner.name!r}: {exc}") from None
+        except DynsysError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            msg = " ".join(str(exc).split()) or type(exc).__name__
+            raise DynsysError(f"bad config for runner {runner.name!r}: {msg}") from None
+
+
+def _check_store_path(store: Path, where: str) -> None:
+    """Refuse a store path that is a folder or goes through a file (before anything is created)."""
+    if store.is_dir():
+        raise DynsysError(f"{where}: store {store} is a folder, expected a file path")
+    for parent in store.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DynsysError(f"{where}: store {store} goes through {parent}, which is a file")
+            break
+
+
+#: Dask scheduler addresses: ``tcp://HOST:PORT`` (also tls, ucx) or ``inproc://...``
+_HOST = r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+_SCHEDULER_RE = re.compile(
+    rf"^(?:(?:tcp|tls|ucx)://{_HOST}(?::(?P<port>[0-9]{{1,5}}))?|inproc://[^\s/]+(?:/\S*)?)$"
+)
+
+
+def _check_scheduler(scheduler, name: str = "scheduler") -> str | None:
+    """``scheduler`` if it is a Dask address (``tcp://HOST:PORT``, tls://, ucx://, inproc://), or None.
+
+    Checked before dask is imported, so that a typo is one line, not a traceback from dask.
+    """
+    if scheduler is None:
+        return None
+    m = _SCHEDULER_RE.match(scheduler) if isinstance(scheduler, str) else None
+    if m is None or (m["port"] is not None and not 0 < int(m["port"]) < 65536):
+        raise DynsysError(f"{name} must be an address like tcp://HOST:PORT, got {scheduler!r}")
+    return scheduler
+
+
+def _toml_values(obj, where: str) -> None:
+    """Refuse TOML dates and times: configs are JSON (numbers, strings, booleans, lists, tables)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _toml_values(v, f"{where}.{k}")
+    elif isinstance(obj, list):
+        for v in obj:
+            _toml_values(v, where)
+    elif isinstance(obj, (datetime.date, datetime.time)):
+        raise DynsysError(f"{where} must be a number, string, boolean or list, got the date/time {obj}")
 
 
 def load_sweep(path, store=None) -> SweepSpec:
-    """Read and validate a sweep TOML file (see the module docstring). Nothing is written."""
+    """Read and validate a sweep TOML file (see the module docstring). Nothing is written.
+
+    Every error is one line that names the file: malformed TOML, a missing or unknown table, an
+    unknown runner, a bad config (with its grid point), a store path that goes through a file.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DynsysError(f"sweep file not found: {path}") from None
+    except IsADirectoryError:
+        raise DynsysError(f"sweep file {path} is a folder, expected a TOML file") from None
     except UnicodeDecodeError:
         raise DynsysError(f"sweep file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise DynsysError(f"cannot read sweep file {path} ({exc.strerror or type(exc).__name__})") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise DynsysError(f"malformed TOML in {path}: {exc}") from None
+        raise DynsysError(f"malformed TOML in {path}: {' '.join(str(exc).split())}") from None
     unknown = sorted(set(doc) - {"sweep", "base", "grid"})
     if unknown:
         raise DynsysError(
@@ -144,18 +243,50 @@ def load_sweep(path, store=None) -> SweepSpec:
     bad = sorted(set(sweep) - {"runner", "store"})
     if bad:
         raise DynsysError(f"unknown key(s) {', '.join(bad)} in [sweep] of {path}; allowed: runner, store")
+    if not isinstance(sweep["runner"], str):
+        raise DynsysError(
+            f"[sweep].runner in {path} must be a runner name (a string), got {sweep['runner']!r}"
+        )
+    if "store" in sweep and (not isinstance(sweep["store"], str) or not sweep["store"].strip()):
+        raise DynsysError(f"[sweep].store in {path} must be a file path (a string), got {sweep['store']!r}")
     base = doc.get("base", {})
     grid = doc.get("grid", {})
     if not isinstance(base, dict) or not isinstance(grid, dict):
         raise DynsysError(f"[base] and [grid] in {path} must be tables")
-    configs = expand_grid(base, grid) if grid else [dict(base)]
+    where = f"sweep {path}"
+    try:
+        _toml_values(base, "base")
+        _toml_values(grid, "grid")
+        configs = expand_grid(base, grid) if grid else [dict(base)]
+    except DynsysError as exc:
+        raise DynsysError(f"{where}: {exc}") from None
     store_path = Path(store) if store else path.parent / sweep.get("store", path.with_suffix(".sqlite").name)
-    return SweepSpec(runner=str(sweep["runner"]), configs=tuple(configs), store=store_path)
+    _check_store_path(store_path, where)
+    return SweepSpec(runner=sweep["runner"], configs=tuple(configs), store=store_path, source=str(path))
 
 
 @dataclass(frozen=True)
 class SweepSummary:
-    """What a sweep did."""
+    """What a sweep did.
+
+    Attributes
+    ----------
+    store : Path
+    total : int
+        Distinct runs of the sweep (identical configs count once).
+    done : int
+        Runs completed by this call.
+    failed : int
+        Runs that failed in this call (their errors are in ``errors``).
+    skipped : int
+        Runs not started: done earlier, or failed earlier and not retried (``retry_failed=False``).
+    seconds : float
+    errors : dict
+        Store key -> one-line error of each run that failed in this call.
+    failed_before : int
+        Of the skipped runs, those that had failed earlier (not retried: ``retry_failed=False``).
+        ``failed + failed_before`` runs of the sweep have no result.
+    """
 
     store: Path
     total: int
@@ -164,6 +295,7 @@ class SweepSummary:
     skipped: int
     seconds: float
     errors: dict = field(default_factory=dict)
+    failed_before: int = 0
 
 
 def _execute(target: str, config: dict, workdir: str | None = None):
@@ -241,8 +373,11 @@ class _DaskExecutor:
                 self.client = Client(scheduler, timeout="10s")
             except (OSError, TimeoutError) as exc:
                 raise DynsysError(
-                    f"cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__})"
+                    f"scheduler: cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__})"
                 ) from None
+            except ValueError as exc:  # an address dask refuses although it looked like one
+                msg = " ".join(str(exc).split())[:200]
+                raise DynsysError(f"scheduler: dask refused the address {scheduler!r} ({msg})") from None
         else:
             self.cluster = LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
@@ -282,25 +417,38 @@ def run_sweep(
     workers : int, optional
         Worker processes (default: one per core).
     scheduler : str, optional
-        A Dask scheduler address ``tcp://HOST:PORT``.
+        A Dask scheduler address ``tcp://HOST:PORT`` (also ``tls://``, ``ucx://``,
+        ``inproc://``), checked before dask is imported.
     retry_failed : bool
-        Rerun configs whose previous attempt failed.
+        Rerun configs whose previous attempt failed (else they are skipped and counted in
+        ``failed_before``).
+
+    Every config is validated (its keys and the runner's validator) before the store is opened
+    or any run starts.
     progress : bool or callable
         The progress protocol (:func:`dynsys._validate.progress_wrapper`): a tqdm bar (True,
         default), none (False), or ``progress(iterable, *, total, desc, initial)``.
     """
     from .store import ResultStore
 
+    if not isinstance(spec, SweepSpec):
+        raise DynsysError(f"spec must be a SweepSpec (see load_sweep), got {type(spec).__name__}")
     bar = progress_wrapper(progress)
-    if scheduler:
-        executor = "dask"
     check_choice(executor, "executor", EXECUTORS)
+    scheduler = _check_scheduler(scheduler)
+    if scheduler:
+        executor = "dask"  # documented: a scheduler implies the dask executor
     workers = check_positive_int(workers if workers is not None else (os.cpu_count() or 1), "workers")
+    if not isinstance(retry_failed, bool):
+        raise DynsysError(f"retry_failed must be True or False, got {retry_failed!r}")
+    where = f"sweep {spec.source}" if spec.source else "sweep"
     runner = get_runner(spec.runner)
+    _check_configs(runner, spec.configs, where)  # again: the configs are dicts, changeable since
+    _check_store_path(Path(spec.store), where)
     t0 = time.perf_counter()
     with ResultStore(spec.store) as store:
         statuses = store.statuses()
-        todo, skipped = [], 0
+        todo, skipped, failed_before = [], 0, 0
         seen = set()
         for i, cfg in enumerate(spec.configs):
             key = run_key(runner.name, cfg)
@@ -310,6 +458,7 @@ def run_sweep(
             st = statuses.get(key)
             if st == "done" or (st == "failed" and not retry_failed):
                 skipped += 1
+                failed_before += st == "failed"
             else:
                 wd = spec.workdirs[i] if spec.workdirs is not None else store.work_dir / key
                 todo.append((key, cfg, str(wd)))
@@ -350,20 +499,32 @@ def run_sweep(
                 cancel = False
             finally:
                 ex.close(cancel=cancel)
-    return SweepSummary(spec.store, len(seen), done, failed, skipped, time.perf_counter() - t0, errors)
+    return SweepSummary(
+        spec.store, len(seen), done, failed, skipped, time.perf_counter() - t0, errors, failed_before
+    )
 
 
 def sweep_results(spec: SweepSpec, *, arrays: bool = False) -> list:
     """The stored result of each of ``spec``'s configs, in config order (every run must be done).
 
     Each entry is the run's ``metrics`` dict, or its ``(metrics, arrays)`` pair when ``arrays``.
+    A run that is not done raises a one-line :class:`~dynsys.errors.DynsysError` naming it.
     """
     from .store import ResultStore
 
     runner = get_runner(spec.runner).name
     keys = [run_key(runner, cfg) for cfg in spec.configs]
-    with ResultStore(spec.store) as store:
+    if not Path(spec.store).is_file():
+        raise DynsysError(f"store {spec.store} does not exist; run the sweep first")
+    with ResultStore(spec.store, create=False) as store:
         metrics = {r["key"]: r["metrics"] for r in store.rows("done")}
+        for i, k in enumerate(keys):
+            if k not in metrics:
+                where = f"sweep {spec.source}" if spec.source else "sweep"
+                status = store.statuses().get(k, "not started")
+                raise DynsysError(
+                    f"{where}: {_grid_point(spec.configs, i)} is not done ({status}) in {spec.store}"
+                )
         if arrays:
             return [(metrics[k], store.load_arrays(k)) for k in keys]
     return [metrics[k] for k in keys]

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 from dynsys.errors import DynsysError
 from dynsys.runs import (
     ResultStore,
+    Runner,
     SweepSpec,
     expand_grid,
     load_sweep,
@@ -76,23 +78,33 @@ def test_sweep_results_in_config_order(tmp_path):
         np.testing.assert_array_equal(a["running_mean"], expect_a["running_mean"])
 
 
+#: the logistic runner without up-front validation: its bad configs fail inside the worker
+UNCHECKED = Runner("lyap_unchecked", "dynsys.runs.runners:logistic_lyapunov", "no validation before running")
+
+
 def test_local_sweep_resume_and_failures(tmp_path):
-    spec = load_sweep(write(tmp_path, rs='[3.2, 4.0, "bad"]'))
+    spec = load_sweep(write(tmp_path, rs="[3.2, 4.0]"))
+    bad = (
+        {"steps": 3000, "transient": 100, "r": "bad", "seed": 0},
+        {"steps": 3000, "transient": 100, "r": "bad", "seed": 1},
+    )
+    spec = SweepSpec(UNCHECKED, spec.configs + bad, spec.store)
     s1 = run_sweep(spec, workers=2, progress=False)
-    assert (s1.total, s1.done, s1.failed, s1.skipped) == (6, 4, 2, 0)
+    assert (s1.total, s1.done, s1.failed, s1.skipped, s1.failed_before) == (6, 4, 2, 0, 0)
     assert all("r must be a number" in e for e in s1.errors.values())
     with ResultStore(spec.store) as st:
         done = {r["key"]: r for r in st.rows("done")}
         failed = st.rows("failed")
         assert len(done) == 4 and len(failed) == 2 and failed[0]["error"]
-        row = done[run_key("logistic_lyapunov", {"steps": 3000, "transient": 100, "r": 4.0, "seed": 0})]
+        row = done[run_key(UNCHECKED.name, {"steps": 3000, "transient": 100, "r": 4.0, "seed": 0})]
         assert row["metrics"]["lyapunov"] == pytest.approx(np.log(2), abs=0.05)
         assert row["dynsys_version"] and st.load_arrays(row["key"])["running_mean"].shape == (1000,)
         assert st.integrity_check() == "ok"
     s2 = run_sweep(spec, workers=2, progress=False, retry_failed=False)
-    assert (s2.done, s2.failed, s2.skipped) == (0, 0, 6)
+    assert (s2.done, s2.failed, s2.skipped, s2.failed_before, s2.errors) == (0, 0, 6, 2, {})
     s3 = run_sweep(spec, workers=2, progress=False)  # failed ones are retried (and fail again)
-    assert (s3.done, s3.failed, s3.skipped) == (0, 2, 4)
+    assert (s3.done, s3.failed, s3.skipped, s3.failed_before) == (0, 2, 4, 0)
+    assert sorted(s3.errors) == sorted(r["key"] for r in failed)
     with ResultStore(spec.store) as st:
         again = {r["key"]: r for r in st.rows("done")}
     assert {k: r["finished"] for k, r in again.items()} == {k: r["finished"] for k, r in done.items()}
@@ -243,6 +255,77 @@ def test_unreachable_scheduler(tmp_path, run_cli):
     assert code == 2 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
 
 
+def test_dask_connection_failure_is_one_line(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+
+    def refuse(address, **kw):
+        raise OSError(f"Timed out trying to connect to {address} after 10 s")
+
+    monkeypatch.setattr(distributed, "Client", refuse)
+    spec = load_sweep(write(tmp_path, steps=200))
+    with pytest.raises(
+        DynsysError, match=r"^scheduler: cannot reach the Dask scheduler at tcp://127.0.0.1:8786 \(OSError\)$"
+    ):
+        run_sweep(spec, scheduler="tcp://127.0.0.1:8786", progress=False)
+    with ResultStore(spec.store) as st:
+        assert st.statuses() == {}  # nothing was marked running
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["notaurl", "tcp://", "tcp://:8786", "http://host:8786", "tcp://host:99999", "tcp://host:port", "", 8786],
+)
+def test_bad_scheduler_address_is_refused_before_dask(tmp_path, monkeypatch, address):
+    from dynsys.runs import sweep
+
+    def never(*a, **kw):
+        raise AssertionError("dask was reached")
+
+    monkeypatch.setattr(sweep, "_DaskExecutor", never)
+    spec = load_sweep(write(tmp_path, steps=200))
+    with pytest.raises(
+        DynsysError, match=rf"^scheduler must be an address like tcp://HOST:PORT, got {address!r}$"
+    ):
+        run_sweep(spec, scheduler=address, progress=False)
+    assert not spec.store.exists()
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "tcp://127.0.0.1:8786",
+        "tcp://localhost",
+        "tls://sched.example.org:8786",
+        "ucx://[::1]:13337",
+        "inproc://10.0.0.1/123/1",
+    ],
+)
+def test_good_scheduler_addresses_reach_the_dask_executor(tmp_path, monkeypatch, address):
+    from dynsys.runs import sweep
+
+    seen = []
+
+    class Fake:
+        def __init__(self, workers, scheduler):
+            seen.append(scheduler)
+            raise DynsysError("stop here")
+
+    monkeypatch.setattr(sweep, "_DaskExecutor", Fake)
+    with pytest.raises(DynsysError, match="stop here"):
+        run_sweep(load_sweep(write(tmp_path, steps=200)), scheduler=address, progress=False)
+    assert seen == [address]
+
+
+def test_unknown_executor_is_refused_also_with_a_scheduler(tmp_path):
+    spec = load_sweep(write(tmp_path, steps=200))
+    for scheduler in (None, "tcp://127.0.0.1:8786"):
+        with pytest.raises(DynsysError, match=r"^unknown executor 'process'; known: local, dask$"):
+            run_sweep(spec, executor="process", scheduler=scheduler, progress=False)
+    with pytest.raises(DynsysError, match="retry_failed must be True or False"):
+        run_sweep(spec, retry_failed="no", progress=False)
+    assert not spec.store.exists()
+
+
 def test_cli_sweep_and_results(tmp_path, run_cli):
     toml = write(tmp_path, steps=500)
     code, out, _ = run_cli("sweep", toml, "--workers", "2", "--no-progress", "--json")
@@ -293,6 +376,138 @@ def test_train_runner_sweep_equals_direct_training(tmp_path):
     np.testing.assert_array_equal(arrays["error"], direct.error)
     assert rows[("basic_tanh",)]["metrics"]["solved_at"] == direct.solved_at.tolist()
     assert rows[("basic_tanh",)]["metrics"]["members"] == [list(m) for m in direct.members]
+
+
+LOGISTIC_BAD = [
+    ({"r": "abc"}, "r='abc'", "r must be a number, got 'abc'"),
+    ({"r": True}, "r=True", "r must be a number, got True"),
+    ({"r": float("nan")}, "r=nan", "r must be finite"),
+    ({"r": 4.5}, "r=4.5", r"r must be in \[0, 4\]"),
+    ({"r": -0.1}, "r=-0.1", r"r must be in \[0, 4\]"),
+    ({"r": 3.0, "steps": -1}, "steps=-1", "steps must be >= 1, got -1"),
+    ({"r": 3.0, "steps": 0}, "steps=0", "steps must be >= 1, got 0"),
+    ({"r": 3.0, "steps": 2.5}, "steps=2.5", "steps must be an integer, got 2.5"),
+    ({"r": 3.0, "steps": "100"}, "steps='100'", "steps must be an integer, got '100'"),
+    ({"r": 3.0, "transient": -1}, "transient=-1", "transient must be >= 0, got -1"),
+    ({"r": 3.0, "seed": -2}, "seed=-2", "seed must be >= 0, got -2"),
+    ({"r": 3.0, "seed": [1]}, "seed=[1]", "seed must be an integer"),
+    ({"r": 3.0, "stepz": 10}, "stepz=10", r"unknown config key\(s\) stepz"),
+    ({"steps": 10}, "steps=10", r"missing config key\(s\) r"),
+]
+
+
+@pytest.mark.parametrize(("bad", "point", "match"), LOGISTIC_BAD)
+def test_logistic_configs_are_validated_up_front(tmp_path, bad, point, match):
+    """Every grid point is checked before the store is opened; the error names the point."""
+    good = [{"r": 3.2, "steps": 200}, {"r": 3.5, "steps": 200}]
+    configs = (*good, bad, {"r": 3.9, "steps": 200})
+    store = tmp_path / "s.sqlite"
+    with pytest.raises(
+        DynsysError, match=rf"^sweep: run 3 of 4 \((.*, )?{re.escape(point)}(, .*)?\): {match}"
+    ) as info:
+        SweepSpec("logistic_lyapunov", configs, store)
+    assert "\n" not in str(info.value)
+    spec = SweepSpec("logistic_lyapunov", tuple(good) + ({"r": 3.9, "steps": 200},), store)
+    spec.configs[2].clear()
+    spec.configs[2].update(bad)  # a config changed after the spec was made: run_sweep checks again
+    with pytest.raises(DynsysError, match=rf"^sweep: run 3 of 3 \(.*\): {match}"):
+        run_sweep(spec, workers=1, progress=False)
+    assert not store.exists()
+    with pytest.raises(DynsysError, match=match):  # the runner itself refuses it too
+        logistic_lyapunov(bad)
+
+
+def test_sweep_file_error_names_the_file_and_the_grid_point(tmp_path):
+    path = tmp_path / "fig7.toml"
+    values = ", ".join(["3.0"] * 5 + ['"abc"'] + ["3.5"] * 6)
+    path.write_text(f'[sweep]\nrunner = "logistic_lyapunov"\n[grid]\nr = [{values}]\n')
+    with pytest.raises(DynsysError) as info:
+        load_sweep(path)
+    assert str(info.value) == f"sweep {path}: run 6 of 12 (r='abc'): r must be a number, got 'abc'"
+    assert not (tmp_path / "fig7.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('[sweep]\nrunner = "nope"\n', "unknown runner 'nope'"),
+        ("[sweep]\nrunner = 5\n", r"\[sweep\]\.runner in .* must be a runner name"),
+        (
+            '[sweep]\nrunner = "logistic_lyapunov"\nstore = 5\n[base]\nr = 3.0\n',
+            r"\[sweep\]\.store in .* must be a file path",
+        ),
+        ('[sweep]\nrunner = "logistic_lyapunov"\n[grid]\nr = []\n', "grid.r must be a non-empty list"),
+        ('[sweep]\nrunner = "logistic_lyapunov"\n[base]\nr = 3.0\n[grid]\nr = [3.1]\n', "in both"),
+        (
+            '[sweep]\nrunner = "logistic_lyapunov"\n[base]\nr = 3.0\nwhen = 1979-05-27\n',
+            "base.when must be a number",
+        ),
+        ("[base]\nr = 3.0\n", r"needs a \[sweep\] table"),
+        ("sweep = 3\n", r"needs a \[sweep\] table"),
+        ('[sweep]\nrunner = "logistic_lyapunov"\nbase = 3\n', r"unknown key\(s\) base"),
+        (
+            '[sweep]\nrunner = "logistic_lyapunov"\n[base]\nr = 3.0\n[grid]\nseed = 3\n',
+            "grid.seed must be a non-empty list",
+        ),
+        ('base = 3\n[sweep]\nrunner = "logistic_lyapunov"\n', r"\[base\] and \[grid\] in .* must be tables"),
+        ("[sweep]\nrunner = 'x'\nrunner = 'y'\n", "malformed TOML"),
+    ],
+)
+def test_load_sweep_errors_are_one_line_naming_the_file(tmp_path, text, match):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(DynsysError, match=match) as info:
+        load_sweep(path)
+    msg = str(info.value)
+    assert str(path) in msg and "\n" not in msg
+
+
+def test_store_path_through_a_file_or_a_folder_is_refused(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    path = tmp_path / "s.toml"
+    path.write_text('[sweep]\nrunner = "logistic_lyapunov"\nstore = "afile/sub/s.sqlite"\n[base]\nr = 3.0\n')
+    with pytest.raises(
+        DynsysError, match=rf"^sweep {re.escape(str(path))}: store .* goes through .*afile, which is a file$"
+    ):
+        load_sweep(path)
+    (tmp_path / "adir").mkdir()
+    with pytest.raises(DynsysError, match=r"store .*adir is a folder"):
+        load_sweep(path, store=tmp_path / "adir")
+    spec = SweepSpec("logistic_lyapunov", ({"r": 3.0, "steps": 100},), tmp_path / "afile" / "s.sqlite")
+    with pytest.raises(DynsysError, match="which is a file"):
+        run_sweep(spec, workers=1, progress=False)
+    for bad in (tmp_path / "missing.toml", tmp_path / "adir"):
+        with pytest.raises(DynsysError, match=re.escape(str(bad))):
+            load_sweep(bad)
+
+
+def test_sweep_results_of_an_unfinished_sweep_name_the_run(tmp_path):
+    spec = SweepSpec(
+        "logistic_lyapunov", ({"r": 3.2, "steps": 200}, {"r": 3.9, "steps": 200}), tmp_path / "s.sqlite"
+    )
+    with pytest.raises(DynsysError, match="store .* does not exist; run the sweep first"):
+        sweep_results(spec)
+    assert not spec.store.exists()
+    run_sweep(SweepSpec(spec.runner, spec.configs[:1], spec.store), workers=1, progress=False)
+    with pytest.raises(DynsysError, match=r"^sweep: run 2 of 2 \(r=3.9\) is not done \(not started\)"):
+        sweep_results(spec)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"n_hidden": "abc"}, "n_hidden must be an integer"),
+        ({"inits": 5}, "bad train config|init"),
+        ({"length": ["abc"]}, "bad train config|length"),
+        ({"task": ["a"]}, "bad train config|task"),
+        ({"methods": ["sgd"]}, "methods must be one of.*'sgd'"),
+    ],
+)
+def test_train_configs_are_validated_up_front(tmp_path, change, match):
+    configs = ({"task": "addition", "updates": 5}, {"task": "addition", "updates": 5, **change})
+    with pytest.raises(DynsysError, match=rf"^sweep: run 2 of 2 \(.*\): .*({match})") as info:
+        SweepSpec("train", configs, tmp_path / "s.sqlite")
+    assert "\n" not in str(info.value)
 
 
 def test_train_sweep_rejects_bad_config_before_running(tmp_path):
