@@ -95,9 +95,11 @@ def draw(arrays, meta, figdir):
     from dynsys.plotting.basins import plot_basins, plot_fixed_points, plot_gradient_norms
 
     fig, (ax, ax2) = new_figure(1, 2, figsize=(10.5, 4.4), width_ratios=[1.25, 1])
-    plot_basins(
+    basin_legend = plot_basins(
         ax, arrays["labels"], (arrays["axis0"], arrays["axis1"]), n_attractors=len(arrays["attractors"])
-    )
+    )[-1]
+    # the legend below replaces the basins' one: keep its entries
+    basin_entries = (list(basin_legend.legend_handles), [t.get_text() for t in basin_legend.get_texts()])
     if arrays["fp_states"].size:
         plot_fixed_points(ax, arrays["fp_states"], arrays["fp_stability"])
     tr = arrays["traj"]
@@ -111,7 +113,7 @@ def draw(arrays, meta, figdir):
             lw=1.0,
             marker=".",
             ms=3,
-            label=f"x0 {'−' if i == 0 else '+'} δ",
+            label=f"$x_0 {'-' if i == 0 else '+'} \\delta$",
         )
         ax.annotate(
             "",
@@ -122,9 +124,12 @@ def draw(arrays, meta, figdir):
     ax.set_xlabel(r"$x_1$")
     ax.set_ylabel(r"$x_2$")
     ax.set_title("bistable 2-unit tanh RNN: basins of $\\tilde F$, fixed points, one kick")
-    ax.legend(loc="lower right", framealpha=0.85)
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(basin_entries[0] + handles, basin_entries[1] + labels, loc="lower right", framealpha=0.85)
     t = np.arange(tr.shape[0])
-    plot_gradient_norms(ax2, t, arrays["grad_norms"], labels=["x0 − δ (stays)", "x0 + δ (crosses)"])
+    plot_gradient_norms(
+        ax2, t, arrays["grad_norms"], labels=[r"$x_0 - \delta$ (stays)", r"$x_0 + \delta$ (crosses)"]
+    )
     ax2.axvline(kick_t, color="0.5", ls=":", lw=0.8)
     ax2.set_title(r"$\|\partial x_t/\partial x_0\|$: both linger near the saddle, then split")
     ax2.legend()

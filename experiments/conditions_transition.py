@@ -1,7 +1,7 @@
 """Gradient conditions of paper §2.1 (eq. 5–7): the transition at λ₁ = 1/γ and the certificates
 of the paper's three initializations.
 
-(a) For tanh and sigmoid RNNs (n = 50) whose W_rec is rescaled so that η = λ₁γ sweeps a grid
+Panels (a) tanh and (b) sigmoid: for RNNs (n = 50) whose W_rec is rescaled so that η = λ₁γ sweeps a grid
 around 1, we measure along trajectories driven by Gaussian inputs (i) the fitted per-step growth
 rate of ‖∂x_t/∂x_k‖ (eq. 5) and (ii) the largest Lyapunov exponent (QR method), and draw them
 against η with the bound log η of eq. 7. Two weight families: "orthogonal" (λ₁ = ρ, the bound is
@@ -10,7 +10,7 @@ where σ′ = γ, is the autonomous fixed point) and "gaussian" (N(0, 1/n) entri
 so rates stay far below the bound and turn positive only near ρ ≈ 1, i.e. η ≈ 2 — λ₁ > 1/γ is
 necessary, not sufficient, for explosion).
 
-(b) The certificate (λ₁, ρ, γ, η, verdict, empirical rate, top Lyapunov exponent) for the paper's
+Panel (c): the certificate (λ₁, ρ, γ, η, verdict, empirical rate, top Lyapunov exponent) for the paper's
 initializations sigmoid / basic tanh / smart tanh at n = 50 (paper §5), over several seeds.
 """
 
@@ -71,7 +71,7 @@ def compute(cfg, ctx):
     B, T = cfg["sequences"], cfg["steps"]
     L_tot = cfg["lyap_transient"] + cfg["lyap_steps"]
     jobs = [(a, f) for a in range(len(ACTS)) for f in range(len(FAMILIES))]
-    for a, f in ctx.progress(jobs, desc="conditions (a)", total=len(jobs)):
+    for a, f in ctx.progress(jobs, desc="conditions (a, b)", total=len(jobs)):
         act, fam = ACTS[a], FAMILIES[f]
         gamma = float(get_activation(act).gamma)
         base = _family_weights(fam, n, rng)  # λ₁ = 1
@@ -90,13 +90,13 @@ def compute(cfg, ctx):
             held[a, f, g] = float(ev.bound_held)
             ratio[a, f, g] = ev.max_log_ratio
 
-    # (b) the paper's initializations
+    # panel (c): the paper's initializations
     S = cfg["init_seeds"]
     cols = ("lambda1", "rho", "gamma", "eta", "rate", "lyap", "held")
     init = {c: np.zeros((len(INITS), S)) for c in cols}
     profiles = np.full((len(INITS), T + 1), np.nan)
     verdicts = {}
-    for i, name in enumerate(ctx.progress(INITS, desc="conditions (b)", total=len(INITS))):
+    for i, name in enumerate(ctx.progress(INITS, desc="conditions (c)", total=len(INITS))):
         verdicts[name] = []
         for s in range(S):
             rnn = initialize(name, n, m, 4, rng=np.random.default_rng([cfg["seed"], i, s]))
@@ -171,7 +171,7 @@ def draw(arrays, meta, figdir):
             )
         lo = min(np.nanmin(arrays["rate"][a]), np.nanmin(arrays["lyap"][a]), np.log(eta.min()))
         ax.set_ylim(max(lo - 0.2, -6.0), np.log(eta.max()) + 0.3)
-        ax.set_title(f"(a) {act}, n = {meta['config']['n']}: growth rate vs λ₁γ")
+        ax.set_title(f"({'abc'[a]}) {act}, n = {meta['config']['n']}: growth rate vs λ₁γ")
         ax.legend(loc="lower right", fontsize=6.5)
     ax = axes[2]
     colors = [COLORS["sigmoid"], "#7f7f7f", COLORS["tanh"]]
@@ -186,7 +186,7 @@ def draw(arrays, meta, figdir):
             color=colors[i],
         )
     ax.set_ylim(-40, 15)
-    ax.set_title("(b) paper inits: log‖∂x_t/∂x_k‖ (solid) vs bound (dashed)")
+    ax.set_title(r"(c) paper inits: $\log\|\partial x_t/\partial x_k\|$ (solid) vs bound (dashed)")
     ax.legend(fontsize=7)
     stem = "conditions_transition"
     save_figure(fig, figdir / stem)
@@ -202,7 +202,7 @@ def report(arrays, meta):
         f"max(rate − log η) = {mt['max_rate_minus_bound']:.3g}, "
         f"max(λ_max − log η) = {mt['max_lyap_minus_bound']:.3g} (both must be ≤ 0).",
         "",
-        "(a) First η on the grid where the largest Lyapunov exponent is > 0 (gradients can explode):",
+        "Panels (a) tanh and (b) sigmoid: the first η on the grid where the largest Lyapunov exponent is > 0 (gradients can explode):",
         "",
         f"| activation | W family | first η with λ_max > 0 | rate at η = {eta[g1]:.3g} | "
         f"λ_max at η = {eta[g1]:.3g} | bound log η |",
@@ -218,7 +218,7 @@ def report(arrays, meta):
             )
     lines += [
         "",
-        f"(b) Certificates of the paper's initializations (n = {meta['config']['n']}, "
+        f"Panel (c): certificates of the paper's initializations (n = {meta['config']['n']}, "
         f"{meta['config']['init_seeds']} seeds; mean [min, max]):",
         "",
         "| init | γ | λ₁ | ρ | η = λ₁γ | verdict | fitted rate | λ_max | bound held |",

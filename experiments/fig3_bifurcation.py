@@ -245,6 +245,8 @@ def draw(arrays, meta, figdir):
         arrays["unit_bif_state"][order],
         [TYPES[t] for t in arrays["unit_bif_type"][order]],
         labels=[f"$b_{i + 1}$ = {p:.6f}" for i, p in enumerate(arrays["unit_bif_param"][order])],
+        # outside the S: the left fold's label to its left, the right fold's to its right
+        offsets=[(-7, 4) if i == 0 else (7, -4) for i in range(len(order))],
     )
     ax.set_ylabel("fixed point $x^*$")
     ax.set_title(f"one {cfg['activation']} unit, $x_t = w\\,\\sigma(x_{{t-1}}) + b$, $w = {cfg['w']:g}$")
@@ -299,6 +301,11 @@ def draw(arrays, meta, figdir):
             f"{abbr[t]}{' of 2-cycle' if k == 2 else ''}\ng={p:.4f}"
             for t, k, p in zip(tnames, arrays["rnn_bif_period"], arrays["rnn_bif_param"])
         ],
+        # off the branches: the flip's label left of the pitchfork, the 2-cycle's below its branch
+        offsets=[
+            (-7, 5) if t == "flip" else (-7, -5) if k == 2 else (5, 5)
+            for t, k in zip(tnames, arrays["rnn_bif_period"])
+        ],
     )
     axes[0].set_ylabel("$q_3^T x$ (flip direction)")
     axes[0].set_title(
@@ -306,7 +313,7 @@ def draw(arrays, meta, figdir):
         f"-{cfg['rnn_flip']})Q^T$"
     )
     axes[0].legend(loc="lower left")
-    axes[0].set_ylim(-2.4, 2.4)
+    axes[0].set_ylim(-2.9, 2.4)  # room below for the 2-cycle's label
     order = np.argsort(arrays["rnn_branch_param"][origin])
     plot_multiplier_moduli(
         axes[1], arrays["rnn_branch_param"][origin][order], arrays["rnn_branch_mu"][origin][order]

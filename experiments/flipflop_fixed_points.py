@@ -114,14 +114,16 @@ def draw(arrays, meta, figdir):
                 zorder=3,
             )
     ax.set_xlabel("PC 1 of σ(x)")
-    ax.set_ylabel("PC 2")
+    ax.set_ylabel("PC 2 of σ(x)")
     ax.set_title("fixed points of the trained network (u = 0)")
-    ax.legend(loc="best")
+    leg = ax.legend(loc="best")
+    leg.legend_handles[0].set_sizes([12])  # the 1-pt dots of the visited states, visible in the legend
+    leg.legend_handles[0].set_alpha(0.8)
     ax = axes[1]
     ax.plot(arrays["eval_updates"], 100 * arrays["error"], marker="o", ms=3)
     ax.set_xlabel("update")
     ax.set_ylabel("sequences with any wrong step (%)")
-    ax.set_title("training (3-bit flip-flop, Adam + clipping)")
+    ax.set_title("error during training (Adam + clipping)")
     m = meta["metrics"]
     fig.suptitle(
         f"3-bit flip-flop: {m['n_stable']} stable fixed points ({m['distinct_stable_patterns']} "

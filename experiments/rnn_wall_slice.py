@@ -128,12 +128,21 @@ def draw(arrays, meta, figdir):
     axes[0].plot(arrays["alphas"], arrays["loss_rand"], color="#7f7f7f", lw=1.0, label="random direction")
     axes[0].legend(fontsize=7)
     axes[0].set_title(f"loss slices through θ (update {m['spike_update']})")
-    axes[1].plot(arrays["zoom"], arrays["loss_zoom"], color="k", lw=1.2, label="loss")
+    slope_color = "#ff7f0e"
+    lines = axes[1].plot(arrays["zoom"], arrays["loss_zoom"], color="k", lw=1.2, label="loss (left axis)")
+    lines.append(axes[1].axvline(a[2], color="#17becf", ls="--", lw=1.0, label="clipped step"))
     ax2 = axes[1].twinx()
-    ax2.plot(arrays["zoom"], np.abs(arrays["slope_zoom"]), color="#ff7f0e", lw=1.0, label="|∇E·d|")
+    lines += ax2.plot(
+        arrays["zoom"], np.abs(arrays["slope_zoom"]), color=slope_color, lw=1.0, label="|∇E·d| (right axis)"
+    )
     ax2.set_yscale("log")
-    ax2.set_ylabel("|directional derivative|")
-    axes[1].axvline(a[2], color="#17becf", ls="--", lw=1.0)
+    # the twin axis is coloured like its curve (the wider wspace below keeps it off the next panel)
+    ax2.set_ylabel("|∇E·d|, directional derivative", color=slope_color, labelpad=2)
+    ax2.tick_params(axis="y", which="both", colors=slope_color)
+    ax2.spines["right"].set_visible(True)
+    ax2.spines["right"].set_color(slope_color)
+    ax2.grid(False)
+    axes[1].legend(handles=lines, loc="upper left", fontsize=7)
     axes[1].set_xlabel("α (gradient direction, zoom)")
     axes[1].set_ylabel("loss")
     axes[1].set_title("zoom: the wall and the clipped step")
@@ -142,6 +151,7 @@ def draw(arrays, meta, figdir):
     axes[2].set_xlabel("update")
     axes[2].set_ylabel("‖∇E‖ before clipping")
     axes[2].set_title("gradient norm during clipped training")
+    fig.get_layout_engine().set(wspace=0.08)  # room between the twin axis and the next panel
     save_figure(fig, figdir / "rnn_wall_slice")
     return ["rnn_wall_slice"]
 

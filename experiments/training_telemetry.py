@@ -86,15 +86,25 @@ def draw(arrays, meta, figdir):
         axes[1, j].axhline(1.0, color="k", lw=0.7, ls=":")
         axes[1, j].legend(loc="upper left", fontsize=7)
         ax = axes[2, j]
-        ax.plot(
+        lines = ax.plot(
             arrays["eval_updates"], 100 * arrays["error"][:, j], color=COLORS.get(m), label="test error (%)"
         )
-        ax.set_ylabel("error (%)")
+        ax.set_ylabel("test error (%)")
         ax.set_xlabel("update")
         if m == "msgd-cr":
             ax2 = ax.twinx()
-            ax2.plot(arrays["eval_updates"], arrays["omega"][:, j], color="k", lw=0.8, ls="--", label="Ω")
+            lines += ax2.plot(
+                arrays["eval_updates"],
+                arrays["omega"][:, j],
+                color="k",
+                lw=0.8,
+                ls="--",
+                label="Ω (right axis)",
+            )
             ax2.set_ylabel("Ω (mean since last eval)")
+            ax2.spines["right"].set_visible(True)
+            ax2.grid(False)
+            ax.legend(handles=lines, loc="upper right", fontsize=7)
         for a in axes[:2, j]:
             a.set_xlabel("")
     fig.suptitle(

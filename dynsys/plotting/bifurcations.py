@@ -61,15 +61,34 @@ def plot_branches(
     return artists
 
 
-def plot_bifurcation_points(ax, params, states, types, *, labels=None, color="k", annotate=True):
-    """Filled markers at bifurcation points; ``types`` are strings (fold, flip, ...)."""
+def plot_bifurcation_points(
+    ax, params, states, types, *, labels=None, color="k", annotate=True, offsets=None
+):
+    """Filled markers at bifurcation points; ``types`` are strings (fold, flip, ...).
+
+    Labels sit on a white box (readable over branches and flow arrows), ``offsets[i]`` points
+    from their point (default ``(5, 5)``); a label with a negative x offset ends at its point.
+    """
     artists = []
     for i, (p, x, t) in enumerate(zip(params, states, types)):
         (m,) = ax.plot([p], [x], MARKERS.get(t, "o"), color=color, ms=6, zorder=5)
         artists.append(m)
         if annotate:
             text = labels[i] if labels is not None else t
-            artists.append(ax.annotate(text, (p, x), textcoords="offset points", xytext=(5, 5), fontsize=8))
+            dx, dy = (5, 5) if offsets is None else offsets[i]
+            artists.append(
+                ax.annotate(
+                    text,
+                    (p, x),
+                    textcoords="offset points",
+                    xytext=(dx, dy),
+                    ha="right" if dx < 0 else "left",
+                    va="top" if dy < 0 else "bottom",
+                    fontsize=8,
+                    zorder=6,
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85),
+                )
+            )
     return artists
 
 

@@ -44,9 +44,11 @@ def gradient_flow_figure(results, etas, activations, lag_max):
         ax.set_title(f"{act} RNN (γ = {'1' if act == 'tanh' else '1/4'})", color=COLORS.get(act))
         ax.set_xlabel("t − k")
         ax.set_xlim(0, lag_max)
-    axes[0].set_ylabel("log₁₀ ‖∂x_t/∂x_k‖₂")
+    axes[0].set_ylabel(r"$\log_{10}\,\|\partial x_t/\partial x_k\|_2$")
     axes[0].set_ylim(-12, 6)
     axes[-1].legend(
-        loc="center left", bbox_to_anchor=(1.02, 0.5), title="solid: measured\ndotted: bound (λ₁γ)^{t−k}"
+        loc="center left",
+        bbox_to_anchor=(1.02, 0.5),
+        title="solid: measured\n" + r"dotted: bound $(\lambda_1\gamma)^{t-k}$",
     )
     return fig

@@ -48,8 +48,11 @@ def plot_task_success(ax, labels, success_rate, best_error, *, n_seeds=None):
         arts.append(
             ax.text(xi, 1.07, f"{solved}/{best.shape[1]} solved", ha="center", va="bottom", fontsize=7)
         )
-    ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
-    ax.set_ylim(0, 1.15)
+    ax.set_xticks(x, [lab.replace("_", " ") for lab in labels], rotation=30, ha="right", fontsize=7)
+    ax.tick_params(axis="x", which="major", pad=1)
+    for t in ax.get_xticklabels():
+        t.set_rotation_mode("anchor")  # each rotated label ends at its own tick
+    ax.set_ylim(-0.03, 1.15)  # dots at 0 (solved seeds) are drawn whole
     ax.set_ylabel("success rate  /  error" + (f"  ({n_seeds} seeds)" if n_seeds else ""))
     return arts
 
@@ -95,7 +98,7 @@ def other_tasks_figure(
     has_gen = len(gen_names) > 0 and len(gen_lengths) > 0
     fig, axes = new_figure(1, 2 if has_gen else 1, figsize=(10.0 if has_gen else 5.5, 4.0), squeeze=False)
     plot_task_success(axes[0, 0], labels, success_rate, best_error, n_seeds=np.shape(best_error)[1])
-    axes[0, 0].set_title("MSGD-CR, smart tanh: success per task", fontsize=9)
+    axes[0, 0].set_title("MSGD-CR, smart tanh: success rate (bars), lowest error (dots)", fontsize=9)
     axes[0, 0].legend(loc="center left", fontsize=7)
     if has_gen:
         plot_generalization(axes[0, 1], gen_lengths, gen_error, gen_names, train_hi=train_hi)
