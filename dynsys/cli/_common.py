@@ -68,9 +68,32 @@ def load_map(args):
 
 
 def print_json(obj) -> None:
+    """``obj`` as JSON on stdout; NaN and ±Inf become ``null`` (strict JSON readers refuse them)."""
     from ..io.files import to_json
 
-    sys.stdout.write(to_json(obj, indent=2, sort_keys=True) + "\n")
+    sys.stdout.write(to_json(obj, indent=2, sort_keys=True, nonfinite="null") + "\n")
+
+
+def output_stem(path, name: str = "--out"):
+    """The stem of a result the command writes as ``STEM.npz`` + ``STEM.json`` (a trailing
+    ``.npz`` is dropped; any other dot stays: ``o/run.v1`` writes ``o/run.v1.npz``), checked
+    writable *before* the computation starts so that no work is lost to a bad path."""
+    from pathlib import Path
+
+    from ..io.files import check_writable_output, result_paths
+
+    p = Path(path)
+    stem = p.with_name(p.name[: -len(".npz")]) if p.name.endswith(".npz") and p.name != ".npz" else p
+    for f in result_paths(stem):
+        check_writable_output(f, name)
+    return stem
+
+
+def saved_paths(stem) -> str:
+    """``STEM.npz, STEM.json``: what :func:`~dynsys.io.files.save_result` wrote."""
+    from ..io.files import result_paths
+
+    return ", ".join(str(f) for f in result_paths(stem))
 
 
 def parse_vector(text: str, name: str):

@@ -8,13 +8,21 @@ library only inside those two: ``add_arguments`` reads its defaults and choices 
 
 Errors: a :class:`~dynsys.errors.DynsysError` (bad input, unknown names, corrupt files), a usage
 error or a file that cannot be read or written (missing, a directory, a path through a file,
-no permission) becomes one line on stderr and exit status 2, with no traceback.
+no permission) becomes one line on stderr and exit status 2, with no traceback. A library
+message names the argument by its library name (``n_hidden must be >= 1``); :func:`main` names it
+by the option the user typed (``--hidden must be >= 1``): the options of the command's parser by
+their destination, plus the command module's ``OPTION_NAMES`` for library names that differ.
+Numbers may be negative wherever an option takes a value (``--range -1e-3 1e-3``,
+``--input -1,0``). A closed stdout (``dynsys fixed-points ... | head -1``) ends the command
+quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import signal
 import sys
 import threading
@@ -25,7 +33,17 @@ from ..errors import DynsysError
 __all__ = ["main", "build_parser", "entry_point", "COMMANDS"]
 
 
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf|nan"
+#: a negative number or a comma-separated list starting with one: a value, never an option
+_NEGATIVE_VALUE = re.compile(rf"^-(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?:\s*,\s*(?:{_NUMBER}))*\s*,?$")
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # argparse reads "-1e-3" and "-1,0" as options (its pattern knows only -1 and -.5)
+        self._negative_number_matcher = _NEGATIVE_VALUE
+
     def error(self, message):  # one line, exit 2 (argparse's default prints usage too)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
@@ -73,7 +91,7 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
         if wanted is None or mod.NAME in wanted:
             mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(_run=mod.run, _option_names=getattr(mod, "OPTION_NAMES", {}))
     return parser
 
 
@@ -86,18 +104,23 @@ def _command_of(argv) -> tuple[str, ...]:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(_command_of(argv))
-    args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
-        parser.print_help()
-        return 0
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "_run", None):
+            parser.print_help()
+            return 0
+    except BrokenPipeError:
+        return _stdout_closed()
     old_term = _sigterm_as_interrupt()
     try:
         return int(args._run(args) or 0)
+    except BrokenPipeError:
+        return _stdout_closed()
     except DynsysError as exc:
-        print(f"dynsys {args.command}: error: {exc}", file=sys.stderr)
+        print(f"dynsys {args.command}: error: {_user_names(str(exc), parser, args)}", file=sys.stderr)
         return 2
     except OSError as exc:
-        if exc.filename is None:  # not about a path the user named (a socket, a broken pipe, ...)
+        if exc.filename is None:  # not about a path the user named (a socket, ...)
             raise
         print(f"dynsys {args.command}: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return 2
@@ -109,6 +132,42 @@ def main(argv=None) -> int:
     finally:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``| head``): stop quietly, like a Unix tool killed by
+    SIGPIPE (status 128 + 13); later writes and the interpreter's final flush go to devnull."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout has no file descriptor (captured in tests)
+        pass
+    return 141
+
+
+_LEADING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _user_names(message: str, parser, args) -> str:
+    """``message`` with a leading library parameter name replaced by the command's option."""
+    m = _LEADING_NAME.match(message)
+    if m is None:
+        return message
+    options = dict(getattr(args, "_option_names", {}))
+    for action in _command_actions(parser, args.command):
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if longs:
+            options.setdefault(action.dest, longs[0])
+    option = options.get(m.group(0))
+    return message if option is None else option + message[m.end() :]
+
+
+def _command_actions(parser, command):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            sub = action.choices.get(command)
+            return [] if sub is None else sub._actions
+    return []
 
 
 def _sigterm_as_interrupt():

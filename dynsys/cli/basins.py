@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from ._common import add_weights_argument, library_default, load_map, parse_vector, print_json
+from ._common import (
+    add_weights_argument,
+    library_default,
+    load_map,
+    output_stem,
+    parse_vector,
+    print_json,
+    saved_paths,
+)
 
 NAME = "basins"
 HELP = "basins of attraction of the autonomous network on a line/plane of states (attractors found automatically)"
@@ -104,8 +112,6 @@ def _build(args):
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     import numpy as np
 
     from .._validate import check_positive_int
@@ -115,6 +121,7 @@ def run(args) -> int:
 
     check_positive_int(args.resolution, "--resolution", minimum=2)
     max_steps = check_positive_int(args.max_steps, "--max-steps")
+    stem = None if args.out is None else output_stem(args.out)
     m, grid = _build(args)
     k = None
     if args.method == "cells":
@@ -124,11 +131,9 @@ def run(args) -> int:
     res = compute_basins(m, grid, args.method, max_steps=max_steps, steps_per_cell=k)
     report = basins_report(res, grid)
     summary = report.summary()
-    if args.out:
-        out = Path(args.out)
-        stem = out.with_suffix("") if out.suffix == ".npz" else out
+    if stem is not None:
         save_result(stem, report.arrays(), summary)
-        summary["saved"] = str(stem.with_suffix(".npz"))
+        summary["saved"] = saved_paths(stem)
     if args.json:
         print_json(summary)
         return 0

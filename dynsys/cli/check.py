@@ -4,6 +4,9 @@ from __future__ import annotations
 
 NAME = "check"
 HELP = "gradient conditions λ₁ vs 1/γ (eq. 6–7), empirical Jacobian-product rates, top Lyapunov exponent"
+
+#: library parameter names -> this command's options (for error messages)
+OPTION_NAMES = {"rng": "--seed"}
 DESCRIPTION = (
     "Certificate of Pascanu et al. (2013), eq. 6–7, for the recurrent weights in an .npz file: "
     "λ₁ (largest singular value), spectral radius, γ, η = λ₁γ and the verdict; empirical "
@@ -49,9 +52,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import numpy as np
 
-    from .._validate import check_positive_int
+    from .._validate import check_positive_int, check_rng
     from ..analysis.conditions import check_conditions
     from ..analysis.lyapunov import LARGE_N, sampled_lyapunov
     from ..symbolic import certificate, derive_gamma
@@ -60,7 +62,7 @@ def run(args) -> int:
     steps = check_positive_int(args.steps, "--steps")
     seqs = check_positive_int(args.sequences, "--sequences")
     rnn = load_map(args)
-    rng = np.random.default_rng(args.seed)
+    rng = check_rng(args.seed, "--seed")
     if rnn.dim > LARGE_N:  # large n: fewer sketched trajectories so that the answer takes seconds
         seqs = min(seqs, 4)
     res = check_conditions(

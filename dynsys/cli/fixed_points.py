@@ -4,6 +4,9 @@ from __future__ import annotations
 
 NAME = "fixed-points"
 HELP = "fixed points of x = W_rec σ(x) + W_in u + b with their stability (paper §2.2)"
+
+#: library parameter names -> this command's options (for error messages)
+OPTION_NAMES = {"rng": "--seed"}
 DESCRIPTION = (
     "Fixed points of the RNN map x_t = W_rec σ(x_{t-1}) + W_in u + b (paper eq. 2) for a constant "
     "input u: batched Newton from many starts (1-D networks: an exact scan of the image interval), "
@@ -44,6 +47,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    import sys
+
     from .._validate import check_finite_scalar, check_positive_int
     from ..analysis.equilibria.fixed_points import find_fixed_points, find_slow_points
     from ._common import load_map, parse_vector, print_json
@@ -57,10 +62,13 @@ def run(args) -> int:
         from ..errors import DynsysError
 
         raise DynsysError(f"--input must have {rnn.input_dim} numbers for this network, got {u.size}")
-    fp = find_fixed_points(rnn, u, period=period, n_starts=n_starts, rng=args.seed, linear=args.linear)
+    bar = sys.stderr.isatty()  # long solves (1000 units, 100k starts) show their Newton iterations
+    fp = find_fixed_points(
+        rnn, u, period=period, n_starts=n_starts, rng=args.seed, linear=args.linear, progress=bar
+    )
     slow = None
     if q_max is not None:
-        sp = find_slow_points(rnn, u, n_starts=n_starts, rng=args.seed, q_max=q_max)
+        sp = find_slow_points(rnn, u, n_starts=n_starts, rng=args.seed, q_max=q_max, progress=bar)
         slow = sp.select(~sp.converged)
     if args.json:
         out = {"n": rnn.dim, "period": period, "message": fp.message, "fixed_points": fp.to_dicts()}

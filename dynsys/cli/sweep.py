@@ -26,10 +26,17 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    import sys
+
+    from .._validate import check_positive_int
+    from ..io.files import check_writable_output
     from ..runs.sweep import load_sweep, run_sweep
     from ._common import print_json
 
+    if args.workers is not None:
+        check_positive_int(args.workers, "--workers")
     spec = load_sweep(args.config, store=args.store)
+    check_writable_output(spec.store, "--store" if args.store else f"{args.config}: [sweep] store")
     s = run_sweep(
         spec,
         executor=args.executor,
@@ -56,4 +63,11 @@ def run(args) -> int:
         )
         for key, err in s.errors.items():
             print(f"  failed {key}: {err}")
+    if s.failed:  # a sweep with failed runs is not a success: say so on stderr, exit 1
+        print(
+            f"dynsys sweep: {s.failed} of {s.total} runs failed "
+            f"(details: dynsys results {s.store} --status failed)",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -11,6 +11,9 @@ from __future__ import annotations
 NAME = "train"
 HELP = "train an RNN on a pathological task (MSGD / MSGD-C / MSGD-CR), resumable"
 
+#: TrainConfig's field names -> this command's options (for error messages)
+OPTION_NAMES = {"n_hidden": "--hidden", "inits": "--init", "methods": "--method", "seeds": "--seed"}
+
 
 def _length(text: str):
     from ..errors import DynsysError
@@ -109,21 +112,21 @@ def add_arguments(p):
     )
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def run(args) -> int:
     from pathlib import Path
 
-    import numpy as np
-
     from .. import io
+    from ..io.files import check_writable_dir
     from ..training.config import TrainConfig
     from ..training.history import EVAL_FIELDS
     from ..training.trainer import train
     from ._common import print_json
 
     length = _length(args.length)
-    cfg = TrainConfig(
+    cfg = TrainConfig(  # validates every field: nothing is printed or written before this
         task=args.task,
         length=length,
         n_hidden=args.hidden,
@@ -144,6 +147,7 @@ def run(args) -> int:
     )
     lname = f"{length[0]}-{length[1]}" if isinstance(length, tuple) else str(length)
     out = Path(args.out or f"runs/{cfg.task}-{lname}-{cfg.inits[0]}-{cfg.methods[0]}-s{args.seed}")
+    check_writable_dir(out, "--out")
     hist = train(cfg, out, resume=not args.fresh, progress=not args.no_progress)
     io.save_weights(out / "weights.npz", hist.member_map(0))
     arrays = {"eval_updates": hist.eval_updates}
@@ -162,14 +166,45 @@ def run(args) -> int:
         k: float(arrays[k][-1]) if arrays[k].size else None
         for k in ("error", "loss", "grad_norm", "rho", "lambda1")
     }
-    print_json(
-        {
-            "out": str(out),
-            "solved": bool(hist.solved_at[0] >= 0),
-            "solved_at": int(hist.solved_at[0]),
-            "updates_done": int(hist.updates_done[0]),
-            "nonfinite_updates": int(hist.nonfinite_count[0]),
-            "final": {k: (None if v is None or not np.isfinite(v) else v) for k, v in last.items()},
-        }
-    )
+    summary = {
+        "out": str(out),
+        "solved": bool(hist.solved_at[0] >= 0),
+        "solved_at": int(hist.solved_at[0]),
+        "zero_error_at": int(hist.zero_error_at[0]),
+        "updates_done": int(hist.updates_done[0]),
+        "nonfinite_updates": int(hist.nonfinite_count[0]),
+        "final": last,
+    }
+    if args.json:
+        print_json(summary)
+        return 0
+    print(_text_summary(cfg, summary))
     return 0
+
+
+def _fmt(v, spec=".4g"):
+    import math
+
+    return "n/a" if v is None or not math.isfinite(v) else format(v, spec)
+
+
+def _text_summary(cfg, s) -> str:
+    """The run in a few readable lines (``--json`` gives the same as JSON)."""
+    f = s["final"]
+    rule = {"1pct": "under 1 % wrong", "zero": "no wrong sequence"}.get(cfg.success, cfg.success)
+    if s["solved"]:
+        verdict = (
+            f"solved at update {s['solved_at']} ({rule}, confirmed on {cfg.confirm_sequences} sequences)"
+        )
+    else:
+        verdict = f"not solved in {s['updates_done']} updates ({rule} needed)"
+    err = "n/a" if f["error"] is None else f"{100 * f['error']:.2f} %"
+    lines = [
+        f"{cfg.task}, L = {cfg.length}, {cfg.n_hidden} units, init {cfg.inits[0]}, {cfg.methods[0]}: {verdict}",
+        f"  last evaluation: error {err}, loss {_fmt(f['loss'])}, |grad| {_fmt(f['grad_norm'])}, "
+        f"ρ(W_rec) {_fmt(f['rho'])}, λ₁ {_fmt(f['lambda1'])}",
+    ]
+    if s["nonfinite_updates"]:
+        lines.append(f"  {s['nonfinite_updates']} update(s) had non-finite gradients")
+    lines.append(f"  saved {s['out']}/weights.npz, history.npz, history.json, checkpoint.npz")
+    return "\n".join(lines)

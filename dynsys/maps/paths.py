@@ -49,14 +49,30 @@ class ParameterPath:
 
     Subclasses provide ``map_at(p)`` (a :class:`~dynsys.maps.Map`), ``dfdp(x, p)`` (``∂F/∂p``,
     shape ``(..., n)``), ``step_batch(x, p)`` (``x`` shape ``(P, S, n)``, ``p`` shape ``(P,)``),
-    ``name``, ``p0`` (the value of the given map) and ``u`` (the constant input passed to
-    ``step``).
+    ``name``, ``p0`` (the coordinate of the given map on the path) and ``u`` (the constant input
+    passed to ``step``).
+
+    :attr:`formula` says what ``p`` is, in one line: the value of a scalar or an entry
+    (``"b[0] = p"``: ``p0`` is its value in the given map), or the coordinate along a direction
+    (``"b = b₀ + p·d"``: ``p = 0`` is the given map). One rule for every map: a whole array
+    moves along a direction from its value, a scalar or an entry is set to ``p``.
     """
 
     name: str
     p0: float
     u: np.ndarray | None
     dim: int
+
+    @property
+    def formula(self) -> str:
+        """What the path's coordinate ``p`` is (default: the value of parameter ``name``)."""
+        return f"{self.name} = p"
+
+    @property
+    def is_value(self) -> bool:
+        """Whether ``p`` is the value of the named parameter (else a coordinate along a direction
+        or a scale, :attr:`formula`)."""
+        return self.formula == f"{self.name} = p"
 
     def map_at(self, p: float) -> Map:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -135,6 +151,10 @@ class DirectionPath(ParameterPath):
     def __post_init__(self):
         object.__setattr__(self, "dim", self.map.dim)
 
+    @property
+    def formula(self) -> str:
+        return f"{self.name} = {self.name}₀ + p·d"
+
     def map_at(self, p):
         theta = np.asarray(self.map.get_param(self.name), dtype=float)
         return self.map.with_params(**{self.name: theta + float(p) * self.direction})
@@ -169,6 +189,10 @@ class InputPath(ParameterPath):
 
     def __post_init__(self):
         object.__setattr__(self, "dim", self.map.dim)
+
+    @property
+    def formula(self) -> str:
+        return "u = u₀ + p·d" if self.name == "u" else f"{self.name} = p"
 
     def input_at(self, p) -> np.ndarray:
         return self.u0 + (float(p) - self.p0) * self.direction

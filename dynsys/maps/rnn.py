@@ -352,6 +352,12 @@ class AffineRNNPath(ParameterPath):
     def __post_init__(self):
         object.__setattr__(self, "dim", self.rnn.dim)
 
+    @property
+    def formula(self) -> str:
+        return {"gain": "W_rec = p·W_rec₀", "b": "b = b₀ + p·d", "u": "u = u₀ + p·d"}.get(
+            self.name, f"{self.name} = p"
+        )
+
     def map_at(self, p):
         return RNNMap(self.W0 + p * self.W1, None, self.c0 + p * self.c1, self.rnn.activation)
 

@@ -29,7 +29,7 @@ def test_usage_error_is_one_line_exit_2(run_cli):
 def test_dynsys_error_is_one_line_exit_2(run_cli):
     code, _, err = run_cli("reproduce", "--only", "no-such-figure", "--no-progress")
     assert code == 2
-    assert err.count("\n") == 1 and "unknown experiment(s) for --only: no-such-figure" in err
+    assert err.count("\n") == 1 and "--only names unknown experiment(s) no-such-figure" in err
     assert "Traceback" not in err
     code, _, err = run_cli("reproduce", "--jobs", "0")
     assert code == 2 and "--jobs must be >= 1" in err

@@ -39,7 +39,7 @@ ARGS = [
 
 def test_train_cli_writes_run_folder(run_cli, tmp_path):
     out = tmp_path / "run"
-    code, stdout, err = run_cli("train", *ARGS, "--updates", "40", "--seed", "2", "--out", out)
+    code, stdout, err = run_cli("train", "--json", *ARGS, "--updates", "40", "--seed", "2", "--out", out)
     assert code == 0, err
     summary = json.loads(stdout)
     assert summary["updates_done"] == 40 and summary["out"] == str(out)
@@ -49,13 +49,18 @@ def test_train_cli_writes_run_folder(run_cli, tmp_path):
     arrays, hmeta = io.load_result(out / "history")
     assert arrays["error"].shape == (1,) and hmeta["config"]["seeds"] == [2]
     # a rerun with a larger budget resumes from update 40
-    code, stdout, _ = run_cli("train", *ARGS, "--updates", "60", "--seed", "2", "--out", out)
+    code, stdout, _ = run_cli("train", "--json", *ARGS, "--updates", "60", "--seed", "2", "--out", out)
     assert code == 0 and json.loads(stdout)["updates_done"] == 60
 
 
 def test_train_cli_errors(run_cli, tmp_path):
     code, _, err = run_cli("train", "--task", "nope", "--length", "20", "--out", tmp_path / "x")
-    assert code == 2 and "unknown task 'nope'" in err and len(err.strip().splitlines()) == 1
+    assert (
+        code == 2
+        and "--task must be one of" in err
+        and "'nope'" in err
+        and len(err.strip().splitlines()) == 1
+    )
     code, _, err = run_cli("train", "--task", "addition", "--length", "a:b", "--out", tmp_path / "x")
     assert code == 2 and "--length" in err
     code, _, err = run_cli(
@@ -70,6 +75,7 @@ def test_sigkill_halfway_then_resume_equals_uninterrupted(tmp_path):
         "-m",
         "dynsys",
         "train",
+        "--json",
         *ARGS,
         "--updates",
         "1000",
@@ -135,6 +141,7 @@ def test_sigkill_halfway_then_resume_equals_uninterrupted(tmp_path):
 def test_train_cli_other_tasks(run_cli, tmp_path, task):
     code, stdout, err = run_cli(
         "train",
+        "--json",
         "--task",
         task,
         "--length",
@@ -171,6 +178,7 @@ def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_rerun_resumes(tmp_path, sig):
         "-m",
         "dynsys",
         "train",
+        "--json",
         *ARGS,
         "--updates",
         "100000",
