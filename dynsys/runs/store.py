@@ -145,6 +145,7 @@ class ResultStore:
                 conn.close()
             raise DynsysError(f"store {self.path} cannot be opened for writing ({exc})") from None
         self.conn = conn
+        self._prov_cache = provenance()  # a writer's one git call, before any run starts
 
     @property
     def _prov(self) -> dict:
