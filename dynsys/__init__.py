@@ -26,6 +26,8 @@ _EXPORTS = {
     "activation_names": "activations",
     "Map": "maps",
     "RNNMap": "maps",
+    "GRUMap": "maps",
+    "LSTMMap": "maps",
     "UnitMap": "maps",
     "FixedInput": "maps",
     "LogisticMap": "maps",

@@ -41,6 +41,8 @@ THIRD_PARTY = {"matplotlib": {"plotting"}, "sympy": {"symbolic"}}
 #: concrete maps: only maps/ may switch on them
 CONCRETE_MAPS = {
     "RNNMap",
+    "GRUMap",
+    "LSTMMap",
     "UnitMap",
     "LogisticMap",
     "HenonMap",

@@ -1,18 +1,24 @@
-r"""Backpropagation through time for the RNN map, with the paper's diagnostics (eq. 3–5).
+r"""Backpropagation through time for any map, with the paper's diagnostics (eq. 3–5).
 
-The network is ``x_t = W_rec σ(x_{t-1}) + W_in u_t + b`` (eq. 2), ``h_t = σ(x_t)``, ``t = 1..T``.
-The cost is ``E = Σ_t E_t`` (eq. 3) with ``E_t`` read from ``h_t`` at chosen steps, averaged over the
-batch. Besides the loss and the gradients this module gives
+The map is ``x_t = F(x_{t-1}, u_t; θ)``, ``t = 1..T``; for the RNN of eq. 2,
+``x_t = W_rec σ(x_{t-1}) + W_in u_t + b`` and ``h_t = σ(x_t)``. The cost is ``E = Σ_t E_t`` (eq. 3)
+with ``E_t`` read from ``hidden(x_t)`` (``h_t`` for the RNN; Map rule 16) at chosen steps, averaged
+over the batch. Besides the loss and the gradients this module gives
 
 * the **temporal contributions** of eq. 4, ``(∂E_t/∂x_t)(∂x_t/∂x_k)(∂⁺x_k/∂θ)`` for every
   ``k ≤ t``, as arrays (:func:`temporal_contributions`) or as a ``(T, T)`` matrix of norms
-  (``bptt(..., contributions=True)``); they sum back to the total gradient of ``W_rec``, ``W_in``
-  and ``b`` (the readout has only immediate contributions);
-* the **Jacobian products** of eq. 5, ``∂x_t/∂x_k = Π_{i=k+1..t} W_rec diag(σ′(x_{i-1}))`` (column
-  convention), for every ``k ≤ t`` (:func:`jacobian_product`, :func:`jacobian_product_norms`).
+  (``bptt(..., contributions=True)``); they sum back to the total gradient of the weights of
+  ``F`` (``W_rec``, ``W_in`` and ``b`` for the RNN; the readout has only immediate contributions);
+* the **Jacobian products** of eq. 5, ``∂x_t/∂x_k = J_t ⋯ J_{k+1}`` (column convention; for the RNN
+  ``Π_{i=k+1..t} W_rec diag(σ′(x_{i-1}))``), for every ``k ≤ t`` (:func:`jacobian_product`,
+  :func:`jacobian_product_norms`).
 
-The core (:func:`bptt_stacked`) runs K networks of the same size at once (stacked weights, batched
-matmuls); :func:`bptt` is the single-network interface with validation and diagnostics.
+Two paths, one result (:class:`BPTTResult`). **RNNMap's fast path**: a map with ``as_rnn()``
+(Map rule 15) runs the eq. 2 core (:func:`bptt_stacked`: K networks of the same size at once,
+stacked weights, batched matmuls). **Any other map**: ``step`` forward, storing the states
+(T+1, B, n), then ``vjp`` and ``param_vjp`` backward (Map rule 17; exact whenever the map's
+``jacobian`` and ``param_derivative`` are), the diagnostics through ``vjp`` and ``tangent``.
+:func:`bptt` is the single-map interface with validation and diagnostics.
 
 The losses (:class:`StateLoss`, :class:`ReadoutLoss`) live in :mod:`dynsys.gradients.losses` and the
 Jacobian products in :mod:`dynsys.gradients.jacobians` (all exported by :mod:`dynsys.gradients`).
@@ -38,7 +44,7 @@ import numpy as np
 from .._validate import as_float_array, check_positive_int
 from ..activations import get_activation
 from ..errors import DynsysError
-from ..maps.base import Map
+from ..maps.base import Map, _param_vjp_names
 from ..maps.rnn import RNNMap
 from .jacobians import product_norms
 from .losses import ReadoutLoss, StateLoss, resolve_steps
@@ -261,19 +267,21 @@ class BPTTResult:
     loss : float
         ``E``: mean over the batch of the sum over the chosen steps.
     grads : dict of ndarray
-        ``∂E/∂θ`` for ``W_rec``, ``W_in``, ``b`` (and ``W_out``, ``b_out`` with a readout loss),
-        each with the shape of the parameter.
+        ``∂E/∂θ`` for ``W_rec``, ``W_in``, ``b`` on the fast path, for the map's ``weight_names``
+        but the readout on the generic path (Map rule 17), and ``W_out``, ``b_out`` with a readout
+        loss; each with the shape of the parameter.
     states : ndarray, shape (T+1, B, n)
-        Pre-activations ``x_t`` (row 0 is ``x_0``, NaN when ``h0`` was given).
-    hidden : ndarray, shape (T+1, B, n)
-        ``σ(x_t)`` (row 0 is ``h_0``).
+        The states ``x_t``, pre-activations for the RNN (row 0 is ``x_0``, NaN when ``h0`` was given).
+    hidden : ndarray, shape (T+1, B, k_h)
+        ``hidden(x_t)`` (Map rule 16), ``σ(x_t)`` for the RNN (row 0 is ``h_0``).
     deltas : ndarray, shape (T+1, B, n)
         ``∂E/∂x_t`` (row 0 is ``∂E/∂x_0`` when ``x0`` was given, else NaN).
     loss_steps : ndarray of int
         The steps t at which the loss is read.
     contribution_norms : ndarray, shape (T, T) or None
-        ``[t-1, k-1]`` = Frobenius norm of the temporal contribution (t, k) of eq. 4 to
-        ``(W_rec, W_in, b)`` together, summed over the batch; zero for steps without loss; NaN for k > t.
+        ``[t-1, k-1]`` = Frobenius norm of the temporal contribution (t, k) of eq. 4 to the weights
+        of ``F`` together (``W_rec, W_in, b`` for the RNN), summed over the batch; zero for steps
+        without loss; NaN for k > t.
     jacobian_norms : ndarray, shape (T+1, T+1, B) or None
         ``[t, k]`` = ``‖∂x_t/∂x_k‖₂`` (eq. 5); NaN for k > t (and for k = 0 when only ``h0`` is known).
     """
@@ -299,7 +307,9 @@ def _eq2(rnn) -> RNNMap:
     return form
 
 
-def _validate(rnn, inputs, loss, x0, h0, steps, dtype):
+def _validate(rnn, inputs, loss, x0, h0, steps, dtype, *, readout=None):
+    """Check a run's arguments; ``readout`` = (hidden dim ``k_h``, readout rows or None) of a map
+    on the generic path (the RNN's own: ``n`` and ``W_out``'s rows)."""
     if not isinstance(loss, (StateLoss, ReadoutLoss)):
         raise DynsysError(f"loss must be a StateLoss or ReadoutLoss, got {type(loss).__name__}")
     dtype = np.dtype(dtype)
@@ -335,15 +345,20 @@ def _validate(rnn, inputs, loss, x0, h0, steps, dtype):
         init = np.broadcast_to(init, (B, n))
     elif B is None:
         B = 1
+    if readout is None:
+        k_h, k_out = n, None if rnn.W_out is None else rnn.W_out.shape[0]
+        need = "an RNNMap with W_out"
+    else:
+        (k_h, k_out), need = readout, f"a map with a readout W_out; {type(rnn).__name__} has none"
     if isinstance(loss, ReadoutLoss):
-        if rnn.W_out is None:
-            raise DynsysError("a ReadoutLoss needs an RNNMap with W_out")
+        if k_out is None:
+            raise DynsysError(f"a ReadoutLoss needs {need}")
         if loss.kind not in ("softmax", "mse"):
             raise DynsysError(f"loss.kind must be 'softmax' or 'mse', got {loss.kind!r}")
     S = len(resolve_steps(loss.steps, T, "loss.steps"))
     tg = np.asarray(loss.targets)
     if isinstance(loss, ReadoutLoss) and loss.kind == "softmax":
-        k = rnn.W_out.shape[0]
+        k = k_out
         if tg.shape != (S, B) or tg.dtype.kind not in "iu":
             raise DynsysError(
                 f"loss.targets must be integer labels of shape ({S}, {B}), got {tg.dtype} {tg.shape}"
@@ -351,7 +366,7 @@ def _validate(rnn, inputs, loss, x0, h0, steps, dtype):
         if tg.min() < 0 or tg.max() >= k:
             raise DynsysError(f"loss.targets must be class labels in 0..{k - 1}")
     else:
-        k = rnn.W_out.shape[0] if isinstance(loss, ReadoutLoss) else n
+        k = k_out if isinstance(loss, ReadoutLoss) else k_h
         try:
             np.broadcast_to(tg, (S, B, k))
         except ValueError:
@@ -392,7 +407,7 @@ def _single(rnn, inputs, loss, x0, h0, steps, dtype) -> dict:
 
 
 def bptt(
-    rnn: RNNMap,
+    rnn: Map,
     inputs=None,
     loss: StateLoss | ReadoutLoss | None = None,
     *,
@@ -403,35 +418,69 @@ def bptt(
     jacobian_norms: bool = False,
     dtype=np.float64,
 ) -> BPTTResult:
-    """Loss, gradients and the eq. 4–5 diagnostics of one RNN over a batch of sequences.
+    """Loss, gradients and the eq. 4–5 diagnostics of any map over a batch of sequences.
+
+    Any map (Map rules 3, 16–17); RNNMap's fast path. A map with ``as_rnn()`` (Map rule 15: an
+    :class:`~dynsys.maps.RNNMap`, a :class:`~dynsys.maps.UnitMap`, a
+    :class:`~dynsys.maps.FixedInput` of one, a user's map of that form) runs the eq. 2 core
+    (:func:`bptt_stacked`, one GEMM per step) and gets the gradients of ``as_rnn()``'s weights.
+    Any other map takes the generic path: ``step`` forward storing the states, then
+    ``vjp``/``param_vjp`` backward, with the gradients of its ``weight_names``; the loss reads
+    ``map.hidden(x_t)`` (the state itself unless the map says otherwise), and a
+    :class:`ReadoutLoss` the map's ``W_out``, ``b_out`` (``get_param``), whose gradients are added.
 
     Parameters
     ----------
-    rnn : RNNMap
-        The network (eq. 2), or any map of that form (a :class:`~dynsys.maps.UnitMap`, a
-        :class:`~dynsys.maps.FixedInput` of an RNN, a user's map with ``as_rnn()``, Map rule 15),
-        whose gradients are then those of ``as_rnn()``'s weights; a :class:`ReadoutLoss` uses its
-        ``W_out``, ``b_out``.
+    rnn : Map
+        The network: eq. 2's RNN, or any map.
     inputs : array_like, shape (T, B, m), optional
         ``inputs[t-1] = u_t``. Omit for an autonomous run of ``steps`` steps.
     loss : StateLoss or ReadoutLoss
+        Read from ``hidden(x_t)`` (``σ(x_t)`` on the fast path) at the steps ``loss.steps``.
     x0 : array_like, shape (B, n) or (n,), optional
-        Initial pre-activation state.
+        Initial state (pre-activations on the fast path); zeros on the generic path when omitted.
     h0 : array_like, shape (B, n) or (n,), optional
-        Initial hidden state ``σ(x_0)`` instead (zeros when neither is given, as in the paper's code).
+        Fast path only: the initial hidden state ``σ(x_0)`` instead (zeros when neither is given,
+        as in the paper's code; ``x_0`` is then unknown).
     steps : int, optional
         T when ``inputs`` is None.
     contributions : bool
-        Compute the ``(T, T)`` matrix of temporal-contribution norms (eq. 4). Cost ``O(T² B (B + n) n)``.
+        Compute the ``(T, T)`` matrix of temporal-contribution norms (eq. 4). Cost ``O(T² B (B + n) n)``
+        on the fast path; ``O(T S)`` ``param_vjp`` calls (S loss steps) on the generic path.
     jacobian_norms : bool
-        Compute ``‖∂x_t/∂x_k‖₂`` for all ``k ≤ t`` (eq. 5). Cost ``O(T² B n³)``.
+        Compute ``‖∂x_t/∂x_k‖₂`` for all ``k ≤ t`` (eq. 5). Cost ``O(T² B n³)``; on the generic
+        path the products are propagated with ``tangent`` (memory ``O(T B n²)``, as the fast path).
     dtype : float64 (default) or float32
+        The generic path computes in the map's own precision and returns arrays of ``dtype``.
 
     Returns
     -------
     BPTTResult
+
+    Examples
+    --------
+    A map that is not of the form of eq. 2 (``x ↦ tanh(a x)``, its gradient by the generic path):
+
+    >>> import numpy as np
+    >>> from dataclasses import dataclass, field
+    >>> from dynsys.maps import Map
+    >>> @dataclass(frozen=True, eq=False)
+    ... class Tanh(Map):
+    ...     a: float = 0.5
+    ...     dim: int = field(default=1, init=False)
+    ...     param_names = ("a",)
+    ...     def step(self, x, u=None):
+    ...         return np.tanh(self.a * x)
+    ...     def jacobian(self, x, u=None):
+    ...         return (self.a * (1 - np.tanh(self.a * x) ** 2))[..., None]
+    >>> res = bptt(Tanh(), None, StateLoss(0.0), x0=[1.0], steps=1)   # E = tanh(a)²
+    >>> bool(abs(res.grads["a"] - 2 * np.tanh(0.5) / np.cosh(0.5) ** 2) < 1e-8)
+    True
     """
-    rnn = _eq2(rnn)
+    form = _fast_form(rnn)
+    if form is None:
+        return _generic_bptt(rnn, inputs, loss, x0, h0, steps, contributions, jacobian_norms, dtype)
+    rnn = form
     run = _single(rnn, inputs, loss, x0, h0, steps, dtype)
     inputs, T, n, dtype = run["inputs"], run["T"], rnn.dim, run["dtype"]
     value, grads, xs, hs, deltas, lsteps, gh_loss, dsig = run["core"]
@@ -493,19 +542,25 @@ def _contribution_norms(rnn, xs, hs, dsig, inputs, lsteps, gh_loss, T):
     return out
 
 
-def temporal_contributions(rnn: RNNMap, inputs=None, loss=None, *, x0=None, h0=None, steps=None):
-    """The temporal contributions of eq. 4 as gradient arrays (small problems: memory O(T² n²)).
+def temporal_contributions(rnn: Map, inputs=None, loss=None, *, x0=None, h0=None, steps=None):
+    """The temporal contributions of eq. 4 as gradient arrays (small problems: memory O(T² P)).
 
-    ``rnn`` and the other arguments are those of :func:`bptt`.
+    ``rnn`` (any map; RNNMap's fast path) and the other arguments are those of :func:`bptt`.
 
     Returns
     -------
     dict
-        ``"W_rec"``: shape (T, T, n, n), ``"W_in"``: (T, T, n, m), ``"b"``: (T, T, n); entry
-        ``[t-1, k-1]`` is ``(∂E_t/∂x_t)(∂x_t/∂x_k)(∂⁺x_k/∂θ)`` summed over the batch, zero for k > t and
-        for steps t without loss. Summed over (t, k) they equal ``bptt(...).grads`` (eq. 3–4).
+        Fast path: ``"W_rec"``: shape (T, T, n, n), ``"W_in"``: (T, T, n, m), ``"b"``: (T, T, n);
+        generic path: ``(T, T) + θ.shape`` for every name of the map's ``weight_names`` but the
+        readout. Entry ``[t-1, k-1]`` is ``(∂E_t/∂x_t)(∂x_t/∂x_k)(∂⁺x_k/∂θ)`` summed over the
+        batch, zero for k > t and for steps t without loss. Summed over (t, k) they equal
+        ``bptt(...).grads`` (eq. 3–4).
     """
-    rnn = _eq2(rnn)
+    form = _fast_form(rnn)
+    if form is None:
+        run = _generic_run(rnn, inputs, loss, x0, h0, steps, np.float64)
+        return _generic_contributions(rnn, run, arrays=True)[1]
+    rnn = form
     run = _single(rnn, inputs, loss, x0, h0, steps, np.float64)
     inputs, T = run["inputs"], run["T"]
     _, _, _, hs, _, lsteps, gh_loss, dsig = run["core"]
@@ -520,3 +575,150 @@ def temporal_contributions(rnn: RNNMap, inputs=None, loss=None, *, x0=None, h0=N
         if inputs is not None and m:
             out["W_in"][rows, k - 1] = np.einsum("sbi,bj->sij", Dk[sel], inputs[k - 1])
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Any map: the generic path (Map rules 3, 16–17)
+# ---------------------------------------------------------------------------------------
+
+
+def _fast_form(rnn) -> RNNMap | None:
+    """The eq. 2 form that takes the fast path (Map rule 15), or None: the generic path."""
+    if not isinstance(rnn, Map):
+        raise DynsysError(f"rnn must be a dynsys Map, got {type(rnn).__name__}")
+    return rnn.as_rnn()
+
+
+def _readout_of(map: Map, k_h: int):
+    """The map's readout ``(W_out (k, k_h), b_out (k,))`` read with ``get_param``, or ``(None, None)``."""
+    if "W_out" not in map.param_names or map.get_param("W_out") is None:
+        return None, None
+    W_out = as_float_array(map.get_param("W_out"), "W_out", ndim=2)
+    if W_out.shape[1] != k_h:
+        raise DynsysError(f"W_out must have shape (k, {k_h}) to read hidden(x), got {W_out.shape}")
+    b_out = map.get_param("b_out") if "b_out" in map.param_names else None
+    b_out = np.zeros(W_out.shape[0]) if b_out is None else as_float_array(b_out, "b_out", ndim=1)
+    if b_out.shape != W_out.shape[:1]:
+        raise DynsysError(f"b_out must have shape ({W_out.shape[0]},) to match W_out, got {b_out.shape}")
+    return W_out, b_out
+
+
+def _generic_run(map: Map, inputs, loss, x0, h0, steps, dtype) -> dict:
+    """Validate, run ``step`` forward and ``vjp``/``param_vjp`` backward (the generic BPTT)."""
+    if loss is None:
+        raise DynsysError("loss is required (StateLoss or ReadoutLoss)")
+    if h0 is not None and x0 is None:
+        raise DynsysError(
+            f"h0 is σ(x_0) of the eq. 2 form, which {type(map).__name__} has not (as_rnn() is None): "
+            "give the initial state as x0"
+        )
+    n = map.dim
+    k_h = int(np.shape(map.hidden(np.zeros(n)))[-1])
+    W_out, b_out = _readout_of(map, k_h)
+    readout = (k_h, None if W_out is None else W_out.shape[0])
+    inputs, init, T, B, dtype = _validate(map, inputs, loss, x0, h0, steps, dtype, readout=readout)
+    no_input = inputs is None or map.input_dim == 0
+    u_at = [None] * (T + 1) if no_input else [None, *inputs]  # u_at[t] = u_t (rule 2: None if m = 0)
+    xs = np.empty((T + 1, B, n), dtype=dtype)
+    xs[0] = 0.0 if init is None else init
+    for t in range(1, T + 1):
+        x = map.step(xs[t - 1], u_at[t])
+        if t == 1 and np.shape(x) != (B, n):
+            raise DynsysError(
+                f"rnn.step must keep the batch: shape ({B}, {n}) expected, got {np.shape(x)} "
+                "(parameters with batch axes cannot be trained by bptt)"
+            )
+        xs[t] = x
+    lsteps = resolve_steps(loss.steps, T, "loss.steps")
+    hs = np.array(map.hidden(xs), dtype=dtype)  # (T+1, B, k_h), never a view of the states
+    if W_out is None:
+        W_out, b_out = np.zeros((0, k_h)), np.zeros(0)
+    value, gh, loss_grads = loss.value_and_grad(
+        hs[lsteps][:, None], (W_out.astype(dtype)[None], b_out.astype(dtype)[None])
+    )
+    gxl = np.asarray(map.hidden_vjp(xs[lsteps], gh[:, 0]), dtype=dtype)  # ∂E_t/∂x_t at the loss steps
+    deltas = np.zeros((T + 1, B, n), dtype=dtype)  # ∂E/∂x_t = 0 after the last loss step
+    inject = dict(zip(lsteps.tolist(), range(len(lsteps))))
+    last = int(lsteps.max())
+    gx = np.zeros((B, n), dtype=dtype)
+    for t in range(last, 0, -1):  # the deltas: one vjp per step
+        if t in inject:
+            gx = gx + gxl[inject[t]]
+        deltas[t] = gx
+        gx = map.vjp(xs[t - 1], u_at[t], gx)
+    # the weights: Σ_t δ_tᵀ ∂F/∂θ (x_{t-1}, u_t) is one param_vjp over the (t, batch) axes (rule 17)
+    u_all = None if no_input else inputs[:last]
+    pv = map.param_vjp(xs[:last], u_all, deltas[1 : last + 1])
+    names = _param_vjp_names(map)
+    if sorted(pv) != sorted(names):
+        raise DynsysError(
+            f"{type(map).__name__}.param_vjp gave {sorted(pv)}, but its weight_names (without the "
+            f"readout) are {sorted(names)} (Map rule 17)"
+        )
+    deltas[0] = gx
+    out = {name: np.asarray(pv[name], dtype=dtype) for name in names}
+    if isinstance(loss, ReadoutLoss):
+        out["W_out"], out["b_out"] = loss_grads["W_out"][0], loss_grads["b_out"][0]
+    return {
+        "loss": float(value[0]), "grads": out, "states": xs, "hidden": hs, "deltas": deltas,
+        "loss_steps": lsteps, "gx_loss": gxl, "u_at": u_at, "names": names, "T": T,
+    }  # fmt: skip
+
+
+def _generic_sweep(map: Map, run):
+    """Yield ``(k, Dk)`` for k = T..1, ``Dk[s] = ∂E_{t_s}/∂x_k`` (zero where ``t_s < k``) via ``vjp``."""
+    xs, u_at, lsteps, gxl, T = run["states"], run["u_at"], run["loss_steps"], run["gx_loss"], run["T"]
+    last = int(lsteps.max())
+    Dk = np.zeros_like(gxl)
+    for k in range(T, 0, -1):
+        if k < last:  # for k >= last, Dk is zero before its injection
+            Dk = np.array(map.vjp(xs[k], u_at[k + 1], Dk), dtype=gxl.dtype)
+        hit = np.nonzero(lsteps == k)[0]
+        if hit.size:
+            Dk[hit] = gxl[hit]
+        yield k, Dk
+
+
+def _generic_contributions(map: Map, run, arrays=False):
+    """The eq. 4 contributions through ``param_vjp``: the (T, T) norms and, if asked, the arrays."""
+    T, names, lsteps, xs, u_at = run["T"], run["names"], run["loss_steps"], run["states"], run["u_at"]
+    norms = np.full((T, T), np.nan)
+    norms[np.tril_indices(T)] = 0.0
+    out = {name: np.zeros((T, T) + np.shape(map.get_param(name))) for name in names} if arrays else None
+    for k, Dk in _generic_sweep(map, run):
+        for s in np.nonzero(lsteps >= k)[0]:
+            pv = map.param_vjp(xs[k - 1], u_at[k], Dk[s])
+            t = int(lsteps[s])
+            norms[t - 1, k - 1] = np.sqrt(sum(float(np.sum(np.square(pv[name]))) for name in names))
+            if out is not None:
+                for name in names:
+                    out[name][t - 1, k - 1] = pv[name]
+    return norms, out
+
+
+def _generic_jacobian_norms(map: Map, run):
+    """``[t, k] = ‖∂x_t/∂x_k‖₂`` (eq. 5): all products ending at t advanced together by ``tangent``."""
+    xs, u_at, T = run["states"], run["u_at"], run["T"]
+    B, n = xs.shape[1:]
+    out = np.full((T + 1, T + 1, B), np.nan)
+    P = np.empty((T + 1, B, n, n))  # P[k] = ∂x_t/∂x_k for k <= t
+    for t in range(T + 1):
+        if t:
+            P[:t] = map.tangent(xs[t - 1], u_at[t], P[:t])
+        P[t] = np.eye(n)
+        out[t, : t + 1] = np.linalg.norm(P[: t + 1], 2, axis=(-2, -1))
+    return out
+
+
+def _generic_bptt(map, inputs, loss, x0, h0, steps, contributions, jacobian_norms, dtype) -> BPTTResult:
+    run = _generic_run(map, inputs, loss, x0, h0, steps, dtype)
+    return BPTTResult(
+        loss=run["loss"],
+        grads=run["grads"],
+        states=run["states"],
+        hidden=run["hidden"],
+        deltas=run["deltas"],
+        loss_steps=run["loss_steps"],
+        contribution_norms=_generic_contributions(map, run)[0] if contributions else None,
+        jacobian_norms=_generic_jacobian_norms(map, run) if jacobian_norms else None,
+    )

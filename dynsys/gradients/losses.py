@@ -1,12 +1,14 @@
-"""Losses read from the hidden states of an RNN (used by :mod:`dynsys.gradients` and the trainer).
+"""Losses read from the hidden states of a map (used by :mod:`dynsys.gradients` and the trainer).
 
 Both losses are the mean over the batch of the sum over the chosen steps of per-step losses, and
-work on stacks of K networks at once (``value_and_grad`` takes hidden states ``(S, K, B, n)``).
+work on stacks of K networks at once (``value_and_grad`` takes hidden states ``(S, K, B, k_h)``).
+The hidden state is what the map's ``hidden(x)`` gives (Map rule 16): ``h_t = σ(x_t)`` for the RNN
+of eq. 2 and the one-unit map, the state itself by default, ``h`` for a gated cell.
 
-* :class:`StateLoss` — ``Σ_i (σ(x_t)_i − y_{t,i})²`` on the state itself (e.g. the one-unit
+* :class:`StateLoss` — ``Σ_i (h_{t,i} − y_{t,i})²`` on the hidden state (e.g. the one-unit
   ``E = (σ(x_50) − 0.7)²`` of paper Fig. 6).
-* :class:`ReadoutLoss` — through ``y_t = W_out σ(x_t) + b_out``: softmax cross-entropy against
-  integer labels, or squared error ``Σ_j (y_tj − target_j)²``.
+* :class:`ReadoutLoss` — through ``y_t = W_out h_t + b_out`` (the map's readout): softmax
+  cross-entropy against integer labels, or squared error ``Σ_j (y_tj − target_j)²``.
 """
 
 from __future__ import annotations
@@ -40,11 +42,14 @@ def resolve_steps(steps, T: int, name: str = "steps") -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class StateLoss:
-    """Squared error on the hidden state ``σ(x_t)``: ``E_t = Σ_i (σ(x_t)_i − y_{t,i})²``.
+    """Squared error on the hidden state ``h_t = hidden(x_t)``: ``E_t = Σ_i (h_{t,i} − y_{t,i})²``.
+
+    ``h_t = σ(x_t)`` for the RNN of eq. 2; the state ``x_t`` itself for a map that does not say
+    otherwise (Map rule 16).
 
     Parameters
     ----------
-    targets : array_like, shape (S, B, n) or broadcastable (e.g. a scalar)
+    targets : array_like, shape (S, B, k_h) or broadcastable (e.g. a scalar)
         One target per chosen step.
     steps : 'last', 'all' or sequence of int in 1..T
         The steps t at which ``E_t`` is read.
@@ -66,7 +71,8 @@ class StateLoss:
 
 @dataclass(frozen=True, eq=False)
 class ReadoutLoss:
-    """A loss through the linear readout ``y_t = W_out σ(x_t) + b_out``.
+    """A loss through the linear readout ``y_t = W_out h_t + b_out`` (``h_t = hidden(x_t)``, ``σ(x_t)``
+    for the RNN; the map's ``W_out``, ``b_out``).
 
     Parameters
     ----------

@@ -1,11 +1,13 @@
 """Maps: the ``Map`` contract (:mod:`dynsys.maps.base`) and every map, paper eq. 1–2.
 
 The core of dynsys: everything else depends only on the contract. :class:`RNNMap` is the paper's
-network (eq. 2), :class:`UnitMap` its one-unit model (eq. 8), and the reference maps of the
+network (eq. 2), :class:`UnitMap` its one-unit model (eq. 8), :class:`GRUMap` and :class:`LSTMMap`
+the gated cells of PyTorch, and the reference maps of the
 literature (:mod:`dynsys.maps.reference`) are ground truth for the tools.
 """
 
 from .base import FixedInput, Linearization, Map, split_param_name
+from .gated import GRUMap, LSTMMap
 from .paths import DirectionPath, InputPath, MapParameterPath, ParameterPath, parameter_path, path_direction
 from .reference import DelayedLogisticMap, HenonMap, LogisticMap, NewtonMap
 from .rnn import AffineRNNPath, RNNMap
@@ -18,6 +20,8 @@ __all__ = [
     "FixedInput",
     "split_param_name",
     "RNNMap",
+    "GRUMap",
+    "LSTMMap",
     "UnitMap",
     "LogisticMap",
     "HenonMap",

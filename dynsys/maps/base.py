@@ -60,7 +60,35 @@ one-GEMM versions, and a conformance test checks every override against the defa
     :class:`~dynsys.maps.RNNMap` is affine in its weights), or None (the default) for the
     generic path through ``with_params`` (:func:`dynsys.maps.paths.parameter_path`).
 15. ``as_rnn()`` — the same map as an :class:`~dynsys.maps.RNNMap` of eq. 2, or None (the
-    default) when it is not one; the eq. 6–7 conditions and BPTT need that form.
+    default) when it is not one; the eq. 6–7 conditions need that form, and BPTT takes its fast
+    path through it.
+
+Gradients (rules 16–17; generic defaults here, exact whenever ``jacobian`` and
+``param_derivative`` are; :func:`dynsys.gradients.bptt` runs on any map through them):
+
+16. ``hidden(x)`` — what a linear readout reads, ``y = W_out · hidden(x) + b_out`` (shape
+    ``(..., k_h)``), and what a :class:`~dynsys.gradients.ReadoutLoss` or
+    :class:`~dynsys.gradients.StateLoss` sees; ``hidden_vjp(x, g)`` = ``gᵀ ∂hidden/∂x`` for
+    ``g`` of shape ``(..., k_h)``, shape ``(..., n)``. Default: ``x`` and ``g`` (the state itself
+    is read); :class:`~dynsys.maps.RNNMap` and :class:`~dynsys.maps.UnitMap` read ``σ(x)`` (eq. 2's
+    readout) and give ``σ′(x) ⊙ g``. A map that overrides ``hidden`` overrides ``hidden_vjp`` too;
+    with ``as_rnn()``, ``hidden`` is that form's ``σ(x)``. The readout itself (``W_out``,
+    ``b_out``, when the map has them) is read with :meth:`Map.get_param`.
+17. ``vjp(x, u, g)`` = ``gᵀ ∂F/∂x`` for each state, shape ``(..., n)``; ``g`` has the shape of
+    ``F(x, u)`` or more leading axes (many cotangents per state). ``param_vjp(x, u, g)`` =
+    ``{name: gᵀ ∂F/∂θ_name}``, summed over all leading batch axes (of ``g``, ``x`` and ``u``
+    broadcast together) to the shape of ``θ_name``, for every name of ``weight_names`` except the
+    readout names ``W_out``, ``b_out`` (not part of ``F``: the loss differentiates them).
+    ``weight_names`` (class attribute) lists the trainable real arrays in the order a trainer
+    stacks them, the readout included when the map has one (RNNMap: ``W_rec, W_in, b, W_out,
+    b_out``); default: the real-valued (float scalar or float array) parameters of
+    ``param_names``. Defaults: ``vjp`` is ``gᵀ J`` through ``jacobian``; ``param_vjp`` asks
+    ``param_derivative`` for every entry (``"W[i,j]"``, ``"p"`` for a scalar) and contracts it
+    with ``g``: exact when ``param_derivative`` is analytic (rule 7's central difference
+    otherwise, ~1e-10 relative), and slow — P calls of ``param_derivative`` for P weight entries
+    (each 2 batched ``step`` calls and 2 ``with_params`` copies for the finite-difference
+    default). BPTT calls ``vjp`` once per step and ``param_vjp`` once per run, over all (T, B)
+    states at once. RNNMap overrides both with one GEMM each, UnitMap analytically.
 
 Examples
 --------
@@ -86,6 +114,9 @@ from ..errors import DynsysError
 
 __all__ = ["Map", "Linearization", "FixedInput", "split_param_name"]
 
+#: the readout arrays (rules 16–17): read by a loss through ``hidden(x)``, not part of ``F``
+_READOUT_NAMES = ("W_out", "b_out")
+
 
 def _readonly(a: np.ndarray | None) -> np.ndarray | None:
     if a is None:
@@ -100,6 +131,29 @@ def _set_float_params(obj, *names: str) -> None:
     for key in names:
         arr = as_float_array(getattr(obj, key), key)
         object.__setattr__(obj, key, float(arr) if arr.ndim == 0 else _readonly(arr))
+
+
+def _is_real(value) -> bool:
+    """A float scalar or a float array (a trainable weight of rule 17's default)."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (float, np.floating)):
+        return True
+    return isinstance(value, np.ndarray) and value.dtype.kind == "f"
+
+
+def _param_vjp_names(map: Map) -> tuple[str, ...]:
+    """The names ``param_vjp`` covers (rule 17): ``weight_names`` without the readout names."""
+    return tuple(name for name in map.weight_names if name not in _READOUT_NAMES)
+
+
+def _sum_to_shape(a, shape) -> np.ndarray:
+    """Sum ``a`` over the axes that broadcasting added to ``shape`` (rule 17's batch sum)."""
+    a = np.asarray(a, dtype=float)
+    a = np.broadcast_to(a, np.broadcast_shapes(a.shape, tuple(shape)))
+    a = a.sum(axis=tuple(range(a.ndim - len(shape))))
+    kept = tuple(i for i, s in enumerate(shape) if s == 1 and a.shape[i] != 1)
+    return np.asarray(a.sum(axis=kept, keepdims=True) if kept else a, dtype=float)
 
 
 _ENTRY = re.compile(r"^\s*([A-Za-z_]\w*)\s*\[\s*(\d+)\s*(?:,\s*(\d+)\s*)?\]\s*$")
@@ -260,6 +314,47 @@ class Map:
         """This map as an :class:`~dynsys.maps.RNNMap` of eq. 2, or None (rule 15)."""
         return None
 
+    # -- gradients (rules 16–17) ---------------------------------------------------------
+    def hidden(self, x):
+        """What a linear readout reads (rule 16): the state ``x`` itself by default."""
+        return np.asarray(x)
+
+    def hidden_vjp(self, x, g):
+        """``gᵀ ∂hidden/∂x`` (rule 16): ``g`` itself for the default ``hidden(x) = x``."""
+        return np.asarray(g)
+
+    @property
+    def weight_names(self) -> tuple[str, ...]:
+        """The trainable arrays (rule 17); default: the real-valued parameters of ``param_names``."""
+        return tuple(name for name in self.param_names if _is_real(getattr(self, name, None)))
+
+    def vjp(self, x, u, g):
+        """``gᵀ ∂F/∂x``, shape ``(..., n)`` (rule 17); default ``gᵀ J`` through :meth:`jacobian`."""
+        g = np.asarray(g)
+        return np.matmul(g[..., None, :], self.jacobian(x, u))[..., 0, :]
+
+    def param_vjp(self, x, u, g) -> dict[str, np.ndarray]:
+        """``{name: gᵀ ∂F/∂θ_name}`` summed over the batch, with θ's shape (rule 17).
+
+        Default: one :meth:`param_derivative` per entry (``"W[i,j]"``, or ``"p"`` for a scalar),
+        contracted with ``g`` — exact when ``param_derivative`` is analytic; P calls for P entries.
+        """
+        g = np.asarray(g, dtype=float)
+        out = {}
+        for name in _param_vjp_names(self):
+            value = np.asarray(self.get_param(name), dtype=float)
+            if value.ndim > 2:
+                raise DynsysError(
+                    f"param_vjp: {name} of {type(self).__name__} has {value.ndim} axes, but rule 5 names "
+                    "entries of 1- and 2-axis arrays only: override param_vjp"
+                )
+            grad = np.zeros(value.shape)
+            for idx in np.ndindex(value.shape):
+                entry = f"{name}[{','.join(map(str, idx))}]" if idx else name
+                grad[idx] = np.sum(g * self.param_derivative(x, entry, u))
+            out[name] = grad
+        return out
+
 
 class Linearization:
     """``J_s = ∂F/∂x(x_s, u)`` for a stack of states ``x`` (S, n) (Map rule 11).
@@ -305,9 +400,9 @@ class FixedInput(Map):
     """``F̃(x) = F(x, u)``: a map with its input held at the constant ``u`` (an autonomous map).
 
     The generic autonomous part of a driven map (Map rule 13) and the maps of an input path
-    (:func:`dynsys.maps.paths.parameter_path` with ``"u"``). The fast paths of rules 9–12 and 15
-    are passed on to the inner map with ``u`` filled in; it has no parameters of its own (rules
-    5–7, 14) and no input to split off (rule 13).
+    (:func:`dynsys.maps.paths.parameter_path` with ``"u"``). The fast paths of rules 9–12, 15, 16
+    and ``vjp`` (17) are passed on to the inner map with ``u`` filled in; it has no parameters of
+    its own (rules 5–7, 14; ``param_vjp`` is ``{}``) and no input to split off (rule 13).
 
     Examples
     --------
@@ -322,6 +417,7 @@ class FixedInput(Map):
     dim: int = field(init=False)
     input_dim: int = field(default=0, init=False)
     param_names = ()
+    weight_names = ()
 
     def __post_init__(self):
         if not isinstance(self.map, Map):
@@ -355,3 +451,15 @@ class FixedInput(Map):
     def as_rnn(self):
         rnn = self.map.as_rnn()
         return None if rnn is None else rnn.autonomous(self.u)
+
+    def hidden(self, x):
+        return self.map.hidden(x)
+
+    def hidden_vjp(self, x, g):
+        return self.map.hidden_vjp(x, g)
+
+    def vjp(self, x, u, g):
+        return self.map.vjp(x, self.u, g)
+
+    def param_vjp(self, x, u, g):
+        return {}

@@ -1,9 +1,10 @@
 """The recurrent network of paper eq. 2 as a map, with every fast path of the Map contract.
 
 ``x_t = W_rec σ(x_{t-1}) + W_in u_t + b`` on the pre-activations. Its one-step Jacobian is
-``W_rec diag(σ′(x))`` (eq. 5), so every Jacobian product, tangent step and Newton–Krylov
-matrix–vector product is one GEMM with ``W_rec`` — the overrides of rules 9–15 here — and its
-weights enter affinely, so parameter paths in them have exact derivatives (:class:`AffineRNNPath`).
+``W_rec diag(σ′(x))`` (eq. 5), so every Jacobian product, tangent step, Newton–Krylov
+matrix–vector product and vector–Jacobian product is one GEMM with ``W_rec`` — the overrides of
+rules 9–17 here — and its weights enter affinely, so parameter paths in them have exact
+derivatives (:class:`AffineRNNPath`).
 
 Examples
 --------
@@ -62,7 +63,8 @@ class RNNMap(Map):
     dim: int = field(init=False)
     input_dim: int = field(init=False)
     param_names = ("W_rec", "W_in", "b", "activation", "W_out", "b_out")
-    #: the weight arrays, in the order the trainer stacks them
+    #: the weight arrays, in the order the trainer stacks them (rule 17; ``param_vjp`` covers the
+    #: first three, the readout ``W_out``, ``b_out`` is not part of F)
     weight_names = ("W_rec", "W_in", "b", "W_out", "b_out")
     matrix_free = True
 
@@ -151,8 +153,12 @@ class RNNMap(Map):
         return super().param_derivative(x, name, u)
 
     def hidden(self, x):
-        """``h = σ(x)``: the hidden state of the usual form."""
+        """``h = σ(x)``: the hidden state of the usual form, what the readout reads (rule 16)."""
         return self.activation.fn(x)
+
+    def hidden_vjp(self, x, g):
+        """``σ′(x) ⊙ g`` (rule 16)."""
+        return self.activation.deriv(x) * g
 
     def readout(self, x):
         """``y = W_out σ(x) + b_out`` (requires ``W_out``)."""
@@ -230,6 +236,22 @@ class RNNMap(Map):
 
     def as_rnn(self) -> RNNMap:
         return self
+
+    def vjp(self, x, u, g):
+        """``gᵀ J = (g W_rec) ⊙ σ′(x)``: one GEMM, J never formed (rule 17)."""
+        return (g @ self.W_rec) * self.activation.deriv(x)
+
+    def param_vjp(self, x, u, g):
+        """``W_rec: Σ g σ(x)ᵀ``, ``W_in: Σ g uᵀ``, ``b: Σ g`` over the batch, one GEMM each (rule 17)."""
+        n, m = self.dim, self.input_dim
+        s = self.activation.fn(x)
+        with_u = u is not None and m
+        batch = np.broadcast_shapes(np.shape(g)[:-1], s.shape[:-1], np.shape(u)[:-1] if with_u else ())
+        G = np.broadcast_to(g, batch + (n,)).reshape(-1, n)
+        out = {"W_rec": G.T @ np.broadcast_to(s, batch + (n,)).reshape(-1, n)}
+        out["W_in"] = G.T @ np.broadcast_to(u, batch + (m,)).reshape(-1, m) if with_u else np.zeros((n, m))
+        out["b"] = G.sum(axis=0)
+        return out
 
     def __repr__(self):
         return (

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..activations import get_activation
 from ..errors import DynsysError
-from .base import FixedInput, Map, _set_float_params
+from .base import FixedInput, Map, _set_float_params, _sum_to_shape
 from .rnn import RNNMap
 
 __all__ = ["UnitMap"]
@@ -42,6 +42,7 @@ class UnitMap(Map):
     dim: int = field(default=1, init=False)
     input_dim: int = field(default=1, init=False)
     param_names = ("w", "b", "activation", "w_in")
+    weight_names = ("w", "b", "w_in")
 
     def __post_init__(self):
         _set_float_params(self, "w", "b", "w_in")
@@ -76,7 +77,7 @@ class UnitMap(Map):
             return super().param_derivative(x, name, u)
         return np.asarray(d, dtype=float)[..., None]
 
-    # fast paths (rules 12, 13, 15) --------------------------------------------------------
+    # fast paths (rules 12, 13, 15–17) -----------------------------------------------------
     def _scalar(self, what: str) -> None:
         if np.ndim(self.w) or np.ndim(self.b) or np.ndim(self.w_in):
             raise DynsysError(f"{what} needs a UnitMap with scalar w, b and w_in")
@@ -100,3 +101,26 @@ class UnitMap(Map):
         """The 1-unit :class:`~dynsys.maps.RNNMap` ``x ↦ [[w]] σ(x) + [[w_in]] u + [b]`` (rule 15)."""
         self._scalar("as_rnn")
         return RNNMap([[self.w]], [[self.w_in]], [self.b], self.activation)
+
+    def hidden(self, x):
+        """``σ(x)``: what the readout of the eq. 2 form reads (rule 16; :meth:`as_rnn`)."""
+        return self.activation.fn(x)
+
+    def hidden_vjp(self, x, g):
+        """``σ′(x) ⊙ g`` (rule 16)."""
+        return self.activation.deriv(x) * g
+
+    def vjp(self, x, u, g):
+        """``g w σ′(x)`` (rule 17)."""
+        return g * (self.w * self.activation.deriv(x[..., 0]))[..., None]
+
+    def param_vjp(self, x, u, g):
+        """``w: Σ g σ(x)``, ``b: Σ g``, ``w_in: Σ g u``, summed to the shapes of the (broadcasting)
+        parameters (rule 17)."""
+        g = np.asarray(g)[..., 0]
+        du = 0.0 if u is None else u[..., 0]
+        return {
+            "w": _sum_to_shape(g * self.activation.fn(x[..., 0]), np.shape(self.w)),
+            "b": _sum_to_shape(g, np.shape(self.b)),
+            "w_in": _sum_to_shape(g * du, np.shape(self.w_in)),
+        }

@@ -13,7 +13,7 @@ from dynsys.gradients import (
     jacobian_product_norms,
     temporal_contributions,
 )
-from dynsys.maps import RNNMap, iterate
+from dynsys.maps import FixedInput, RNNMap, UnitMap, iterate
 
 PARAMS = ("W_rec", "W_in", "b", "W_out", "b_out")
 
@@ -342,3 +342,25 @@ def test_stacked_workspace_reuse_is_exact(rng, K):
                 assert reused[2][name].shape == (T + 1, K, B, n)
                 np.testing.assert_array_equal(fresh[2][name], reused[2][name])
     assert ws and all(a.shape[0] >= 13 for key, a in ws.items() if key != "drive")
+
+
+def test_maps_of_the_eq2_form_take_the_fast_path_bit_for_bit(rng):
+    """bptt on an RNNMap is the stacked core with K = 1, exactly; a UnitMap and a FixedInput of an
+    RNN run it as their as_rnn() (keys of eq. 2), not the generic path (tests/gradients/
+    test_generic_bptt.py)."""
+    rnn, u, loss, kw = make_problem(8, 4, 2, 3, 9, 5, "tanh", "softmax", "all", "h0")
+    res = bptt(rnn, u, loss, **kw)
+    stack = [np.array(getattr(rnn, p))[None] for p in PARAMS]
+    lossK, gK, extra = bptt_stacked(*stack, "tanh", u, loss, h0=kw["h0"][None])
+    assert res.loss == float(lossK[0])
+    for p in PARAMS:
+        np.testing.assert_array_equal(res.grads[p], gK[p][0])
+    np.testing.assert_array_equal(res.deltas[1:], extra["deltas"][1:, 0])
+    unit = bptt(UnitMap(w=5.0, b=-2.5, w_in=0.7), u[..., :1], StateLoss(0.3, "last"), h0=np.zeros(1))
+    assert sorted(unit.grads) == ["W_in", "W_rec", "b"] and unit.grads["W_rec"].shape == (1, 1)
+    c = np.array([0.2, -0.4])
+    a = bptt(FixedInput(rnn, c), None, StateLoss(0.1, "all"), steps=6, x0=np.ones(4))
+    b = bptt(rnn.autonomous(c), None, StateLoss(0.1, "all"), steps=6, x0=np.ones(4))
+    assert a.loss == b.loss and sorted(a.grads) == sorted(b.grads) == ["W_in", "W_rec", "b"]
+    for p in a.grads:
+        np.testing.assert_array_equal(a.grads[p], b.grads[p])

@@ -18,9 +18,11 @@ from dynsys.errors import DynsysError
 from dynsys.maps import (
     DelayedLogisticMap,
     FixedInput,
+    GRUMap,
     HenonMap,
     Linearization,
     LogisticMap,
+    LSTMMap,
     Map,
     NewtonMap,
     RNNMap,
@@ -43,6 +45,18 @@ def _rnn(seed=0, n=4, m=2, activation="tanh", readout=True):
     )
 
 
+def _gated(cls, seed=0, n=4, m=2, readout=True):
+    g = np.random.default_rng(seed)
+    G = 3 if cls is GRUMap else 4
+    return cls(
+        g.standard_normal((G * n, m)) if m else None,
+        1.5 * g.standard_normal((G * n, n)) / np.sqrt(n),
+        0.5 * g.standard_normal(G * n),
+        0.5 * g.standard_normal(G * n),
+        g.standard_normal((3, n)) if readout else None,
+    )
+
+
 MAPS = {
     "rnn-tanh": _rnn(0),
     "rnn-sigmoid": _rnn(1, activation="sigmoid"),
@@ -57,6 +71,11 @@ MAPS = {
     "newton": NewtonMap(3),
     "fixed-input-rnn": FixedInput(_rnn(5), [0.4, -0.2]),
     "fixed-input-unit": FixedInput(UnitMap(w=5.0, b=-2.45), [0.3]),
+    "gru": _gated(GRUMap, 7),
+    "gru-autonomous": _gated(GRUMap, 8, n=3, m=0, readout=False),
+    "lstm": _gated(LSTMMap, 9),
+    "lstm-autonomous": _gated(LSTMMap, 10, n=3, m=0, readout=False),
+    "fixed-input-gru": FixedInput(_gated(GRUMap, 11), [0.4, -0.2]),
 }
 IDS = sorted(MAPS)
 
@@ -414,3 +433,157 @@ def test_a_broken_fast_path_fails_its_check(cls, rule):
     RULES[rule](base, np.random.default_rng(1))  # the real map passes
     with pytest.raises(AssertionError):
         RULES[rule](broken, np.random.default_rng(1))
+
+
+# ---------------------------------------------------------------------------------------
+# Gradient rules 16–17 (hidden, vjp, param_vjp) against the generic defaults and finite differences
+# ---------------------------------------------------------------------------------------
+
+READOUT = ("W_out", "b_out")
+
+
+def _vjp_names(m):
+    """Rule 17: param_vjp covers weight_names without the readout names."""
+    return [name for name in m.weight_names if name not in READOUT]
+
+
+def _entries(value, g, limit=12):
+    """Indices of ``value`` to check by finite differences: all, or a seeded sample of ``limit``."""
+    idx = list(np.ndindex(np.shape(value)))
+    if len(idx) > limit:
+        idx = [idx[i] for i in g.choice(len(idx), limit, replace=False)]
+    return idx
+
+
+def check_hidden(m, g):
+    x = _states(m, g)
+    h = m.hidden(x)
+    assert h.shape[:-1] == x.shape[:-1]
+    G = g.standard_normal(h.shape)
+    gx = m.hidden_vjp(x, G)
+    assert gx.shape == x.shape
+    eps = 1e-6
+    for j in range(m.dim):
+        e = np.zeros(m.dim)
+        e[j] = eps
+        fd = np.sum(G * (m.hidden(x + e) - m.hidden(x - e)), axis=-1) / (2 * eps)
+        np.testing.assert_allclose(gx[..., j], fd, rtol=1e-6, atol=1e-7)
+    if type(m).hidden is Map.hidden:  # the default reads the state itself
+        np.testing.assert_array_equal(h, x)
+        np.testing.assert_array_equal(gx, G)
+    rnn = m.as_rnn()
+    if rnn is not None:  # the generic BPTT path reads what the fast path reads
+        np.testing.assert_allclose(h, rnn.hidden(x), rtol=TOL, atol=TOL)
+        np.testing.assert_allclose(gx, rnn.hidden_vjp(x, G), rtol=TOL, atol=TOL)
+
+
+def check_vjp(m, g):
+    x, u = _states(m, g), _inputs(m, g)
+    G = g.standard_normal(x.shape)
+    v = m.vjp(x, u, G)
+    assert v.shape == x.shape
+    np.testing.assert_allclose(v, Map.vjp(m, x, u, G), rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(v, np.einsum("si,sij->sj", G, m.jacobian(x, u)), rtol=TOL, atol=TOL)
+    # many cotangents per state (the temporal-contribution sweep): extra leading axes of g
+    G2 = g.standard_normal((3,) + x.shape)
+    v2 = m.vjp(x, u, G2)
+    assert v2.shape == G2.shape
+    for i in range(3):
+        np.testing.assert_allclose(v2[i], m.vjp(x, u, G2[i]), rtol=TOL, atol=TOL)
+
+
+def check_param_vjp(m, g):
+    x, u = _states(m, g), _inputs(m, g)
+    G = g.standard_normal(x.shape)
+    names = _vjp_names(m)
+    for name in m.weight_names:  # the trainable arrays are parameters (real, or an absent readout)
+        assert name in m.param_names, name
+        value = m.get_param(name)
+        assert (value is None and name in READOUT) or np.asarray(value).dtype.kind == "f", name
+    pv = m.param_vjp(x, u, G)
+    assert sorted(pv) == sorted(names)
+    for name in names:
+        assert pv[name].shape == np.shape(m.get_param(name)), name
+    # against the generic default: exact where param_derivative is analytic
+    exact = type(m).param_derivative is not Map.param_derivative
+    ref = Map.param_vjp(m, x, u, G)
+    for name in names:
+        tol = dict(rtol=TOL, atol=TOL) if exact else dict(rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(pv[name], ref[name], **tol, err_msg=name)
+    # against central differences of <g, F(x, u; θ)> in each (sampled) entry of each weight
+    h = 1e-5
+    for name in names:
+        value = np.asarray(m.get_param(name), dtype=float)
+        for idx in _entries(value, g):
+            entry = f"{name}[{','.join(map(str, idx))}]" if idx else name
+            p = float(value[idx])
+            fp = np.sum(G * m.with_params(**{entry: p + h}).step(x, u))
+            fm = np.sum(G * m.with_params(**{entry: p - h}).step(x, u))
+            assert pv[name][idx] == pytest.approx((fp - fm) / (2 * h), rel=1e-6, abs=1e-7), entry
+    # extra leading axes of g are summed like the batch
+    G2 = g.standard_normal((2,) + x.shape)
+    pv2 = m.param_vjp(x, u, G2)
+    parts = [m.param_vjp(x, u, G2[i]) for i in range(2)]
+    for name in names:
+        np.testing.assert_allclose(pv2[name], parts[0][name] + parts[1][name], rtol=1e-11, atol=TOL)
+
+
+GRADIENT_RULES = {
+    "16 hidden": check_hidden,
+    "17 vjp": check_vjp,
+    "17 param_vjp": check_param_vjp,
+}
+
+
+@pytest.mark.parametrize("rule", sorted(GRADIENT_RULES))
+@pytest.mark.parametrize("name", IDS)
+def test_every_map_follows_the_gradient_rules(name, rule):
+    GRADIENT_RULES[rule](MAPS[name], np.random.default_rng(20130617))
+
+
+def test_gradient_rules_on_a_parameter_grid(rng):
+    """A UnitMap whose w and b are a (3, 2) grid: param_vjp sums to the grid's shape."""
+    w, b = np.meshgrid([4.0, 5.0, 6.0], [-2.5, -2.0], indexing="ij")
+    m = UnitMap(w=w, b=b, w_in=0.7)
+    x, u = rng.uniform(-1, 1, (3, 2, 1)), rng.standard_normal((3, 2, 1))
+    G = rng.standard_normal((3, 2, 1))
+    pv = m.param_vjp(x, u, G)
+    assert pv["w"].shape == (3, 2) and pv["b"].shape == (3, 2) and pv["w_in"].shape == ()
+    ref = Map.param_vjp(m, x, u, G)  # the finite-difference default for grid entries
+    for name in pv:
+        np.testing.assert_allclose(pv[name], ref[name], rtol=1e-6, atol=1e-8, err_msg=name)
+    s = m.activation.fn(x[..., 0])
+    np.testing.assert_allclose(pv["w"], G[..., 0] * s, rtol=TOL)  # closed form, entry by entry
+    assert float(pv["w_in"]) == pytest.approx(float(np.sum(G[..., 0] * u[..., 0])), rel=1e-13)
+    np.testing.assert_allclose(m.vjp(x, u, G), Map.vjp(m, x, u, G), rtol=TOL)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _BrokenVJP(RNNMap):
+    def vjp(self, x, u, g):
+        return super().vjp(x, u, g) * (1 + 1e-9)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _BrokenParamVJP(RNNMap):
+    def param_vjp(self, x, u, g):
+        out = super().param_vjp(x, u, g)
+        return {**out, "W_rec": out["W_rec"].T}  # the outer product the wrong way round
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _BrokenHiddenVJP(RNNMap):
+    def hidden_vjp(self, x, g):
+        return g  # σ′ forgotten
+
+
+@pytest.mark.parametrize(
+    ("cls", "rule"),
+    [(_BrokenVJP, "17 vjp"), (_BrokenParamVJP, "17 param_vjp"), (_BrokenHiddenVJP, "16 hidden")],
+)
+def test_a_broken_gradient_rule_fails_its_check(cls, rule):
+    base = _rnn(0)
+    broken = cls(base.W_rec, base.W_in, base.b, base.activation, base.W_out, base.b_out)
+    GRADIENT_RULES[rule](base, np.random.default_rng(1))
+    with pytest.raises(AssertionError):
+        GRADIENT_RULES[rule](broken, np.random.default_rng(1))
