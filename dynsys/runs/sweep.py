@@ -34,10 +34,13 @@ import datetime
 import itertools
 import os
 import re
+import signal
+import threading
 import time
 import tomllib
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -320,12 +323,37 @@ def _execute(target: str, config: dict, workdir: str | None = None):
         return "failed", None, None, last, time.perf_counter() - t0
 
 
+@contextmanager
+def _interrupts_deferred():
+    """Hold SIGINT and SIGTERM until the block ends (main thread, POSIX; elsewhere a no-op).
+
+    Marking a run 'running' and handing it to a worker must not be split by Ctrl-C: an interrupt
+    inside ``submit`` can leave a worker that was started but not yet registered with the pool,
+    which the cancel path cannot stop, so the interrupted sweep waited for that run to finish.
+    A signal that arrives meanwhile is delivered (as KeyboardInterrupt) when the block ends.
+    """
+    sigs = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 class _LocalExecutor:
     def __init__(self, workers: int):
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver"))
+        # the fork server starts now, with signals unblocked, so that its workers (forked from it,
+        # inheriting its signal mask) still see Ctrl-C while _interrupts_deferred blocks them here
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
     def submit(self, target, cfg, workdir):
         return self.pool.submit(_execute, target, cfg, workdir)
@@ -474,8 +502,9 @@ def run_sweep(
             try:
                 futures = {}
                 for key, cfg, workdir in todo:
-                    store.mark_running(key, runner.name, cfg)
-                    futures[ex.submit(runner.target, cfg, workdir)] = (key, cfg)
+                    with _interrupts_deferred():  # a run marked running is a run handed out
+                        store.mark_running(key, runner.name, cfg)
+                        futures[ex.submit(runner.target, cfg, workdir)] = (key, cfg)
                 finished = ex.as_completed(list(futures))
                 with progress_loop(bar, finished, total=len(futures), desc=f"sweep {runner.name}") as it:
                     for fut in it:
