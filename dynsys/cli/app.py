@@ -91,7 +91,14 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
         if wanted is None or mod.NAME in wanted:
             mod.add_arguments(p)
-        p.set_defaults(_run=mod.run, _option_names=getattr(mod, "OPTION_NAMES", {}))
+        # library name -> option, for error messages: each option by its destination, plus the
+        # command's OPTION_NAMES for library names that differ (n_hidden -> --hidden)
+        options = {
+            a.dest: longs[0]
+            for a in p._actions
+            if (longs := [o for o in a.option_strings if o.startswith("--")])
+        }
+        p.set_defaults(_run=mod.run, _option_names={**options, **getattr(mod, "OPTION_NAMES", {})})
     return parser
 
 
@@ -117,7 +124,7 @@ def main(argv=None) -> int:
     except BrokenPipeError:
         return _stdout_closed()
     except DynsysError as exc:
-        print(f"dynsys {args.command}: error: {_user_names(str(exc), parser, args)}", file=sys.stderr)
+        print(f"dynsys {args.command}: error: {_user_names(str(exc), args)}", file=sys.stderr)
         return 2
     except OSError as exc:
         if exc.filename is None:  # not about a path the user named (a socket, ...)
@@ -148,26 +155,11 @@ def _stdout_closed() -> int:
 _LEADING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _user_names(message: str, parser, args) -> str:
+def _user_names(message: str, args) -> str:
     """``message`` with a leading library parameter name replaced by the command's option."""
     m = _LEADING_NAME.match(message)
-    if m is None:
-        return message
-    options = dict(getattr(args, "_option_names", {}))
-    for action in _command_actions(parser, args.command):
-        longs = [o for o in action.option_strings if o.startswith("--")]
-        if longs:
-            options.setdefault(action.dest, longs[0])
-    option = options.get(m.group(0))
+    option = None if m is None else args._option_names.get(m.group(0))
     return message if option is None else option + message[m.end() :]
-
-
-def _command_actions(parser, command):
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            sub = action.choices.get(command)
-            return [] if sub is None else sub._actions
-    return []
 
 
 def _sigterm_as_interrupt():

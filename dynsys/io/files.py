@@ -364,6 +364,18 @@ def _check_folder_writable(folder: Path, name: str) -> None:
         raise DynsysError(f"{name}: no permission to write in {folder}")
 
 
+def _inspect(path, name: str) -> tuple[Path, str | None]:
+    """``(Path(path), its kind)`` for the writability checks; an empty path or one that cannot be
+    looked at (``"denied"``) is refused here."""
+    if str(path) == "":
+        raise DynsysError(f"{name}: the path is empty")
+    p = Path(path)
+    kind = _kind(p)
+    if kind == "denied":
+        _refuse_denied(p, name)
+    return p, kind
+
+
 def check_writable_output(path, name: str) -> Path:
     """Check, before a long computation, that the file ``path`` can be written; create nothing.
 
@@ -377,14 +389,9 @@ def check_writable_output(path, name: str) -> Path:
     Path
         ``path``.
     """
-    if str(path) == "":
-        raise DynsysError(f"{name}: the path is empty")
-    p = Path(path)
-    kind = _kind(p)
+    p, kind = _inspect(path, name)
     if kind == "dir":
         raise DynsysError(f"{name}: {p} is a folder, not a file")
-    if kind == "denied":
-        _refuse_denied(p, name)
     folder = _nearest_folder(p, name)
     if kind == "file" and not os.access(p, os.W_OK):
         raise DynsysError(f"{name}: no permission to write {p}")
@@ -404,15 +411,10 @@ def check_writable_dir(path, name: str) -> Path:
     Path
         ``path``.
     """
-    if str(path) == "":
-        raise DynsysError(f"{name}: the path is empty")
-    p = Path(path)
-    kind = _kind(p)
+    p, kind = _inspect(path, name)
     if kind == "dir":
         _check_folder_writable(p, name)
         return p
-    if kind == "denied":
-        _refuse_denied(p, name)
     if kind is not None:
         raise DynsysError(f"{name}: {p} is {'a file' if kind == 'file' else 'a broken link'}, not a folder")
     _check_folder_writable(_nearest_folder(p, name), name)

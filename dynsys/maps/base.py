@@ -159,6 +159,24 @@ def _sum_to_shape(a, shape) -> np.ndarray:
 _ENTRY = re.compile(r"^\s*([A-Za-z_]\w*)\s*\[\s*(\d+)\s*(?:,\s*(\d+)\s*)?\]\s*$")
 
 
+def _check_readout(W_out, b_out, n: int, reads: str = ""):
+    """The optional linear readout ``y = W_out·hidden(x) + b_out`` of a map with ``n`` hidden
+    units, validated: ``(W_out, b_out)`` as float arrays (``b_out`` defaults to zeros), or
+    ``(None, None)``. ``reads`` ends the shape message (e.g. ``" to read the hidden state"``)."""
+    if W_out is None:
+        if b_out is not None:
+            raise DynsysError("b_out was given without W_out")
+        return None, None
+    W_out = as_float_array(W_out, "W_out", ndim=2)
+    if W_out.shape[1] != n:
+        raise DynsysError(f"W_out must have shape (k, {n}){reads}, got {W_out.shape}")
+    k = W_out.shape[0]
+    b_out = np.zeros(k) if b_out is None else as_float_array(b_out, "b_out", ndim=1)
+    if b_out.shape != (k,):
+        raise DynsysError(f"b_out must have shape ({k},) to match W_out, got {b_out.shape}")
+    return W_out, b_out
+
+
 def split_param_name(name: str) -> tuple[str, tuple[int, ...]]:
     """``"W_rec[0,2]"`` → ``("W_rec", (0, 2))``; ``"b"`` → ``("b", ())`` (rule 5's vocabulary).
 

@@ -50,7 +50,7 @@ import numpy as np
 from .._validate import as_float_array
 from ..activations import get_activation
 from ..errors import DynsysError
-from .base import Map, _readonly
+from .base import Map, _check_readout, _readonly
 
 __all__ = ["GRUMap", "LSTMMap"]
 
@@ -105,19 +105,7 @@ class _GatedMap(Map):
             if b.shape != (G * n,):
                 raise DynsysError(f"{key} must have shape ({G * n},) to match weight_hh, got {b.shape}")
             biases.append(b)
-        W_out = b_out = None
-        if self.W_out is not None:
-            W_out = as_float_array(self.W_out, "W_out", ndim=2)
-            if W_out.shape[1] != n:
-                raise DynsysError(
-                    f"W_out must have shape (k, {n}) to read the hidden state, got {W_out.shape}"
-                )
-            k = W_out.shape[0]
-            b_out = np.zeros(k) if self.b_out is None else as_float_array(self.b_out, "b_out", ndim=1)
-            if b_out.shape != (k,):
-                raise DynsysError(f"b_out must have shape ({k},) to match W_out, got {b_out.shape}")
-        elif self.b_out is not None:
-            raise DynsysError("b_out was given without W_out")
+        W_out, b_out = _check_readout(self.W_out, self.b_out, n, " to read the hidden state")
         set_ = object.__setattr__
         for key, value in zip(self.weight_names, (W_ih, W_hh, *biases, W_out, b_out)):
             set_(self, key, _readonly(value))

@@ -24,7 +24,7 @@ import numpy as np
 from .._validate import as_float_array
 from ..activations import get_activation
 from ..errors import DynsysError
-from .base import Linearization, Map, _readonly, split_param_name
+from .base import Linearization, Map, _check_readout, _readonly, split_param_name
 from .paths import ParameterPath, path_direction
 
 __all__ = ["RNNMap", "AffineRNNPath"]
@@ -86,17 +86,7 @@ class RNNMap(Map):
             b = np.full(n, float(b))
         if b.shape != (n,):
             raise DynsysError(f"b must have shape ({n},) to match W_rec, got {b.shape}")
-        W_out = b_out = None
-        if self.W_out is not None:
-            W_out = as_float_array(self.W_out, "W_out", ndim=2)
-            if W_out.shape[1] != n:
-                raise DynsysError(f"W_out must have shape (k, {n}), got {W_out.shape}")
-            k = W_out.shape[0]
-            b_out = np.zeros(k) if self.b_out is None else as_float_array(self.b_out, "b_out", ndim=1)
-            if b_out.shape != (k,):
-                raise DynsysError(f"b_out must have shape ({k},) to match W_out, got {b_out.shape}")
-        elif self.b_out is not None:
-            raise DynsysError("b_out was given without W_out")
+        W_out, b_out = _check_readout(self.W_out, self.b_out, n)
         act = get_activation(self.activation)
         set_ = object.__setattr__
         set_(self, "W_rec", _readonly(W))
