@@ -1,4 +1,5 @@
-"""``dynsys train``: train one RNN on a pathological task with MSGD, MSGD-C or MSGD-CR.
+"""``dynsys train``: train one network (``--cell``: RNN, residual, LN, GRU, LSTM) on a
+pathological task with MSGD, MSGD-C or MSGD-CR (the RNN only).
 
 The run folder (``--out``) holds ``checkpoint.npz`` (weights, optimizer and data-generator states,
 the log), and at the end ``weights.npz`` (loadable by every ``--weights`` option) and
@@ -9,7 +10,7 @@ same command again resumes bit for bit; a larger ``--updates`` extends a finishe
 from __future__ import annotations
 
 NAME = "train"
-HELP = "train an RNN on a pathological task (MSGD / MSGD-C / MSGD-CR), resumable"
+HELP = "train an RNN, GRU or LSTM on a pathological task (MSGD / MSGD-C / MSGD-CR), resumable"
 
 #: TrainConfig's field names -> this command's options (for error messages)
 OPTION_NAMES = {"n_hidden": "--hidden", "inits": "--init", "methods": "--method", "seeds": "--seed"}
@@ -28,8 +29,8 @@ def _length(text: str):
 
 
 def add_arguments(p):
+    from ..training.cells import CELLS, cell_inits, default_init
     from ..training.config import METHODS, OPTIMIZERS, SUCCESS_RULES, TrainConfig
-    from ..training.initializers import initializer_names
     from ..training.tasks import task_names
     from ._common import library_default
 
@@ -39,15 +40,18 @@ def add_arguments(p):
     p.add_argument("--task", required=True, help=f"one of {', '.join(task_names())}")
     p.add_argument("--length", required=True, help="sequence length L, or LO:HI for variable lengths")
     p.add_argument(
-        "--init",
-        default=default("inits")[0],
-        help=f"one of {', '.join(initializer_names())} (default %(default)s)",
+        "--cell",
+        choices=CELLS,
+        default=default("cell"),
+        help="recurrent cell (default %(default)s, the paper's eq. 2 RNN)",
     )
+    inits = "; ".join(f"{c}: {', '.join(cell_inits(c))} (default {default_init(c)})" for c in CELLS)
+    p.add_argument("--init", default=None, help=f"initialization of the cell, {inits}")
     p.add_argument(
         "--method",
         choices=METHODS,
-        default=default("methods")[0],
-        help="training method (default %(default)s)",
+        default=None,
+        help="training method (default msgd-cr for the rnn cell, msgd-c for the others)",
     )
     p.add_argument(
         "--updates", type=int, default=default("updates"), help="update budget (default %(default)s)"
@@ -133,8 +137,9 @@ def run(args) -> int:
         batch=args.batch,
         updates=args.updates,
         lr=args.lr,
-        inits=(args.init,),
-        methods=(args.method,),
+        cell=args.cell,
+        inits=None if args.init is None else (args.init,),
+        methods=None if args.method is None else (args.method,),
         seeds=(args.seed,),
         clip=args.clip,
         alpha=args.alpha,

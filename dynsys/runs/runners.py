@@ -225,7 +225,7 @@ def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
     }
     if gen_lengths:
         task = get_task(cfg.task)
-        act = _activation_of(cfg.inits[0])
+        act = _activation_of(cfg.inits[0], cfg.cell)
         gen = np.zeros((len(gen_lengths), len(members)))
         for g, length in enumerate(gen_lengths):
             rng = np.random.default_rng([*cfg.seeds, 0x6E6, length])
@@ -233,7 +233,7 @@ def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
             while left > 0:
                 c = min(cfg.eval_chunk, left)
                 batch = task.generate(rng, length, c)
-                wrong, _ = evaluate(h.params, task, act, batch.inputs, batch.targets)
+                wrong, _ = evaluate(h.params, task, act, batch.inputs, batch.targets, cfg.cell)
                 gen[g] += wrong.sum(axis=1)
                 left -= c
         gen /= cfg.eval_sequences

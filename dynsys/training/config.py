@@ -16,7 +16,7 @@ import numpy as np
 
 from .._validate import check_finite_scalar, check_memory, check_positive_int
 from ..errors import DynsysError
-from .initializers import initializer_names
+from .cells import CELLS, cell_activation, cell_inits, default_init, parameter_count
 from .tasks import Task, get_task, task_names
 
 __all__ = ["METHODS", "OMEGA_FORMS", "OPTIMIZERS", "NONFINITE_POLICIES", "SUCCESS_RULES", "TrainConfig"]
@@ -54,7 +54,12 @@ class TrainConfig:
     lr : float
         Learning rate (paper 0.01).
     inits, methods, seeds : tuple
-        The ensemble is their product (order: init, method, seed).
+        The ensemble is their product (order: init, method, seed). ``inits`` defaults to the
+        cell's default (:func:`dynsys.training.cells.default_init`: ``smart_tanh`` for the RNN),
+        ``methods`` to ``msgd-cr`` for the RNN and ``msgd-c`` for the other cells.
+    cell : str
+        The recurrent cell (:data:`dynsys.training.cells.CELLS`): ``rnn`` (eq. 2, default),
+        ``residual``, ``ln``, ``gru``, ``lstm``. MSGD-CR (Ω) needs ``rnn``.
     clip : float
         Norm-clipping threshold (paper 1.0) for ``msgd-c`` and ``msgd-cr``.
     alpha : float
@@ -81,8 +86,8 @@ class TrainConfig:
     batch: int = 20
     updates: int = 10_000
     lr: float = 0.01
-    inits: tuple[str, ...] = ("smart_tanh",)
-    methods: tuple[str, ...] = ("msgd-cr",)
+    inits: tuple[str, ...] | None = None
+    methods: tuple[str, ...] | None = None
     seeds: tuple[int, ...] = (0,)
     clip: float = 1.0
     alpha: float = 4.0
@@ -102,12 +107,19 @@ class TrainConfig:
     stop_on_success: bool = True
     checkpoint_every: int = 100
     record_updates: bool = False
+    cell: str = "rnn"
 
     def __post_init__(self):
         # every field is checked here, before a run prints or writes anything; each message starts
         # with the field's name ("FIELD must ..., got VALUE": the CLI maps it to its flag)
         set_ = object.__setattr__
         task = _check_task(self.task)
+        _check_one_of(self.cell, "cell", CELLS)
+        cell = self.cell
+        if self.inits is None:
+            set_(self, "inits", (default_init(cell),))
+        if self.methods is None:
+            set_(self, "methods", ("msgd-cr",) if cell == "rnn" else ("msgd-c",))
         set_(self, "length", _check_length(self.length, task))
         ints = {}
         for name in ("n_hidden", "batch", "updates", "eval_every", "eval_sequences", "eval_chunk"):
@@ -121,12 +133,18 @@ class TrainConfig:
                 raise DynsysError(f"inits must be initialization names, got {i!r}")
         set_(self, "inits", tuple(i.replace("-", "_") for i in self.inits))
         for i in self.inits:
-            _check_one_of(i, "inits", initializer_names())
+            if i not in cell_inits(cell):
+                extra = "" if cell == "rnn" else f" for cell {cell!r}"
+                raise DynsysError(f"inits must be one of {', '.join(cell_inits(cell))}{extra}, got {i!r}")
+        if cell != "rnn" and "msgd-cr" in self.methods:
+            raise DynsysError(
+                f"methods: msgd-cr (the Ω regularizer of eq. 9) is defined for cell 'rnn' only, got cell {cell!r}"
+            )
         for m in self.methods:
             _check_one_of(m, "methods", METHODS)
         for seed in self.seeds:
             check_positive_int(seed, "seeds", minimum=0)
-        acts = {_activation_of(i) for i in self.inits}
+        acts = {cell_activation(cell, i) for i in self.inits}
         if len(acts) > 1:
             raise DynsysError(f"inits must share one activation in an ensemble, got {sorted(self.inits)}")
         for name, low, strict in _NUMBER_RULES:
@@ -157,9 +175,22 @@ class TrainConfig:
             )
         return cls(**dict(d))
 
+    @staticmethod
+    def defaults() -> dict:
+        """The default of every field that has a plain one (as :meth:`to_dict` writes values)."""
+        out = {}
+        for f in dataclasses.fields(TrainConfig):
+            if f.default is not dataclasses.MISSING and f.default is not None:
+                out[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
+        return out
+
     def to_dict(self) -> dict:
+        """The config as JSON-able values. A field added after results were stored (``cell``) is
+        written only when it differs from its default, so every earlier config keeps its hash
+        (sweep store keys, work folders) and every earlier checkpoint resumes."""
         out = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+        return {k: v for k, v in out.items() if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
 
     @property
     def members(self) -> list[tuple[str, str, int]]:
@@ -167,8 +198,12 @@ class TrainConfig:
         return list(itertools.product(self.inits, self.methods, self.seeds))
 
 
-def _activation_of(init: str) -> str:
-    return "sigmoid" if init == "sigmoid" else "tanh"
+#: fields added after stores and checkpoints were committed, with the default they are omitted at
+_LATER_FIELDS = {"cell": "rnn"}
+
+
+def _activation_of(init: str, cell: str = "rnn") -> str:
+    return cell_activation(cell, init)
 
 
 #: (field, lower bound, strict) of the real-valued fields: lr > 0, clip > 0, alpha >= 0, ...
@@ -265,11 +300,12 @@ def _memory_estimate(cfg: TrainConfig, task: Task, ints: dict) -> tuple[float, s
     m, k = task.n_in, task.n_out
     T = _max_steps(task, cfg.length)
     S = T if task.read == "all" else 1
-    P = n * n + n * m + n + k * n + k
+    P = parameter_count(cfg.cell, n, m, k)
+    G = {"gru": 3, "lstm": 4}.get(cfg.cell, 1)  # gate blocks a step keeps per unit
     opt = {"sgd": 0, "momentum": 1, "adam": 2}.get(cfg.optimizer, 2)
     weights = K * P * (1 + opt)
     traces = 3 * ints["updates"] * K if cfg.record_updates else 0
-    bptt = 9 * (T + 1) * K * B * n + 2 * T * B * m * K
+    bptt = 9 * G * (T + 1) * K * B * n + 2 * T * B * m * K
     step = bptt + (4 + opt) * K * P
     evaluation = 3 * K * C * n + 4 * S * K * C * k + 2 * T * C * m
     init = K * P + 5 * n * n

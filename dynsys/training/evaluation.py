@@ -68,6 +68,7 @@ def error_rates(state: TrainState, members: np.ndarray, n_seq: int, stream: int)
                 ens.activation,
                 batch.inputs,
                 batch.targets,
+                ens.cell,
             )
             wrong[np.searchsorted(members, sel)] += w.sum(axis=1)
             left -= c
@@ -93,9 +94,10 @@ def evaluate_ensemble(state: TrainState) -> None:
     if act.size:
         err = error_rates(state, act, cfg.eval_sequences, _SCREEN_STREAM)
         row["error"][act] = err
-        W = state.params["W_rec"][act]
-        row["rho"][act] = spectral_radius(W)
-        row["lambda1"][act] = np.linalg.norm(W, ord=2, axis=(-2, -1))
+        if "W_rec" in state.params:  # ρ and λ₁ of W_rec (cells without one, GRU/LSTM: NaN)
+            W = state.params["W_rec"][act]
+            row["rho"][act] = spectral_radius(W)
+            row["lambda1"][act] = np.linalg.norm(W, ord=2, axis=(-2, -1))
         cnt = np.maximum(state.acc["count"], 1)
         for k, src in _MEANS:
             row[k][act] = (state.acc[src] / cnt)[act]

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DynsysError
-from ..maps import RNNMap
-from .config import TrainConfig, _activation_of
+from ..maps import Map
+from .cells import build_map, cell_activation
+from .config import TrainConfig
 
 __all__ = ["TrainingHistory", "EVAL_FIELDS"]
 
@@ -41,7 +42,8 @@ class TrainingHistory:
     loss, error, grad_norm, grad_norm_max, clip_fraction, rho, lambda1, omega, confirm_error : ndarray, shape (E, K)
         Per evaluation and member: mean training loss since the previous evaluation, error rate on
         fresh sequences, mean / max gradient norm before clipping, fraction of clipped updates,
-        ``ρ(W_rec)``, ``λ₁(W_rec)``, mean Ω, error on the confirmation set (NaN when not run).
+        ``ρ(W_rec)``, ``λ₁(W_rec)`` (NaN for a cell without ``W_rec``: GRU, LSTM), mean Ω, error on
+        the confirmation set (NaN when not run).
         NaN after a member stopped.
     solved_at : ndarray of int, shape (K,)
         First update at which the success rule held (−1: never).
@@ -80,12 +82,14 @@ class TrainingHistory:
     def solved(self) -> np.ndarray:
         return self.solved_at >= 0
 
-    def member_map(self, i: int) -> RNNMap:
-        """The trained network of member ``i`` (its final weights, with the readout)."""
-        W_rec, W_in, b, W_out, b_out = (self.params[k][i] for k in RNNMap.weight_names)
-        return RNNMap(W_rec, W_in, b, _activation_of(self.members[i][0]), W_out, b_out)
+    def member_map(self, i: int) -> Map:
+        """The trained network of member ``i`` (its final weights, with the readout): an
+        :class:`~dynsys.maps.RNNMap` for the eq. 2 cell, the cell's map otherwise."""
+        cell = self.config.cell
+        act = cell_activation(cell, self.members[i][0])
+        return build_map(cell, {k: v[i] for k, v in self.params.items()}, act)
 
-    def maps(self) -> list[RNNMap]:
+    def maps(self) -> list[Map]:
         """The trained network of every member, in member order."""
         return [self.member_map(i) for i in range(len(self.members))]
 

@@ -48,7 +48,7 @@ def optimizer_step(params, upd, lr, state, optimizer, momentum, adam):
         state["t"] = state.get("t", np.zeros(K)) + 1  # one Adam step per update, shared by all parameters
         bc1, bc2 = 1 - b1 ** state["t"], 1 - b2 ** state["t"]  # bias corrections, shape (K,)
     new = {}
-    for k in PARAM_NAMES:
+    for k in params:
         shape = (K,) + (1,) * (upd[k].ndim - 1)
         lrk = lr.reshape(shape)
         if optimizer == "sgd":

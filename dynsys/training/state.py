@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..maps import RNNMap
-from .config import TrainConfig, _activation_of
+from .cells import cell_activation, cell_weight_names, init_weights
+from .config import TrainConfig
 from .history import _TRACE_FIELDS, EVAL_FIELDS, TrainingHistory
-from .initializers import initialize
 from .step import StepOptions
 from .tasks import Task, get_task
 
@@ -38,7 +37,6 @@ __all__ = ["CHECKPOINT_KIND", "Ensemble", "TrainState"]
 #: the ``kind`` recorded in the ``__meta__`` of every training checkpoint
 CHECKPOINT_KIND = "dynsys-train-checkpoint"
 
-PARAM_NAMES = RNNMap.weight_names
 #: telemetry summed over the updates between two evaluations (``count``: updates summed)
 _ACC_FIELDS = ("loss", "norm", "norm_max", "clipped", "omega", "count")
 #: per-member flags and counters of a run
@@ -83,7 +81,7 @@ class Ensemble:
             config=cfg,
             task=get_task(cfg.task),
             members=members,
-            activation=_activation_of(cfg.inits[0]),
+            activation=cell_activation(cfg.cell, cfg.inits[0]),
             seeds=seeds,
             seed_index=np.array([seeds.index(s) for _, _, s in members]),
             options=StepOptions.for_members(cfg, members),
@@ -93,6 +91,11 @@ class Ensemble:
     def K(self) -> int:
         """Number of members."""
         return len(self.members)
+
+    @property
+    def cell(self) -> str:
+        """The recurrent cell of every member (:data:`dynsys.training.cells.CELLS`)."""
+        return self.config.cell
 
 
 @dataclass(eq=False)
@@ -109,8 +112,8 @@ class TrainState:
     update : int
         Updates done so far.
     params : dict of ndarray
-        Stacked weights ``W_rec`` (K, n, n), ``W_in`` (K, n, m), ``b`` (K, n), ``W_out`` (K, k, n),
-        ``b_out`` (K, k).
+        Stacked weights over the cell's :func:`~dynsys.training.cells.cell_weight_names` (RNN:
+        ``W_rec`` (K, n, n), ``W_in`` (K, n, m), ``b`` (K, n), ``W_out`` (K, k, n), ``b_out`` (K, k)).
     opt_state : dict of ndarray
         Optimizer state with a leading K axis (empty for SGD; see
         :func:`dynsys.training.optimizer_step`).
@@ -153,13 +156,15 @@ class TrainState:
         member), fresh data streams (``[seed, 1]`` per seed), empty logs."""
         cfg, task, K = ensemble.config, ensemble.task, ensemble.K
         nets = [
-            initialize(init, cfg.n_hidden, task.n_in, task.n_out, rng=np.random.default_rng([seed, 0]))
+            init_weights(
+                cfg.cell, init, cfg.n_hidden, task.n_in, task.n_out, rng=np.random.default_rng([seed, 0])
+            )
             for init, _, seed in ensemble.members
         ]
         return cls(
             ensemble=ensemble,
             update=0,
-            params={k: np.stack([getattr(q, k) for q in nets]) for k in PARAM_NAMES},
+            params={k: np.stack([q[k] for q in nets]) for k in cell_weight_names(cfg.cell)},
             opt_state={},
             rngs=[np.random.default_rng([s, 1]) for s in ensemble.seeds],
             acc={k: np.zeros(K) for k in _ACC_FIELDS},

@@ -19,11 +19,12 @@ import numpy as np
 from .._validate import check_choice
 from ..activations import get_activation
 from ..errors import DynsysError
-from ..gradients.backprop import bptt_stacked
+from ..gradients.backprop import bptt, bptt_stacked
 from ..gradients.clipping import clip_grad_norm_stacked
 from ..gradients.losses import ReadoutLoss
 from ..gradients.regularizers import omega
 from ..maps import RNNMap
+from .cells import build_map, recurrent_name
 from .config import NONFINITE_POLICIES, OMEGA_FORMS, OPTIMIZERS, TrainConfig
 from .optimizers import optimizer_step
 from .tasks import Task, sequence_errors
@@ -158,6 +159,7 @@ def training_step(
     *,
     opt_state=None,
     workspace=None,
+    cell: str = "rnn",
 ):
     """One update of K stacked networks on one minibatch (no validation: trusted inputs).
 
@@ -178,6 +180,11 @@ def training_step(
         Momentum buffers ``v_<p>`` or Adam moments ``m_<p>``, ``s_<p>`` and counter ``t`` (K,).
     workspace : dict or None
         BPTT buffers reused between updates (see :func:`~dynsys.gradients.bptt_stacked`).
+    cell : str
+        The recurrent cell (:mod:`dynsys.training.cells`). ``"rnn"`` takes the stacked eq. 2 path
+        (all K members in one :func:`~dynsys.gradients.bptt_stacked` pass); any other cell runs
+        :func:`~dynsys.gradients.bptt` on each member's map, and its ``params`` are the cell's
+        weight names (no Ω: ``alpha`` must be 0).
 
     Returns
     -------
@@ -197,6 +204,8 @@ def training_step(
     >>> new["W_rec"].shape, bool(info.omega[0] > 0)
     ((1, 8, 8), True)
     """
+    if cell != "rnn":
+        return _generic_step(params, inputs, targets, task, activation, options, opt_state, cell)
     lr, clip, alpha = options.lr, options.clip, options.alpha
     K = params["W_rec"].shape[0]
     T = inputs.shape[0]
@@ -237,6 +246,45 @@ def training_step(
     return new_params, new_state, StepInfo(value, clip_info.norm, clip_info.clipped, clip_info.nonfinite, om)
 
 
+def _member_batch(inputs, targets, i: int):
+    """Member ``i``'s inputs and targets: shared (one stream) or stacked on axis 1."""
+    if inputs.ndim == 4:
+        return inputs[:, i], targets[:, i]
+    return inputs, targets
+
+
+def _generic_step(params, inputs, targets, task, activation, options, opt_state, cell):
+    """:func:`training_step` of a cell without the stacked path: one generic BPTT per member."""
+    if np.any(options.alpha > 0):
+        raise DynsysError(f"alpha must be 0 for cell {cell!r}: Ω (eq. 9) is defined for the eq. 2 RNN only")
+    names = tuple(params)
+    K = params[names[0]].shape[0]
+    T = inputs.shape[0]
+    scale = task.loss_scale(T)
+    value = np.empty(K)
+    grads = {name: np.empty_like(params[name]) for name in names}
+    with np.errstate(all="ignore"):
+        for i in range(K):
+            net = build_map(cell, {name: params[name][i] for name in names}, activation)
+            u, tg = _member_batch(inputs, targets, i)
+            res = bptt(net, u, _readout_loss(task, tg), x0=np.zeros((u.shape[1], net.dim)))
+            value[i] = res.loss * scale
+            for name in names:
+                grads[name][i] = res.grads[name] * scale
+        rec = recurrent_name(cell)
+        # the shrink policy shrinks the recurrent matrix: it is passed under the name the clipper knows
+        keyed = {("W_rec" if nm == rec else nm): grads[nm] for nm in names}
+        upd, clip_info = clip_grad_norm_stacked(
+            keyed, options.clip, nonfinite=options.nonfinite, params={"W_rec": params[rec]}
+        )
+    upd = {nm: upd["W_rec" if nm == rec else nm] for nm in names}
+    new_params, new_state = optimizer_step(
+        params, upd, options.lr, opt_state, options.optimizer, options.momentum, options.adam
+    )
+    om = np.full(K, np.nan)
+    return new_params, new_state, StepInfo(value, clip_info.norm, clip_info.clipped, clip_info.nonfinite, om)
+
+
 def _omega_term(params, extra, reg, bound):
     """Ω of eq. 9 as printed and ∂Ω/∂W_rec for members ``reg`` from a BPTT pass.
 
@@ -251,7 +299,7 @@ def _omega_term(params, extra, reg, bound):
 
 
 def evaluate(
-    params: Mapping[str, np.ndarray], task: Task, activation, inputs, targets
+    params: Mapping[str, np.ndarray], task: Task, activation, inputs, targets, cell: str = "rnn"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Error indicators and loss of K stacked networks on shared sequences.
 
@@ -260,25 +308,18 @@ def evaluate(
     params : dict of ndarray with leading K axis
     inputs : ndarray, shape (T, C, m)
     targets : task targets for the C sequences
+    cell : str
+        The recurrent cell (:mod:`dynsys.training.cells`); any but ``"rnn"`` runs each member's
+        map in turn, from the zero state.
 
     Returns
     -------
     wrong : ndarray of bool, shape (K, C)
     loss : ndarray, shape (K,)
     """
-    act = get_activation(activation)
-    W, Wi, b, Wo, bo = (params[k] for k in PARAM_NAMES)
-    K, n = W.shape[0], W.shape[-1]
     T, C, _ = inputs.shape
-    WT, WiT, WoT = (np.swapaxes(a, -1, -2) for a in (W, Wi, Wo))
-    h = np.zeros((K, C, n))
-    outs = []
     with np.errstate(all="ignore"):
-        for t in range(T):
-            h = act.fn(np.matmul(h, WT) + np.matmul(inputs[t], WiT) + b[:, None, :])
-            if task.read == "all" or t == T - 1:
-                outs.append(np.matmul(h, WoT) + bo[:, None, :])
-        y = np.stack(outs)  # (S, K, C, k)
+        y = _outputs(params, task, activation, inputs, cell)  # (S, K, C, k)
         tg = targets[:, None]  # broadcast over the K members
         wrong = sequence_errors(task, y, tg)
         if task.output == "softmax":
@@ -289,3 +330,33 @@ def evaluate(
         else:
             loss = ((y - tg) ** 2).sum(axis=(0, 2, 3)) / C
     return wrong, loss * task.loss_scale(T)
+
+
+def _outputs(params, task: Task, activation, inputs, cell: str) -> np.ndarray:
+    """The readout ``y`` (S, K, C, k) of K networks at the task's read steps, from the zero state."""
+    T = inputs.shape[0]
+    read = [t for t in range(T) if task.read == "all" or t == T - 1]
+    outs = []
+    if cell == "rnn":
+        act = get_activation(activation)
+        W, Wi, b, Wo, bo = (params[k] for k in PARAM_NAMES)
+        WT, WiT, WoT = (np.swapaxes(a, -1, -2) for a in (W, Wi, Wo))
+        h = np.zeros((W.shape[0], inputs.shape[1], W.shape[-1]))
+        for t in range(T):
+            h = act.fn(np.matmul(h, WT) + np.matmul(inputs[t], WiT) + b[:, None, :])
+            if t in read:
+                outs.append(np.matmul(h, WoT) + bo[:, None, :])
+        return np.stack(outs)
+    names = tuple(params)
+    K = params[names[0]].shape[0]
+    for i in range(K):
+        net = build_map(cell, {name: params[name][i] for name in names}, activation)
+        WoT, bo = params["W_out"][i].T, params["b_out"][i]
+        x = np.zeros((inputs.shape[1], net.dim))
+        ys = []
+        for t in range(T):
+            x = net.step(x, inputs[t])
+            if t in read:
+                ys.append(net.hidden(x) @ WoT + bo)
+        outs.append(np.stack(ys))
+    return np.stack(outs, axis=1)

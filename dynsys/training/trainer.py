@@ -89,6 +89,7 @@ def update_ensemble(state: TrainState, workspaces: dict | None = None) -> None:
             ens.options.select(idx),
             opt_state={k: v[idx] for k, v in state.opt_state.items()},
             workspace=workspaces.setdefault(len(idx), {}),
+            cell=ens.cell,
         )
         for k, v in new.items():
             state.params[k][idx] = v
@@ -157,7 +158,8 @@ def _resume(ckpt: Path, out, ens: Ensemble) -> TrainState:
     arrays, meta = io.load_checkpoint(ckpt)
     if meta.get("kind") != CHECKPOINT_KIND:
         raise DynsysError(f"out: {ckpt} is not a dynsys training checkpoint")
-    saved = dict(meta["config"])
+    # a field added to TrainConfig after the checkpoint was written has its default there
+    saved = {**TrainConfig.defaults(), **meta["config"]}
     mine = ens.config.to_dict()
     diff = sorted(k for k in mine if k not in _FREE_KEYS and json.dumps(saved.get(k)) != json.dumps(mine[k]))
     if diff:

@@ -54,7 +54,7 @@ SMALL = dict(length=20, n_hidden=6, batch=4, updates=6, eval_every=3, eval_seque
         ({"seeds": None}, "seeds must be a value or a sequence of values, got None"),
         (
             {"inits": ("nope",)},
-            "inits must be one of sigmoid, basic_tanh, smart_tanh, orthogonal, identity, got 'nope'",
+            "inits must be one of sigmoid, basic_tanh, smart_tanh, orthogonal, identity, irnn, got 'nope'",
         ),
         ({"inits": 5}, "inits must be initialization names, got 5"),
         ({"methods": ("sgd",)}, "methods must be one of msgd, msgd-c, msgd-cr, got 'sgd'"),
