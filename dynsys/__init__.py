@@ -28,6 +28,8 @@ _EXPORTS = {
     "RNNMap": "maps",
     "GRUMap": "maps",
     "LSTMMap": "maps",
+    "ResidualRNNMap": "maps",
+    "LayerNormRNNMap": "maps",
     "UnitMap": "maps",
     "FixedInput": "maps",
     "LogisticMap": "maps",

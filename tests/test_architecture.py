@@ -43,6 +43,8 @@ CONCRETE_MAPS = {
     "RNNMap",
     "GRUMap",
     "LSTMMap",
+    "ResidualRNNMap",
+    "LayerNormRNNMap",
     "UnitMap",
     "LogisticMap",
     "HenonMap",

@@ -2,12 +2,14 @@
 
 The core of dynsys: everything else depends only on the contract. :class:`RNNMap` is the paper's
 network (eq. 2), :class:`UnitMap` its one-unit model (eq. 8), :class:`GRUMap` and :class:`LSTMMap`
-the gated cells of PyTorch, and the reference maps of the
+the gated cells of PyTorch, :class:`ResidualRNNMap` and :class:`LayerNormRNNMap` the residual and
+layer-normalized RNNs (:mod:`dynsys.maps.modern`), and the reference maps of the
 literature (:mod:`dynsys.maps.reference`) are ground truth for the tools.
 """
 
 from .base import FixedInput, Linearization, Map, split_param_name
 from .gated import GRUMap, LSTMMap
+from .modern import LayerNormRNNMap, ResidualRNNMap
 from .paths import DirectionPath, InputPath, MapParameterPath, ParameterPath, parameter_path, path_direction
 from .reference import DelayedLogisticMap, HenonMap, LogisticMap, NewtonMap
 from .rnn import AffineRNNPath, RNNMap
@@ -22,6 +24,8 @@ __all__ = [
     "RNNMap",
     "GRUMap",
     "LSTMMap",
+    "ResidualRNNMap",
+    "LayerNormRNNMap",
     "UnitMap",
     "LogisticMap",
     "HenonMap",
