@@ -43,6 +43,7 @@ CONCRETE_MAPS = {
     "RNNMap",
     "GRUMap",
     "LSTMMap",
+    "StackedMap",
     "ResidualRNNMap",
     "LayerNormRNNMap",
     "UnitMap",

@@ -55,16 +55,25 @@ def add_weights_argument(parser, required=True):
         "--weights",
         metavar="W.npz",
         required=required,
-        help="weights file: .npz with W_rec, optional W_in, b, W_out, b_out, activation; "
-        "or a PyTorch nn.RNN state dict (.pt/.pth)",
+        help="weights file: .npz with W_rec, optional W_in, b, W_out, b_out, activation (or as written "
+        "by dynsys train for any cell); or a PyTorch nn.RNN / nn.GRU / nn.LSTM state dict (.pt/.pth)",
     )
     parser.add_argument("--activation", default=None, help=activation_help("override the file's activation"))
 
 
 def load_map(args):
+    """The map of ``--weights``: an RNN, residual or LN map (``.npz``), or a GRU, LSTM or stack
+    of them (``.npz`` or ``.pt`` with PyTorch's keys). Every command takes any of them."""
     from ..io.weights import load_weights
 
     return load_weights(args.weights, activation=args.activation, name="--weights")
+
+
+def describe_map(m) -> str:
+    """A few words for a map in a command's text output: ``"50-unit tanh RNNMap"``, ``"GRUMap (dim 24)"``."""
+    act = getattr(m, "activation", None)
+    name = getattr(act, "name", None)
+    return f"{m.dim}-unit {name} {type(m).__name__}" if name else f"{type(m).__name__} (state dim {m.dim})"
 
 
 def print_json(obj) -> None:

@@ -91,7 +91,7 @@ def _build(args):
     else:
         m = load_map(args)
         if m.input_dim:
-            m = m.autonomous()
+            m = m.split_driven()[0]  # the autonomous map F(·, 0)
     ext = None
     if args.extent is not None:
         if len(args.extent) not in (2, 4):

@@ -51,7 +51,7 @@ def run(args) -> int:
 
     from .._validate import check_finite_scalar, check_positive_int
     from ..analysis.equilibria.fixed_points import find_fixed_points, find_slow_points
-    from ._common import load_map, parse_vector, print_json
+    from ._common import describe_map, load_map, parse_vector, print_json
 
     rnn = load_map(args)
     u = None if args.input is None else parse_vector(args.input, "--input")
@@ -76,10 +76,7 @@ def run(args) -> int:
             out["slow_points"] = slow.to_dicts()
         print_json(out)
         return 0
-    print(
-        f"{len(fp)} point(s) of period {period} for a {rnn.dim}-unit {rnn.activation.name} network "
-        f"({fp.message})"
-    )
+    print(f"{len(fp)} point(s) of period {period} for the {describe_map(rnn)} ({fp.message})")
     for i, d in enumerate(fp.to_dicts()):
         state = ", ".join(f"{v:.6g}" for v in d["state"][:6]) + (", …" if rnn.dim > 6 else "")
         print(

@@ -18,7 +18,8 @@ from .files import (
     to_json,
     write_text_atomic,
 )
-from .weights import from_torch_rnn, load_torch_weights, load_weights, save_weights
+from .pytorch import from_torch, from_torch_rnn, load_torch_weights, state_dict_map, to_torch_state_dict
+from .weights import load_weights, save_weights
 
 __all__ = [
     "save_arrays",
@@ -38,6 +39,9 @@ __all__ = [
     "provenance",
     "load_weights",
     "load_torch_weights",
+    "from_torch",
+    "to_torch_state_dict",
+    "state_dict_map",
     "save_weights",
     "from_torch_rnn",
 ]

@@ -3,7 +3,8 @@
 The core of dynsys: everything else depends only on the contract. :class:`RNNMap` is the paper's
 network (eq. 2), :class:`UnitMap` its one-unit model (eq. 8), :class:`GRUMap` and :class:`LSTMMap`
 the gated cells of PyTorch, :class:`ResidualRNNMap` and :class:`LayerNormRNNMap` the residual and
-layer-normalized RNNs (:mod:`dynsys.maps.modern`), and the reference maps of the
+layer-normalized RNNs (:mod:`dynsys.maps.modern`), :class:`StackedMap` a multi-layer network as
+one map (:mod:`dynsys.maps.stacked`), and the reference maps of the
 literature (:mod:`dynsys.maps.reference`) are ground truth for the tools.
 """
 
@@ -13,6 +14,7 @@ from .modern import LayerNormRNNMap, ResidualRNNMap
 from .paths import DirectionPath, InputPath, MapParameterPath, ParameterPath, parameter_path, path_direction
 from .reference import DelayedLogisticMap, HenonMap, LogisticMap, NewtonMap
 from .rnn import AffineRNNPath, RNNMap
+from .stacked import StackedMap
 from .trajectory import Trajectory, iterate
 from .unit import UnitMap
 
@@ -26,6 +28,7 @@ __all__ = [
     "LSTMMap",
     "ResidualRNNMap",
     "LayerNormRNNMap",
+    "StackedMap",
     "UnitMap",
     "LogisticMap",
     "HenonMap",

@@ -1,7 +1,19 @@
-"""Training: the paper's tasks and initializations, the config of a run, one update (MSGD,
+"""Training: the paper's tasks and initializations, the cells it trains (RNN, residual, LN, GRU,
+LSTM), the config of a run, one update (MSGD,
 MSGD-C, MSGD-CR) and its options, optimizers, the state and history of a run, its evaluation and
 the trainer loop."""
 
+from .cells import (
+    CELLS,
+    build_map,
+    cell_activation,
+    cell_inits,
+    cell_weight_names,
+    default_init,
+    init_weights,
+    parameter_count,
+    recurrent_name,
+)
 from .config import METHODS, NONFINITE_POLICIES, OMEGA_FORMS, OPTIMIZERS, SUCCESS_RULES, TrainConfig
 from .evaluation import error_rates, evaluate_ensemble
 from .history import EVAL_FIELDS, TrainingHistory
@@ -14,6 +26,15 @@ from .tasks import Task, TaskBatch, draw_length, get_task, sequence_errors, task
 from .trainer import train, update_ensemble
 
 __all__ = [
+    "CELLS",
+    "build_map",
+    "cell_activation",
+    "cell_inits",
+    "cell_weight_names",
+    "default_init",
+    "init_weights",
+    "parameter_count",
+    "recurrent_name",
     "METHODS",
     "OPTIMIZERS",
     "SUCCESS_RULES",

@@ -56,7 +56,7 @@ CASES = [
     (["check", "--weights", "nokey.npz"], "W_rec"),
     (["check", "--weights", "w.npz", "--activation", "swish"], "swish"),
     (["check", "--weights", "only_hh.pt", "--activation", "tanh"], "weight_ih_l0", TORCH),
-    (["check", "--weights", "two.pt", "--activation", "tanh"], "2-layer", TORCH),
+    (["check", "--weights", "proj.pt"], "projections", TORCH),
     (["check", "--weights", "bi.pt", "--activation", "tanh"], "bidirectional", TORCH),
     (["check", "--weights", "relu.pt"], "nonlinearity", TORCH),
     (["check", "--weights", "lstm.pt", "--activation", "tanh"], "LSTM", TORCH),
@@ -184,7 +184,7 @@ def _write_inputs(root: Path) -> None:
     if torch is not None:
         torch.manual_seed(0)
         torch.save({"weight_hh_l0": torch.randn(4, 4)}, root / "only_hh.pt")
-        torch.save(torch.nn.RNN(2, 4, num_layers=2).state_dict(), root / "two.pt")
+        torch.save(torch.nn.LSTM(2, 4, proj_size=2).state_dict(), root / "proj.pt")
         torch.save(torch.nn.RNN(2, 4, bidirectional=True).state_dict(), root / "bi.pt")
         torch.save(torch.nn.RNN(2, 4, nonlinearity="relu").state_dict(), root / "relu.pt")
         torch.save(torch.nn.LSTM(2, 4).state_dict(), root / "lstm.pt")

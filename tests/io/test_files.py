@@ -181,3 +181,34 @@ def test_to_json_default_and_bad_policy():
     assert to_json([np.nan], nonfinite="null", indent=None) == "[null]"
     with pytest.raises(DynsysError, match="unknown nonfinite 'zero'; known: string, null"):
         to_json(1.0, nonfinite="zero")
+
+
+def test_save_weights_round_trips_every_trainable_map(tmp_path):
+    """RNN, residual, LN (eq. 2 format with ``map``), GRU, LSTM and a stack (PyTorch keys)."""
+    from dynsys.io import load_weights, save_weights
+    from dynsys.maps import GRUMap, LayerNormRNNMap, LSTMMap, ResidualRNNMap, RNNMap, StackedMap
+
+    rng = np.random.default_rng(0)
+    n, m, k = 4, 2, 3
+    r = lambda *s: rng.normal(size=s)  # noqa: E731
+    maps = [
+        RNNMap(r(n, n), r(n, m), r(n), "relu", r(k, n), r(k)),
+        ResidualRNNMap(r(n, n), r(n, m), r(n), r(k, n), r(k), activation="sigmoid"),
+        LayerNormRNNMap(r(n, n), r(n, m), r(n), r(n), r(k, n), r(k)),
+        GRUMap(r(3 * n, m), r(3 * n, n), r(3 * n), r(3 * n), r(k, n), r(k)),
+        LSTMMap(r(4 * n, m), r(4 * n, n), r(4 * n), r(4 * n)),
+        StackedMap((GRUMap(r(3 * n, m), r(3 * n, n)), GRUMap(r(3 * n, n), r(3 * n, n))), W_out=r(k, n)),
+    ]
+    x, u = r(5, maps[0].dim), r(5, m)
+    for i, net in enumerate(maps):
+        back = load_weights(save_weights(tmp_path / f"w{i}.npz", net))
+        assert type(back) is type(net)
+        x = r(5, net.dim)
+        np.testing.assert_array_equal(back.step(x, u), net.step(x, u))
+        np.testing.assert_array_equal(back.hidden(x), net.hidden(x))
+        if "W_out" in net.param_names and net.get_param("W_out") is not None:
+            np.testing.assert_array_equal(back.get_param("W_out"), net.get_param("W_out"))
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, W_rec=np.eye(2), map=np.array("GRUMap"))
+    with pytest.raises(DynsysError, match=r"^weights: 'map' must be one of RNNMap, ResidualRNNMap"):
+        load_weights(bad)
