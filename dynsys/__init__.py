@@ -85,6 +85,10 @@ _EXPORTS = {
     "loss_plane": "analysis",
     "choose_direction": "analysis",
     "check_conditions": "analysis",
+    "conditions_report": "analysis",
+    "gated_bound": "analysis",
+    "GatedBound": "analysis",
+    "ConditionsReport": "analysis",
     "ConditionResult": "analysis",
     "product_evidence": "analysis",
     "spectral_norm": "analysis",
@@ -116,6 +120,8 @@ _EXPORTS = {
     "Certificate": "symbolic",
     "derive_gamma": "symbolic",
     "symbolic_rnn": "symbolic",
+    "symbolic_gated": "symbolic",
+    "SymbolicGated": "symbolic",
 }
 _SUBMODULES = {
     "activations",

@@ -11,6 +11,10 @@ r"""Symbolic derivations with sympy (the only sympy user; imported lazily by ``d
   characteristic polynomial for ``ρ < 1``); for one unit the condition is ``|w| γ < 1``.
 * :func:`symbolic_rnn` — the RNN map of eq. 2 and its Jacobian ``W_rec diag(σ′(x))`` (eq. 5) as
   sympy matrices, with a ``lambdify`` bridge to numpy.
+* :func:`symbolic_gated` — a GRU or LSTM cell with symbolic PyTorch weights, its Jacobian and
+  the decomposition the bounds ``γ_GRU``, ``γ_LSTM`` of
+  :func:`dynsys.analysis.conditions.gated_bound` are derived from, checked to expand to the same
+  matrix (:attr:`SymbolicGated.matches`).
 * :func:`activation_expr` — the sympy expression of an activation σ.
 
 Examples
@@ -25,6 +29,7 @@ Abs(w)/4 < 1
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -38,12 +43,14 @@ __all__ = [
     "activation_expr",
     "Certificate",
     "GammaDerivation",
+    "SymbolicGated",
     "SymbolicRNN",
     "certificate",
     "derive_gamma",
     "lambda1_expr",
     "linear_condition",
     "symbolic_matrix",
+    "symbolic_gated",
     "symbolic_rnn",
     "vanishing_condition",
 ]
@@ -574,3 +581,182 @@ def symbolic_rnn(n: int, m: int = 0, activation="tanh") -> SymbolicRNN:
     F = W * h + W_in * u + b
     J = F.jacobian(x)
     return SymbolicRNN(n, m, act.name, W, W_in, b, x, u, F, J)
+
+
+# ---------------------------------------------------------------------------------------
+# Gated cells: the Jacobian decomposition behind the bounds γ_GRU, γ_LSTM
+# ---------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _sigmoid_function():
+    """A sympy function ``sigmoid`` with ``σ′ = σ(1 − σ)`` (so derivatives stay polynomial in σ)."""
+    sp = _sympy()
+
+    class sigmoid(sp.Function):
+        """σ(a) = 1 / (1 + e^{−a})."""
+
+        def fdiff(self, argindex=1):
+            s = self.func(*self.args)
+            return s * (1 - s)
+
+        def _eval_rewrite_as_exp(self, a, **kwargs):
+            return 1 / (1 + sp.exp(-a))
+
+    return sigmoid
+
+
+@dataclass(frozen=True, eq=False)
+class SymbolicGated:
+    """A GRU or LSTM cell with symbolic PyTorch weights, its Jacobian and the decomposition the
+    bounds ``γ_GRU``, ``γ_LSTM`` are derived from (paper_notes.md, "Conditions for gated cells").
+
+    Attributes
+    ----------
+    cell : {"GRU", "LSTM"}
+    n, m : int
+    weight_ih, weight_hh : sympy Matrix, shapes (G n, m), (G n, n)
+    bias_ih, bias_hh : sympy Matrix (G n, 1)
+    x : sympy Matrix (dim, 1)
+        The state: ``h`` (GRU) or ``[h, c]`` (LSTM).
+    u : sympy Matrix (m, 1)
+    step : sympy Matrix (dim, 1)
+        ``F(x, u)`` as ``torch.nn.GRUCell`` / ``LSTMCell`` computes it.
+    jacobian : sympy Matrix (dim, dim)
+        ``∂F/∂x`` computed by sympy.
+    decomposition : sympy Matrix (dim, dim)
+        The Jacobian as the derivation writes it: GRU
+        ``diag(z) + diag((h − ñ) z(1−z)) W_hz + diag((1−z)(1−ñ²)) [diag(r) W_hn +
+        diag((W_hn h + b_hn) r(1−r)) W_hr]``; LSTM the blocks ``∂c′/∂h = diag(c f(1−f)) W_hf +
+        diag(g i(1−i)) W_hi + diag(i(1−g²)) W_hg``, ``∂h′/∂h = diag(k) ∂c′/∂h +
+        diag(tanh(c′) o(1−o)) W_ho``, ``∂h′/∂c = diag(k f)``, ``∂c′/∂c = diag(f)`` with
+        ``k = o(1 − tanh²c′)``.
+    """
+
+    cell: str
+    n: int
+    m: int
+    weight_ih: Any
+    weight_hh: Any
+    bias_ih: Any
+    bias_hh: Any
+    x: Any
+    u: Any
+    step: Any
+    jacobian: Any
+    decomposition: Any
+
+    @property
+    def matches(self) -> bool:
+        """``jacobian − decomposition`` expands to zero: the decomposition is exact."""
+        sp = _sympy()
+        return all(sp.expand(e) == 0 for e in self.jacobian - self.decomposition)
+
+    def lambdify(self):
+        """numpy callables ``step_fn(weight_ih, weight_hh, bias_ih, bias_hh, x, u)`` and
+        ``jac_fn(...)`` (same arguments; one point per call, ``u`` of shape (m,))."""
+        sp = _sympy()
+        args = [
+            self.weight_ih.tolist(),
+            self.weight_hh.tolist(),
+            list(self.bias_ih),
+            list(self.bias_hh),
+            list(self.x),
+            list(self.u),
+        ]
+        mods = [{"sigmoid": lambda a: 0.5 * (1.0 + np.tanh(0.5 * a))}, "numpy"]
+        f_step = sp.lambdify(args, self.step, modules=mods)
+        f_jac = sp.lambdify(args, self.jacobian, modules=mods)
+        G, n, m, d = self.weight_hh.shape[0] // self.n, self.n, self.m, self.x.shape[0]
+
+        def _args(weight_ih, weight_hh, bias_ih, bias_hh, x, u=None):
+            W_ih = np.zeros((G * n, m)) if weight_ih is None else np.asarray(weight_ih, float)
+            return (
+                W_ih.reshape(G * n, m),
+                np.asarray(weight_hh, float),
+                np.asarray(bias_ih, float),
+                np.asarray(bias_hh, float),
+                np.asarray(x, float),
+                np.zeros(m) if u is None else np.asarray(u, float),
+            )
+
+        def step_fn(*a, **kw):
+            return np.asarray(f_step(*_args(*a, **kw)), dtype=float).reshape(d)
+
+        def jac_fn(*a, **kw):
+            return np.asarray(f_jac(*_args(*a, **kw)), dtype=float).reshape(d, d)
+
+        return step_fn, jac_fn
+
+
+def symbolic_gated(cell: str = "GRU", n: int = 2, m: int = 0) -> SymbolicGated:
+    """Build a GRU or LSTM cell symbolically, its Jacobian and the decomposition of the bounds.
+
+    Parameters
+    ----------
+    cell : {"GRU", "LSTM"}
+    n : int
+        Hidden units (keep it small: 1 to 4).
+    m : int
+        Input dimension.
+
+    Examples
+    --------
+    >>> g = symbolic_gated("GRU", n=1)
+    >>> g.jacobian.shape, g.matches
+    ((1, 1), True)
+    """
+    sp = _sympy()
+    cell = str(cell).upper()
+    if cell not in ("GRU", "LSTM"):
+        raise DynsysError(f"cell must be 'GRU' or 'LSTM', got {cell!r}")
+    if not isinstance(n, int) or not 1 <= n <= 4:
+        raise DynsysError(f"n must be an integer in [1, 4] for the symbolic cell, got {n!r}")
+    if not isinstance(m, int) or m < 0:
+        raise DynsysError(f"m must be a non-negative integer, got {m!r}")
+    S = _sigmoid_function()
+    G = 3 if cell == "GRU" else 4
+    W_ih = sp.Matrix(G * n, m, lambda i, j: sp.Symbol(f"v_{i + 1}_{j + 1}", real=True))
+    W_hh = sp.Matrix(G * n, n, lambda i, j: sp.Symbol(f"w_{i + 1}_{j + 1}", real=True))
+    b_ih = sp.Matrix(G * n, 1, lambda i, _: sp.Symbol(f"a_{i + 1}", real=True))
+    b_hh = sp.Matrix(G * n, 1, lambda i, _: sp.Symbol(f"b_{i + 1}", real=True))
+    u = sp.Matrix(m, 1, lambda i, _: sp.Symbol(f"u_{i + 1}", real=True))
+    h = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"h_{i + 1}", real=True))
+    gi, gh = W_ih * u + b_ih, W_hh * h + b_hh
+    blk = lambda M, k: M[k * n : (k + 1) * n, :]  # noqa: E731 - the k-th gate block
+    dg = lambda v: sp.diag(*list(v))  # noqa: E731
+    one = sp.ones(n, 1)
+    if cell == "GRU":
+        x = h
+        r = (blk(gi, 0) + blk(gh, 0)).applyfunc(S)
+        z = (blk(gi, 1) + blk(gh, 1)).applyfunc(S)
+        ghn = blk(gh, 2)
+        cand = (blk(gi, 2) + r.multiply_elementwise(ghn)).applyfunc(sp.tanh)
+        F = (one - z).multiply_elementwise(cand) + z.multiply_elementwise(h)
+        sz = z.multiply_elementwise(one - z)
+        sr = r.multiply_elementwise(one - r)
+        tn = (one - z).multiply_elementwise(one - cand.applyfunc(lambda e: e**2))
+        decomp = (
+            dg(z)
+            + dg((h - cand).multiply_elementwise(sz)) * blk(W_hh, 1)
+            + dg(tn) * (dg(r) * blk(W_hh, 2) + dg(ghn.multiply_elementwise(sr)) * blk(W_hh, 0))
+        )
+    else:
+        c = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"c_{i + 1}", real=True))
+        x = h.col_join(c)
+        a = gi + gh
+        i_, f_, o_ = (blk(a, k).applyfunc(S) for k in (0, 1, 3))
+        g_ = blk(a, 2).applyfunc(sp.tanh)
+        c_new = f_.multiply_elementwise(c) + i_.multiply_elementwise(g_)
+        tc = c_new.applyfunc(sp.tanh)
+        F = o_.multiply_elementwise(tc).col_join(c_new)
+        s = lambda v: v.multiply_elementwise(one - v)  # noqa: E731 - σ′ through σ
+        k = o_.multiply_elementwise(one - tc.applyfunc(lambda e: e**2))
+        dc_dh = (
+            dg(c.multiply_elementwise(s(f_))) * blk(W_hh, 1)
+            + dg(g_.multiply_elementwise(s(i_))) * blk(W_hh, 0)
+            + dg(i_.multiply_elementwise(one - g_.applyfunc(lambda e: e**2))) * blk(W_hh, 2)
+        )
+        dh_dh = dg(k) * dc_dh + dg(tc.multiply_elementwise(s(o_))) * blk(W_hh, 3)
+        decomp = sp.Matrix(sp.BlockMatrix([[dh_dh, dg(k.multiply_elementwise(f_))], [dc_dh, dg(f_)]]))
+    return SymbolicGated(cell, n, m, W_ih, W_hh, b_ih, b_hh, x, u, F, F.jacobian(x), decomp)

@@ -20,6 +20,7 @@ from dynsys.symbolic import (  # noqa: E402
     derive_gamma,
     lambda1_expr,
     linear_condition,
+    symbolic_gated,
     symbolic_matrix,
     symbolic_rnn,
     vanishing_condition,
@@ -184,3 +185,44 @@ def test_import_dynsys_does_not_import_sympy():
         "assert 'sympy' not in sys.modules, 'sympy imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("cell", ["GRU", "LSTM"])
+def test_gated_jacobian_decomposition_is_exact(rng, cell):
+    """The Jacobian the bounds γ_GRU, γ_LSTM are derived from equals sympy's derivative of the cell
+    (all weights symbolic, n = 2, m = 1), and sympy's Jacobian equals GRUMap/LSTMMap's numerically."""
+    import dataclasses
+
+    from dynsys.maps.gated import GRUMap, LSTMMap
+
+    g = symbolic_gated(cell, n=2, m=1)
+    assert g.jacobian.shape == (g.x.shape[0],) * 2 == ((2, 2) if cell == "GRU" else (4, 4))
+    assert g.matches
+    # the check can fail: drop the reset gate from the W_hn term (GRU) / the f-path (LSTM)
+    wrong = g.decomposition.copy()
+    wrong[0, 0] += g.weight_hh[4, 0] if cell == "GRU" else g.weight_hh[2, 0]
+    assert not dataclasses.replace(g, decomposition=wrong).matches
+    step_fn, jac_fn = g.lambdify()
+    G, cls = (3, GRUMap) if cell == "GRU" else (4, LSTMMap)
+    for _ in range(3):
+        w = [
+            rng.standard_normal((2 * G, 1)),
+            rng.standard_normal((2 * G, 2)),
+            rng.standard_normal(2 * G),
+            rng.standard_normal(2 * G),
+        ]
+        m = cls(*w)
+        x, u = rng.standard_normal(m.dim), rng.standard_normal(1)
+        np.testing.assert_allclose(step_fn(*w, x, u), m.step(x, u), rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(jac_fn(*w, x, u), m.jacobian(x, u), rtol=1e-12, atol=1e-14)
+
+
+def test_symbolic_gated_bad_input():
+    for args, match in (
+        (("RNN",), "cell must be"),
+        (("GRU", 0), "n must be"),
+        (("GRU", 5), "n must be"),
+        (("LSTM", 2, -1), "m must be"),
+    ):
+        with pytest.raises(DynsysError, match=match):
+            symbolic_gated(*args)

@@ -37,8 +37,10 @@ _PARTS = {
     ),
     "conditions": (
         "ConditionResult ProductEvidence check_conditions product_evidence spectral_norm spectral_radius "
+        "SCALE_DECADES "
         "verdict_for ITERATIVE_THRESHOLD"
     ),
+    "cell_conditions": "ConditionsReport GatedBound WHY_NOT_EQ67 conditions_report empirical_verdict gated_bound",
     "lyapunov": "LyapunovSpectrum lyapunov_spectrum orbit_lyapunov sampled_lyapunov LARGE_N",
 }
 _EXPORTS = {name: part for part, names in _PARTS.items() for name in names.split()}

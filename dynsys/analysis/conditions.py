@@ -14,6 +14,8 @@ For the RNN map ``x_t = W_rec σ(x_{t-1}) + W_in u_t + b`` (eq. 2) each one-step
 ``‖∂x_t/∂x_k‖`` along trajectories driven by sampled inputs, their fitted per-step exponential
 rate (which must not exceed ``log η``) and whether the bound held at every measured pair.
 
+Maps without the eq. 2 form (Map rule 15): :mod:`dynsys.analysis.cell_conditions`.
+
 Examples
 --------
 >>> import numpy as np
@@ -44,6 +46,7 @@ __all__ = [
     "spectral_radius",
     "verdict_for",
     "ITERATIVE_THRESHOLD",
+    "SCALE_DECADES",
 ]
 
 Verdict = Literal["vanishing", "may-explode", "boundary"]
@@ -52,6 +55,8 @@ Verdict = Literal["vanishing", "may-explode", "boundary"]
 ITERATIVE_THRESHOLD = 400
 #: above this dimension the evidence uses a block sketch of the Jacobian products
 SKETCH_THRESHOLD = 64
+#: the LSTM bound weights h by s ∈ [10^-d, 10^d] (d = SCALE_DECADES): prefactor κ = max(s, 1/s) ≤ 10^d
+SCALE_DECADES = 2.0
 
 
 def _check_square(W, name="W_rec") -> np.ndarray:
@@ -252,7 +257,8 @@ def _as_rnn(W_or_map, activation) -> RNNMap:
         if rnn is None:
             raise DynsysError(
                 f"check_conditions needs W_rec or a map of the form of eq. 2 (as_rnn() is None for "
-                f"{type(W_or_map).__name__}); product_evidence measures the Jacobian-product rates of any map"
+                f"{type(W_or_map).__name__}); conditions_report gives the empirical verdict (and the bound "
+                "that holds for a GRU or LSTM) for any map"
             )
         return rnn if activation is None else rnn.with_params(activation=get_activation(activation))
     W = _check_square(W_or_map, "W_rec")

@@ -102,3 +102,126 @@ def test_large_matrix_answers_in_seconds(run_cli, tmp_path):
     assert d["spectral_radius"] == pytest.approx(1.0, rel=0.05)  # circular law
     assert d["verdict"] == "may-explode" and d["evidence"]["method"] == "sketch"
     assert elapsed < 60  # generous: a busy shared machine; typically ~5-15 s
+
+
+# ---------------------------------------------------------------------------------------
+# Gated cells: the empirical verdict, the bound that holds, why eq. 6–7 are not stated
+# ---------------------------------------------------------------------------------------
+
+
+def _cell(kind, rng, n=5, m=2, scale=0.3):
+    from dynsys.maps.gated import GRUMap, LSTMMap
+
+    G, cls = {"gru": (3, GRUMap), "lstm": (4, LSTMMap)}[kind]
+    return cls(
+        weight_ih=rng.standard_normal((G * n, m)),
+        weight_hh=scale * rng.standard_normal((G * n, n)),
+        bias_ih=0.3 * rng.standard_normal(G * n),
+        bias_hh=0.3 * rng.standard_normal(G * n),
+    )
+
+
+@pytest.fixture
+def serve_map(monkeypatch):
+    """Make ``--weights`` load the given map (the command's code path for any map, without a file)."""
+
+    def _serve(m):
+        monkeypatch.setattr("dynsys.cli._common.load_map", lambda args: m)
+
+    return _serve
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_gated_json(run_cli, serve_map, rng, kind):
+    from dynsys.analysis import WHY_NOT_EQ67, gated_bound
+
+    cell = _cell(kind, rng)
+    serve_map(cell)
+    code, out, err = run_cli(
+        "check", "--weights", "cell.pt", "--json", "--steps", "20", "--lyapunov-steps", "50"
+    )
+    assert code == 0, err
+    d = json.loads(out)
+    truth = gated_bound(cell, input_radius=1.0)  # the default --input-radius
+    assert d["form"] == kind and d["eq67_stated"] is False and "lambda1" not in d
+    assert d["explanation"] == WHY_NOT_EQ67[kind]
+    assert d["bound"]["gamma"] == pytest.approx(truth.gamma, rel=1e-12)
+    assert d["bound"]["verdict"] == truth.verdict and d["bound"]["inputs"] == "inputs |u_j| ≤ 1"
+    assert d["empirical_verdict"] in ("vanishing", "exploding", "neutral")
+    assert d["bound_held"] is True and d["evidence"]["bound_held"] is True and d["max_log_excess"] <= 0
+    assert isinstance(d["max_lyapunov"], float)
+    if kind == "gru":
+        assert d["bound"]["mu"] == pytest.approx(truth.mu, rel=1e-12)
+    code, out, _ = run_cli("check", "--weights", "cell.pt", "--json", "--no-evidence", "--input-radius", "0")
+    d = json.loads(out)
+    assert (
+        code == 0 and d["evidence"] is None and d["empirical_verdict"] is None and d["max_lyapunov"] is None
+    )
+    assert d["bound"]["gamma"] == pytest.approx(gated_bound(cell).gamma, rel=1e-12)
+    assert d["bound"]["inputs"] == "the constant input u = 0"
+
+
+def test_gated_text_and_latex(run_cli, serve_map, rng):
+    serve_map(_cell("gru", rng, scale=0.05))
+    code, out, err = run_cli("check", "--weights", "cell.pt", "--steps", "15", "--lyapunov-steps", "50")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("Gradient conditions for GRUMap (5 units")
+    assert "eq. 6–7 (λ₁ < 1/γ): not stated — a GRU is not the map of eq. 2" in lines[1]
+    assert "bounds that hold over states |h|∞ ≤ 1 and inputs |u_j| ≤ 1" in out
+    assert "γ_∞ = max_i [z_i + (1 − z_i) μ_i]" in out and "‖∂h_t/∂h_(t−1)‖₂ ≤ γ_GRU" in out
+    assert "bound verdict: vanishing" in out  # small recurrent weights: μ < 1
+    assert "empirical verdict: vanishing" in out and "the bound held" in out
+    assert "largest Lyapunov exponent" in out
+    code, out, _ = run_cli("check", "--weights", "cell.pt", "--latex")
+    assert code == 0 and out.startswith("\\begin{aligned}") and "\\gamma_{\\mathrm{GRU}}" in out
+
+
+def test_other_map_and_latex_refusal(run_cli, serve_map):
+    from dynsys.maps import HenonMap
+
+    serve_map(HenonMap())
+    code, _, err = run_cli("check", "--weights", "h.npz", "--latex")
+    assert code == 2 and err.count("\n") == 1 and "neither the eq. 6–7 certificate" in err
+    code, _, err = run_cli("check", "--weights", "h.npz", "--steps", "20")  # N(0, I) states diverge
+    assert code == 2 and err.count("\n") == 1 and "diverged" in err
+
+
+def test_gated_bad_input_radius(run_cli, serve_map, rng):
+    serve_map(_cell("gru", rng))
+    code, _, err = run_cli("check", "--weights", "cell.pt", "--input-radius", "-1")
+    assert code == 2 and err.count("\n") == 1 and "--input-radius must be >= 0" in err
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".npz"])
+def test_gru_state_dict_end_to_end(run_cli, tmp_path, suffix):
+    """A torch nn.GRU's state dict on disk: the command reads it and states the bound of its weights."""
+    torch = pytest.importorskip("torch")
+    from dynsys.analysis import gated_bound
+    from dynsys.errors import DynsysError
+    from dynsys.io.weights import load_weights
+    from dynsys.maps.gated import GRUMap
+
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(3, 6).double()
+    state = {k: v.detach() for k, v in gru.state_dict().items()}
+    path = tmp_path / f"gru{suffix}"
+    if suffix == ".pt":
+        torch.save(state, path)
+    else:
+        np.savez(path, **{k: v.numpy() for k, v in state.items()})
+    try:
+        load_weights(path)
+    except DynsysError as exc:  # the loader of gated state dicts (dynsys/io/weights.py) is another task
+        if "not supported yet" in str(exc) or "no 'W_rec' array" in str(exc):
+            pytest.skip(f"dynsys.io.weights does not load a GRU state dict from {suffix} yet: {exc}")
+        raise
+    code, out, err = run_cli("check", "--weights", path, "--json", "--steps", "20", "--lyapunov-steps", "50")
+    assert code == 0, err
+    d = json.loads(out)
+    w = {k: state[f"{k}_l0"].numpy() for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    truth = gated_bound(GRUMap(**w), input_radius=1.0)
+    assert d["form"] == "gru" and d["eq67_stated"] is False
+    assert d["bound"]["gamma"] == pytest.approx(truth.gamma, rel=1e-12)
+    assert d["bound"]["mu"] == pytest.approx(truth.mu, rel=1e-12)
+    assert d["bound_held"] is True and d["empirical_verdict"] in ("vanishing", "neutral", "exploding")
