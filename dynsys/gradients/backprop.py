@@ -15,9 +15,11 @@ over the batch. Besides the loss and the gradients this module gives
 
 Two paths, one result (:class:`BPTTResult`). **RNNMap's fast path**: a map with ``as_rnn()``
 (Map rule 15) runs the eq. 2 core (:func:`bptt_stacked`: K networks of the same size at once,
-stacked weights, batched matmuls). **Any other map**: ``step`` forward, storing the states
-(T+1, B, n), then ``vjp`` and ``param_vjp`` backward (Map rule 17; exact whenever the map's
-``jacobian`` and ``param_derivative`` are), the diagnostics through ``vjp`` and ``tangent``.
+stacked weights, batched matmuls). **Any other map**: through the map's
+:class:`~dynsys.maps.base.Tape` (Map rule 18), ``step`` forward, storing the states (T+1, B, n),
+then ``vjp`` backward and the weights' ``param_vjp`` (Map rule 17; the generic tape is exact
+whenever the map's ``jacobian`` and ``param_derivative`` are, and the gated cells' tapes keep their
+gates from the forward pass), the diagnostics through ``vjp`` and ``tangent``.
 :func:`bptt` is the single-map interface with validation and diagnostics.
 
 The losses (:class:`StateLoss`, :class:`ReadoutLoss`) live in :mod:`dynsys.gradients.losses` and the
@@ -417,6 +419,7 @@ def bptt(
     contributions: bool = False,
     jacobian_norms: bool = False,
     dtype=np.float64,
+    workspace: dict | None = None,
 ) -> BPTTResult:
     """Loss, gradients and the eq. 4–5 diagnostics of any map over a batch of sequences.
 
@@ -424,10 +427,11 @@ def bptt(
     :class:`~dynsys.maps.RNNMap`, a :class:`~dynsys.maps.UnitMap`, a
     :class:`~dynsys.maps.FixedInput` of one, a user's map of that form) runs the eq. 2 core
     (:func:`bptt_stacked`, one GEMM per step) and gets the gradients of ``as_rnn()``'s weights.
-    Any other map takes the generic path: ``step`` forward storing the states, then
-    ``vjp``/``param_vjp`` backward, with the gradients of its ``weight_names``; the loss reads
-    ``map.hidden(x_t)`` (the state itself unless the map says otherwise), and a
-    :class:`ReadoutLoss` the map's ``W_out``, ``b_out`` (``get_param``), whose gradients are added.
+    Any other map takes the generic path through its tape (Map rule 18): ``step`` forward
+    storing the states, then ``vjp``/``param_vjp`` backward, with the gradients of its
+    ``weight_names``; the loss reads ``map.hidden(x_t)`` (the state itself unless the map says
+    otherwise), and a :class:`ReadoutLoss` the map's ``W_out``, ``b_out`` (``get_param``), whose
+    gradients are added.
 
     Parameters
     ----------
@@ -452,6 +456,11 @@ def bptt(
         path the products are propagated with ``tangent`` (memory ``O(T B n²)``, as the fast path).
     dtype : float64 (default) or float32
         The generic path computes in the map's own precision and returns arrays of ``dtype``.
+    workspace : dict, optional
+        Generic path: scratch buffers kept between calls (a training loop passes the same dict
+        every update; one call at a time), handed to the map's tape (Map rule 18), which saves
+        the kernel mapping fresh pages for the tape's arrays on every call (they reach tens of
+        MB for large T · B · n). Nothing in the result lives there. The fast path ignores it.
 
     Returns
     -------
@@ -479,7 +488,9 @@ def bptt(
     """
     form = _fast_form(rnn)
     if form is None:
-        return _generic_bptt(rnn, inputs, loss, x0, h0, steps, contributions, jacobian_norms, dtype)
+        return _generic_bptt(
+            rnn, inputs, loss, x0, h0, steps, contributions, jacobian_norms, dtype, workspace
+        )
     rnn = form
     run = _single(rnn, inputs, loss, x0, h0, steps, dtype)
     inputs, T, n, dtype = run["inputs"], run["T"], rnn.dim, run["dtype"]
@@ -578,7 +589,7 @@ def temporal_contributions(rnn: Map, inputs=None, loss=None, *, x0=None, h0=None
 
 
 # ---------------------------------------------------------------------------------------
-# Any map: the generic path (Map rules 3, 16–17)
+# Any map: the generic path (Map rules 3, 16–18)
 # ---------------------------------------------------------------------------------------
 
 
@@ -603,8 +614,8 @@ def _readout_of(map: Map, k_h: int):
     return W_out, b_out
 
 
-def _generic_run(map: Map, inputs, loss, x0, h0, steps, dtype) -> dict:
-    """Validate, run ``step`` forward and ``vjp``/``param_vjp`` backward (the generic BPTT)."""
+def _generic_run(map: Map, inputs, loss, x0, h0, steps, dtype, workspace=None) -> dict:
+    """Validate, run the map's tape (rule 18): ``step`` forward, ``vjp``/``param_vjp`` backward."""
     if loss is None:
         raise DynsysError("loss is required (StateLoss or ReadoutLoss)")
     if h0 is not None and x0 is None:
@@ -619,10 +630,11 @@ def _generic_run(map: Map, inputs, loss, x0, h0, steps, dtype) -> dict:
     inputs, init, T, B, dtype = _validate(map, inputs, loss, x0, h0, steps, dtype, readout=readout)
     no_input = inputs is None or map.input_dim == 0
     u_at = [None] * (T + 1) if no_input else [None, *inputs]  # u_at[t] = u_t (rule 2: None if m = 0)
+    tape = map.tape(None if no_input else inputs, T, B, workspace=workspace)  # rule 18
     xs = np.empty((T + 1, B, n), dtype=dtype)
     xs[0] = 0.0 if init is None else init
     for t in range(1, T + 1):
-        x = map.step(xs[t - 1], u_at[t])
+        x = tape.step(t, xs[t - 1])
         if t == 1 and np.shape(x) != (B, n):
             raise DynsysError(
                 f"rnn.step must keep the batch: shape ({B}, {n}) expected, got {np.shape(x)} "
@@ -633,22 +645,24 @@ def _generic_run(map: Map, inputs, loss, x0, h0, steps, dtype) -> dict:
     hs = np.array(map.hidden(xs), dtype=dtype)  # (T+1, B, k_h), never a view of the states
     if W_out is None:
         W_out, b_out = np.zeros((0, k_h)), np.zeros(0)
+    # the loss steps as a slice when they are consecutive ("all", "last"): views, not copies
+    at = slice(int(lsteps[0]), int(lsteps[-1]) + 1) if np.all(np.diff(lsteps) == 1) else lsteps
     value, gh, loss_grads = loss.value_and_grad(
-        hs[lsteps][:, None], (W_out.astype(dtype)[None], b_out.astype(dtype)[None])
+        hs[at][:, None], (W_out.astype(dtype)[None], b_out.astype(dtype)[None])
     )
-    gxl = np.asarray(map.hidden_vjp(xs[lsteps], gh[:, 0]), dtype=dtype)  # ∂E_t/∂x_t at the loss steps
-    deltas = np.zeros((T + 1, B, n), dtype=dtype)  # ∂E/∂x_t = 0 after the last loss step
-    inject = dict(zip(lsteps.tolist(), range(len(lsteps))))
+    gxl = np.asarray(map.hidden_vjp(xs[at], gh[:, 0]), dtype=dtype)  # ∂E_t/∂x_t at the loss steps
     last = int(lsteps.max())
+    deltas = np.empty((T + 1, B, n), dtype=dtype)
+    deltas[last + 1 :] = 0.0  # ∂E/∂x_t = 0 after the last loss step
+    inject = dict(zip(lsteps.tolist(), range(len(lsteps))))
     gx = np.zeros((B, n), dtype=dtype)
     for t in range(last, 0, -1):  # the deltas: one vjp per step
         if t in inject:
             gx = gx + gxl[inject[t]]
         deltas[t] = gx
-        gx = map.vjp(xs[t - 1], u_at[t], gx)
-    # the weights: Σ_t δ_tᵀ ∂F/∂θ (x_{t-1}, u_t) is one param_vjp over the (t, batch) axes (rule 17)
-    u_all = None if no_input else inputs[:last]
-    pv = map.param_vjp(xs[:last], u_all, deltas[1 : last + 1])
+        gx = tape.vjp(t, deltas[t])
+    # the weights: Σ_t δ_tᵀ ∂F/∂θ (x_{t-1}, u_t) over the steps 1..last (rules 17–18)
+    pv = tape.param_vjp()
     names = _param_vjp_names(map)
     if sorted(pv) != sorted(names):
         raise DynsysError(
@@ -710,8 +724,10 @@ def _generic_jacobian_norms(map: Map, run):
     return out
 
 
-def _generic_bptt(map, inputs, loss, x0, h0, steps, contributions, jacobian_norms, dtype) -> BPTTResult:
-    run = _generic_run(map, inputs, loss, x0, h0, steps, dtype)
+def _generic_bptt(
+    map, inputs, loss, x0, h0, steps, contributions, jacobian_norms, dtype, workspace
+) -> BPTTResult:
+    run = _generic_run(map, inputs, loss, x0, h0, steps, dtype, workspace)
     return BPTTResult(
         loss=run["loss"],
         grads=run["grads"],

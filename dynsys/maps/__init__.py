@@ -8,7 +8,7 @@ one map (:mod:`dynsys.maps.stacked`), and the reference maps of the
 literature (:mod:`dynsys.maps.reference`) are ground truth for the tools.
 """
 
-from .base import FixedInput, Linearization, Map, split_param_name
+from .base import FixedInput, Linearization, Map, Tape, split_param_name
 from .gated import GRUMap, LSTMMap
 from .modern import LayerNormRNNMap, ResidualRNNMap
 from .paths import DirectionPath, InputPath, MapParameterPath, ParameterPath, parameter_path, path_direction
@@ -21,6 +21,7 @@ from .unit import UnitMap
 __all__ = [
     "Map",
     "Linearization",
+    "Tape",
     "FixedInput",
     "split_param_name",
     "RNNMap",

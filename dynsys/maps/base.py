@@ -90,6 +90,37 @@ Gradients (rules 16–17; generic defaults here, exact whenever ``jacobian`` and
     default). BPTT calls ``vjp`` once per step and ``param_vjp`` once per run, over all (T, B)
     states at once. RNNMap overrides both with one GEMM each, UnitMap analytically.
 
+BPTT over a sequence (rule 18; generic default here, exact: it is rules 3 and 17):
+
+18. ``tape(inputs, steps, batch, *, workspace=None)`` — a :class:`Tape`, BPTT's two passes over
+    one input sequence (``inputs`` of shape ``(steps, batch, m)``, or None for no input), one step
+    at a time: ``tape.step(t, x)`` = ``F(x, u_t)`` for ``x`` of shape ``(batch, n)`` and
+    ``t = 1..steps`` in order, keeping what the backward pass needs; then ``tape.vjp(t, g)`` =
+    ``gᵀ ∂F/∂x`` at step ``t``'s state and input (rule 17's ``vjp``), for ``t`` from some ``t_max``
+    down to 1, each once; then ``tape.param_vjp()`` = ``{name: Σ_t g_tᵀ ∂F/∂θ_name(x_{t-1}, u_t)}``
+    over those steps (rule 17's ``param_vjp`` of all of them together: its names, summed over the
+    batch). Default (:class:`Tape`): ``step`` forward, ``vjp`` at the states it was given and one
+    ``param_vjp`` over all ``(t, batch)`` rows at once. ``workspace`` is a dict the caller keeps
+    across runs (a training loop: one for all its updates) and never shares between two live
+    tapes; a map may keep its buffers there (the gated cells keep their (G, T, B, n) arrays: no
+    fresh pages to map per run); what a tape returns never lives there.
+    :func:`~dynsys.gradients.bptt` runs every map without ``as_rnn()`` through it. GRUMap and
+    LSTMMap keep their gates from the forward pass (the input pre-activations of all steps in one
+    GEMM first, then one GEMM per step each way, the weight gradients in one GEMM over all
+    ``steps · batch`` rows).
+
+Periodic points (rule 19; generic default here):
+
+19. ``periodic_box(u=None)`` — a box ``(lo, hi)`` (shape ``(n,)`` each) that contains every
+    periodic point of ``F(·, u)`` — every fixed point and every point of every periodic orbit —
+    or None when the map knows none. Default: the rule-12 :meth:`state_box` (a periodic point is
+    the image of the point before it on its orbit, so a box of all images holds it). Maps whose
+    images are unbounded but whose periodic points are not override it: a GRU's periodic points
+    lie in the open cube ``(−1, 1)ⁿ``, an LSTM's have ``|h| < 1`` and a bounded cell state (the
+    proofs are in their docstrings). The fixed- and period-k-point finders draw their starts in
+    it and reject converged points outside it (:func:`dynsys.analysis.equilibria.find_fixed_points`).
+    As everywhere, ``u = None`` is the input ``step(x, None)`` uses (zero for the built-in maps).
+
 Examples
 --------
 >>> import numpy as np
@@ -112,7 +143,7 @@ import numpy as np
 from .._validate import as_float_array, check_finite_scalar
 from ..errors import DynsysError
 
-__all__ = ["Map", "Linearization", "FixedInput", "split_param_name"]
+__all__ = ["Map", "Linearization", "Tape", "FixedInput", "split_param_name"]
 
 #: the readout arrays (rules 16–17): read by a loss through ``hidden(x)``, not part of ``F``
 _READOUT_NAMES = ("W_out", "b_out")
@@ -318,6 +349,14 @@ class Map:
         """A box ``(lo, hi)`` that contains ``F(x, u)`` for every ``x``, or None (rule 12)."""
         return None
 
+    def periodic_box(self, u=None):
+        """A box ``(lo, hi)`` that contains every periodic point of ``F(·, u)``, or None (rule 19).
+
+        Default: :meth:`state_box` — every periodic point is an image, so it lies in any box of
+        all images.
+        """
+        return self.state_box(u)
+
     def split_driven(self):
         """``(F̃, K)``: the autonomous part and the input matrix of an additive input (rule 13)."""
         if self.input_dim == 0:
@@ -373,6 +412,11 @@ class Map:
             out[name] = grad
         return out
 
+    # -- BPTT over a sequence (rule 18) --------------------------------------------------
+    def tape(self, inputs, steps: int, batch: int, *, workspace=None) -> Tape:
+        """A :class:`Tape` for BPTT over ``inputs`` (steps, batch, m) or None (rule 18)."""
+        return Tape(self, inputs, steps, batch)
+
 
 class Linearization:
     """``J_s = ∂F/∂x(x_s, u)`` for a stack of states ``x`` (S, n) (Map rule 11).
@@ -413,13 +457,87 @@ class Linearization:
         return V
 
 
+class Tape:
+    """BPTT's forward and backward passes over one input sequence, step by step (Map rule 18).
+
+    The generic version, exact whenever the map's rules 3 and 17 are: ``step(t, x)`` is
+    ``map.step(x, u_t)`` and keeps a copy of ``x``; ``vjp(t, g)`` is ``map.vjp(x_{t-1}, u_t, g)``
+    at that copy and keeps ``g``; ``param_vjp()`` is one ``map.param_vjp`` over all the kept
+    steps at once (states, inputs and cotangents stacked along a leading step axis). A map with
+    structure overrides :meth:`Map.tape` and keeps its intermediate values instead.
+
+    Parameters
+    ----------
+    map : Map
+    inputs : ndarray, shape (steps, batch, m), or None
+        ``inputs[t-1] = u_t``; None: no input (``u_t = None``).
+    steps, batch : int
+        The sequence length T and the batch size B.
+
+    Methods
+    -------
+    step(t, x)
+        ``F(x, u_t)`` (batch, n) for the state ``x`` (batch, n) = ``x_{t-1}``; ``t = 1..steps``
+        in order.
+    vjp(t, g)
+        ``gᵀ ∂F/∂x`` (batch, n) at step ``t``'s state and input, for the cotangent ``g``
+        (batch, n) of ``x_t``; after the forward pass, ``t`` from some ``t_max`` down to 1, each
+        once.
+    param_vjp()
+        ``{name: Σ_t g_tᵀ ∂F/∂θ_name(x_{t-1}, u_t)}`` over the steps given to ``vjp``, summed
+        over the batch (Map rule 17's names and shapes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dynsys.maps import UnitMap
+    >>> unit = UnitMap(w=2.0, b=0.5, activation="tanh")  # x' = 2 tanh(x) + 0.5 + u
+    >>> tape = unit.tape(np.ones((2, 1, 1)), 2, 1)
+    >>> x2 = tape.step(2, tape.step(1, np.zeros((1, 1))))
+    >>> g1 = tape.vjp(2, np.ones((1, 1)))  # ∂x_2/∂x_1 = 2 (1 − tanh² x_1)
+    >>> bool(np.isclose(g1[0, 0], 2 / np.cosh(1.5) ** 2))
+    True
+    >>> g0 = tape.vjp(1, g1)
+    >>> bool(np.isclose(tape.param_vjp()["b"], 1 + g1[0, 0]))  # Σ_t ∂x_2/∂x_t
+    True
+    """
+
+    def __init__(self, map: Map, inputs, steps: int, batch: int):
+        self.map, self.inputs, self.steps, self.batch = map, inputs, int(steps), int(batch)
+        self._x: list = [None] * self.steps
+        self._g: list = [None] * self.steps
+        self._top = 0  # t_max, the first step given to vjp
+
+    def _u(self, t: int):
+        return None if self.inputs is None else self.inputs[t - 1]
+
+    def step(self, t: int, x):
+        self._x[t - 1] = np.array(x, copy=True)
+        return self.map.step(self._x[t - 1], self._u(t))
+
+    def vjp(self, t: int, g):
+        g = np.array(g, copy=True)
+        self._top = max(self._top, t)
+        self._g[t - 1] = g
+        return self.map.vjp(self._x[t - 1], self._u(t), g)
+
+    def param_vjp(self) -> dict[str, np.ndarray]:
+        top = self._top
+        if not top:  # no cotangent given: zero gradients
+            return {name: np.zeros(np.shape(self.map.get_param(name))) for name in _param_vjp_names(self.map)}
+        g_any = next(g for g in self._g[:top] if g is not None)
+        G = np.stack([np.zeros_like(g_any) if g is None else g for g in self._g[:top]])
+        U = None if self.inputs is None else self.inputs[:top]
+        return self.map.param_vjp(np.stack(self._x[:top]), U, G)
+
+
 @dataclass(frozen=True, eq=False)
 class FixedInput(Map):
     """``F̃(x) = F(x, u)``: a map with its input held at the constant ``u`` (an autonomous map).
 
     The generic autonomous part of a driven map (Map rule 13) and the maps of an input path
-    (:func:`dynsys.maps.paths.parameter_path` with ``"u"``). The fast paths of rules 9–12, 15, 16
-    and ``vjp`` (17) are passed on to the inner map with ``u`` filled in; it has no parameters of
+    (:func:`dynsys.maps.paths.parameter_path` with ``"u"``). The fast paths of rules 9–12, 15, 16,
+    ``vjp`` (17) and 19 are passed on to the inner map with ``u`` filled in; it has no parameters of
     its own (rules 5–7, 14; ``param_vjp`` is ``{}``) and no input to split off (rule 13).
 
     Examples
@@ -465,6 +583,9 @@ class FixedInput(Map):
 
     def state_box(self, u=None):
         return self.map.state_box(self.u)
+
+    def periodic_box(self, u=None):
+        return self.map.periodic_box(self.u)
 
     def as_rnn(self):
         rnn = self.map.as_rnn()

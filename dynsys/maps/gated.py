@@ -25,6 +25,10 @@ depends on entry ``(gate, i)`` of them through per-unit coefficients ``C_ih``, `
 * ``gᵀ J = (C_hh ⊙ g) W_hh + D ⊙ g`` (:meth:`vjp`), and
 * ``gᵀ ∂F/∂W_hh = Σ_batch (C_hh ⊙ g)ᵀ h`` (:meth:`param_vjp`), likewise for the other weights.
 
+BPTT over a sequence (Map rule 18, :meth:`~GRUMap.tape`) keeps the gates of every step from the
+forward pass instead of recomputing them, with the input pre-activations of all steps in one GEMM
+first and the weight gradients in one GEMM over all steps · batch rows after the backward pass.
+
 The readout ``y = W_out h + b_out`` (optional) reads the hidden state :meth:`~GRUMap.hidden`;
 it is not part of ``F``. A GRU maps any state to a convex combination of ``ñ ∈ (−1, 1)`` and
 ``h``, and an LSTM's cell state is unbounded, so neither has a box holding every image (rule 12:
@@ -50,7 +54,7 @@ import numpy as np
 from .._validate import as_float_array
 from ..activations import get_activation
 from ..errors import DynsysError
-from .base import Map, _check_readout, _readonly
+from .base import Map, Tape, _check_readout, _readonly
 
 __all__ = ["GRUMap", "LSTMMap"]
 
@@ -221,6 +225,16 @@ class _GatedMap(Map):
             "bias_hh": DH.sum(axis=0),
         }
 
+    def tape(self, inputs, steps, batch, *, workspace=None):
+        """BPTT's two passes over ``inputs`` (steps, batch, m) or None, keeping the gates (rule 18).
+
+        The input pre-activations of all steps in one GEMM, one GEMM per step forward
+        (``h W_hhᵀ``) and backward (``(C ⊙ g) W_hh``), the weight gradients in one GEMM each over
+        all steps · batch rows; equal to the generic :class:`~dynsys.maps.base.Tape` up to rounding.
+        The (G, T, B, n) arrays live in ``workspace`` when one is given.
+        """
+        return _TAPES[self._cell](self, inputs, steps, batch, workspace)
+
     def param_derivative(self, x, name, u=None):
         """∂F/∂p, exact for every name of the vocabulary (rule 7).
 
@@ -317,6 +331,38 @@ class GRUMap(_GatedMap):
         gr, gz, gn = np.broadcast_arrays(gr, gz, gn)
         return np.concatenate([gr, gz, gn], axis=-1), np.concatenate([gr, gz, gn * r], axis=-1), g * z
 
+    def periodic_box(self, u=None):
+        r"""A box ``|h_i| ≤ ν_i`` with ``ν_i < 1`` that holds every periodic point (Map rule 19).
+
+        ``ν_i = tanh(|W_in u + b_in|_i + |b_hn|_i + Σ_j |W_hn|_ij)`` bounds the candidate
+        ``|ñ_i(h)|`` on the closed cube ``|h| ≤ 1`` (the reset gate lies in (0, 1)); ``u`` is the
+        constant input (None: zero, as in :meth:`step`). The box lies inside the open cube
+        ``(−1, 1)ⁿ``, although images of states outside the cube leave it (rule 12: no box).
+
+        Proof. Take a periodic orbit (a fixed point is one of period 1) and a unit ``i``; let
+        ``M`` be the largest ``|h_i|`` on the orbit, at a point whose predecessor ``h`` is on the
+        orbit too, so ``|h_i| ≤ M``. With the gates ``z, ñ`` at ``h``,
+        ``M = |(1 − z_i) ñ_i + z_i h_i| ≤ (1 − z_i)|ñ_i| + z_i M``, i.e. ``(1 − z_i)(M − |ñ_i|) ≤ 0``,
+        and since ``z_i < 1``, ``M ≤ |ñ_i| < 1``. So the whole orbit lies in the open cube; there
+        ``|ñ_i| ≤ ν_i``, hence ``M ≤ ν_i``. Outside the cube ``|h_i|`` decreases at every step,
+        but as slowly as ``1 − z_i``: where z saturates to 1.0 in floating point, ``F(h) = h`` to
+        rounding, and Newton's method converges to such "fixed points" far out, which the
+        finders reject with this box.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> gru = GRUMap(weight_hh=np.zeros((3, 1)), bias_ih=[0.0, 0.0, 0.5])  # ñ = tanh(½)
+        >>> lo, hi = gru.periodic_box()
+        >>> bool(np.isclose(hi[0], np.tanh(0.5))), bool(np.isclose(gru.step(hi)[0], hi[0]))
+        (True, True)
+        """
+        n = self.hidden_size
+        a_in = np.abs(self._input_pre(None if u is None else np.asarray(u, dtype=float))[2 * n :])
+        W_hn = self.weight_hh[2 * n :]
+        nu = np.tanh(a_in + np.abs(self.bias_hh[2 * n :]) + np.abs(W_hn).sum(axis=1))
+        return -nu, nu
+
 
 @dataclass(frozen=True, eq=False, repr=False)
 class LSTMMap(_GatedMap):
@@ -385,6 +431,49 @@ class LSTMMap(_GatedMap):
         da = np.concatenate(np.broadcast_arrays(*parts, g_h * tc * o * (1.0 - o)), axis=-1)
         return da, da, g_c * f
 
+    def periodic_box(self, u=None):
+        r"""A box that holds every periodic point ``[h, c]`` (Map rule 19), or None.
+
+        With ``a⁰ = W_ih u + b_ih + b_hh`` (``u`` the constant input; None: zero, as in
+        :meth:`step`) and ``ρ = Σ_j |W_hh|_·j`` per row, every pre-activation at a state with
+        ``|h| ≤ 1`` lies in ``[a⁰ − ρ, a⁰ + ρ]``, so there the gates obey ``i ≤ ī = σ(a⁰_i + ρ_i)``,
+        ``f ≤ f̄ = σ(a⁰_f + ρ_f) < 1``, ``|g| ≤ ḡ = tanh(|a⁰_g| + ρ_g)`` and
+        ``o ≤ ō = σ(a⁰_o + ρ_o)``, unit by unit. The box is
+        ``|c_j| ≤ C_j = ī_j ḡ_j / (1 − f̄_j)`` and ``|h_j| ≤ ō_j tanh(C_j)`` (< 1).
+
+        Proof. Every point of a periodic orbit is the image of its predecessor on the orbit, so
+        ``h = o ⊙ tanh(c) ∈ (−1, 1)ⁿ`` at each of them, and the gates along the orbit (computed
+        from the predecessors' h) obey the bounds. For a unit j let ``C`` be the largest ``|c_j|``
+        on the orbit, at a point whose predecessor has ``|c_j| ≤ C``:
+        ``C = |f_j c_j + i_j g_j| ≤ f̄_j C + ī_j ḡ_j``, so ``C ≤ ī_j ḡ_j / (1 − f̄_j)``; and at
+        each orbit point ``|h_j| = o_j tanh|c_j| ≤ ō_j tanh(C_j)``. None when ``1 − f̄`` underflows
+        (a forget gate saturated at 1 holds any c: no bound).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> lstm = LSTMMap(weight_hh=np.zeros((4, 1)), bias_hh=[0.0, 1.0, 2.0, 0.0])  # constant gates
+        >>> lo, hi = lstm.periodic_box()
+        >>> x = np.zeros(2)
+        >>> for _ in range(200):  # the fixed point c* = i g / (1 − f) is the corner of the box
+        ...     x = lstm.step(x)
+        >>> bool(np.allclose(x, hi))
+        True
+        """
+        n = self.hidden_size
+        a0 = self._input_pre(None if u is None else np.asarray(u, dtype=float)) + self.bias_hh
+        a = (a0 + np.abs(self.weight_hh).sum(axis=1)).reshape(4, n)
+        i_max, o_max = _sigmoid(a[0]), _sigmoid(a[3])
+        g_max = np.tanh(np.abs(a0[2 * n : 3 * n]) + (a[2] - a0[2 * n : 3 * n]))
+        one_minus_f = np.exp(-np.logaddexp(0.0, a[1]))  # 1 − σ(a_f) without cancellation
+        ig = i_max * g_max
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            C = np.where(ig > 0.0, ig / one_minus_f, 0.0)
+        if not np.all(np.isfinite(C)):
+            return None
+        h = o_max * np.tanh(C)
+        return -np.concatenate([h, C]), np.concatenate([h, C])
+
 
 def _affine(x, WT, b=None):
     """``x @ WT (+ b)`` with the leading axes of ``x`` flattened into one GEMM."""
@@ -392,3 +481,255 @@ def _affine(x, WT, b=None):
     out = x.reshape(-1, x.shape[-1]) @ WT if x.ndim > 2 else x @ WT
     out = out.reshape(x.shape[:-1] + WT.shape[-1:])
     return out if b is None else out + b
+
+
+# ---------------------------------------------------------------------------------------
+# Map rule 18: the tapes of BPTT, the gates kept from the forward pass
+# ---------------------------------------------------------------------------------------
+
+
+def _arena(workspace, shapes):
+    """Views of the given shapes into one float64 buffer: fresh, or the caller's ``workspace``
+    buffer reused (rule 18). One buffer rather than many: fewer fresh pages for the kernel to map
+    (numpy asks for huge pages from 4 MiB on), and one entry to keep in the workspace."""
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    total = sum(sizes)
+    buf = None if workspace is None else workspace.get("gated.arena")
+    if not isinstance(buf, np.ndarray) or buf.dtype != np.float64 or buf.size < total:
+        buf = np.empty(total)
+        if workspace is not None:
+            workspace["gated.arena"] = buf
+    offsets = np.cumsum([0, *sizes])
+    return [buf[a:b].reshape(shape) for a, b, shape in zip(offsets[:-1], offsets[1:], shapes)]
+
+
+class _GatedTape(Tape):
+    """Rule 18 for a gated cell: every step's gates kept in gate-major (G, T, B, n) arrays.
+
+    Built once per sequence: the input pre-activations ``W_ih u_t + b_ih`` of all T steps in one
+    (batched) GEMM. The gates are kept in the order ``_order`` (indices into PyTorch's), the
+    sigmoid gates first; their rows of the weights and biases are halved, which is exact, so that
+    ``σ(a) = ½(1 + tanh(a/2))`` (the sigmoid of :mod:`dynsys.activations`) and ``tanh(a)`` come
+    from one ``tanh`` over all gates; gate-major arrays keep every gate's (B, n) block contiguous.
+    A forward step is one GEMM ``h W_hhᵀ`` (one BLAS call per gate) and a few in-place ufuncs;
+    the first ``vjp`` turns the kept gates of steps ``≤ t_max`` into the per-unit coefficients
+    ``C`` at once, in place (``_coefficients``); a backward step is one GEMM ``(C ⊙ g) W_hh`` with
+    the cotangents of the pre-activations kept (in ``_A``, the input pre-activations' storage),
+    and ``param_vjp`` one GEMM per weight over all ``t_max · B`` rows. A step
+    does the floating-point operations of ``step`` (equal up to the GEMMs' order of summation);
+    the backward pass agrees with ``vjp``/``param_vjp`` to rounding.
+    """
+
+    _order: ClassVar[tuple[int, ...]] = ()
+    _n_sig: ClassVar[int] = 0  # the number of sigmoid gates (first in _order)
+    _extra: ClassVar[tuple] = ()  # the shapes of the cell's own arrays, in units (T, B, n) -> (*s, T, B, n)
+
+    def __init__(self, map, inputs, steps, batch, workspace=None):
+        super().__init__(map, inputs, steps, batch)
+        n, m, G = map.hidden_size, map.input_dim, map._gates
+        T, B, order = self.steps, self.batch, list(self._order)
+        half = np.ones((G, 1, 1))
+        half[: self._n_sig] = 0.5
+        W = map.weight_hh.reshape(G, n, n)[order]  # (G, n, n), gate-major in _order
+        self.n = n
+        self._W = np.ascontiguousarray(W)  # the backward GEMM
+        self._WT = np.ascontiguousarray((W * half).transpose(0, 2, 1))  # halved, transposed
+        self._bh = map.bias_hh.reshape(G, 1, n)[order] * half
+        unit = (T, B, n)
+        self._A, self._S, self._X, *self._more = _arena(
+            workspace, [(G, *unit), (G, *unit), (T, B, map.dim), *(s + unit for s in self._extra)]
+        )  # the halved input pre-activations, the gates, x_{t-1}, and ``_extra`` (units of T, B, n)
+        b_i = map.bias_ih.reshape(G, 1, n)[order] * half
+        self._U = None
+        if inputs is None or not m:
+            self._A[...] = b_i[:, None]
+        else:
+            self._U = np.ascontiguousarray(inputs, dtype=float).reshape(T * B, m)
+            W_i = (map.weight_ih.reshape(G, n, m)[order] * half).transpose(0, 2, 1)
+            np.matmul(self._U, W_i, out=self._A.reshape(G, T * B, n))
+            self._A += b_i[:, None]
+        self._tmp = np.empty((G, B, n))
+
+    def vjp(self, t, g):
+        if not self._top:  # the first backward step: the coefficients of steps 1..t at once
+            self._top = t
+            self._coefficients(t)
+        elif t > self._top:
+            raise DynsysError(f"tape.vjp: the steps must descend from t_max = {self._top}, got t = {t}")
+        return self._back(t - 1, np.asarray(g, dtype=float))
+
+    def _pytorch(self, a):
+        """Gate-major arrays (G, ...) of ``_order`` back in PyTorch's order, rows stacked."""
+        out = np.empty_like(a)
+        out[list(self._order)] = a
+        return out.reshape((-1,) + a.shape[2:])
+
+    def _weights(self, DH, DI):
+        """The weight gradients from the cotangents of the recurrent and input pre-activations,
+        gate-major (G, t_max · B, n) each (DI a sequence of per-gate blocks)."""
+        rows = self._top * self.batch
+        H = self._X[: self._top, :, : self.n].reshape(rows, self.n)
+        out = {
+            "weight_hh": self._pytorch(np.matmul(DH.transpose(0, 2, 1), H)),
+            "bias_hh": self._pytorch(DH.sum(axis=1)),
+            "bias_ih": self._pytorch(np.stack([d.sum(axis=0) for d in DI])),
+        }
+        if self._U is None:
+            out["weight_ih"] = np.zeros(self.map.weight_ih.shape)
+        else:
+            U = self._U[:rows]
+            out["weight_ih"] = self._pytorch(np.stack([d.T @ U for d in DI]))
+        return out
+
+    def param_vjp(self):
+        if not self._top:
+            return {
+                k: np.zeros(getattr(self.map, k).shape)
+                for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            }
+        return self._param_grads()
+
+
+class _GRUTape(_GatedTape):
+    """Gates ``S = [r, z, ñ]``; ``_GH`` = the (halved on r, z) recurrent pre-activations."""
+
+    _order = (0, 1, 2)
+    _n_sig = 2
+    _extra = ((3,), ())  # _GH (3, T, B, n) and _cn (T, B, n)
+
+    def __init__(self, map, inputs, steps, batch, workspace=None):
+        super().__init__(map, inputs, steps, batch, workspace)
+        self._GH, self._cn = self._more
+
+    def step(self, t, x):
+        k = t - 1
+        h, gh, S, A = self._X[k], self._GH[:, k], self._S, self._A
+        h[...] = x
+        np.matmul(h, self._WT, out=gh)
+        gh += self._bh  # ½ a_hh on the r, z rows; W_hn h + b_hn
+        rz, c = S[:2, k], S[2, k]
+        np.add(A[:2, k], gh[:2], out=rz)
+        np.tanh(rz, out=rz)
+        rz += 1.0
+        rz *= 0.5  # r, z = σ(a_ih + a_hh)
+        np.multiply(rz[0], gh[2], out=c)
+        c += A[2, k]
+        np.tanh(c, out=c)  # ñ = tanh(a_in + r ⊙ (W_hn h + b_hn))
+        out = np.subtract(h, c)
+        out *= rz[1]
+        out += c  # h' = ñ + z ⊙ (h − ñ)
+        return out
+
+    def _coefficients(self, top):
+        """``∂h'/∂a_hh`` per gate into ``_GH``: ``[c_n r (1 − r) (W_hn h + b_hn), (h − ñ) z (1 − z),
+        c_n r]`` with ``c_n = (1 − z)(1 − ñ²)`` (``_cn``, = ``∂h'/∂a_in``); r and ñ are overwritten."""
+        r, z, c = self._S[:, :top]
+        C = self._GH[:, :top]
+        cn = self._cn[:top]
+        np.subtract(1.0, z, out=cn)
+        np.subtract(self._X[:top], c, out=C[1])
+        C[1] *= z
+        C[1] *= cn  # (h − ñ) z (1 − z)
+        np.multiply(c, c, out=c)
+        np.subtract(1.0, c, out=c)
+        cn *= c  # c_n = (1 − z)(1 − ñ²)
+        np.multiply(C[2], r, out=C[0])  # r (W_hn h + b_hn)
+        np.multiply(cn, r, out=C[2])  # c_n r
+        np.subtract(1.0, r, out=c)
+        C[0] *= c
+        C[0] *= cn
+
+    def _back(self, k, g):
+        d, tmp = self._A[:, k], self._tmp
+        np.multiply(self._GH[:, k], g, out=d)  # the cotangents of a_hh
+        np.multiply(g, self._cn[k], out=self._S[2, k])  # the cotangent of a_in
+        np.matmul(d, self._W, out=tmp)
+        gx = tmp.sum(axis=0)
+        np.multiply(g, self._S[1, k], out=tmp[0])
+        gx += tmp[0]  # + z ⊙ g
+        return gx
+
+    def _param_grads(self):
+        top, B = self._top, self.batch
+        D = self._A[:, :top].reshape(3, top * B, self.n)
+        DN = self._S[2, :top].reshape(top * B, self.n)
+        return self._weights(D, (D[0], D[1], DN))
+
+
+class _LSTMTape(_GatedTape):
+    """Gates ``S = [o, i, f, g]`` (PyTorch's 3, 0, 1, 2: the sigmoid ones first, then the three of
+    c' together); ``_CN`` = c', ``_TC`` = tanh c'."""
+
+    _order = (3, 0, 1, 2)
+    _n_sig = 3
+    _extra = ((), ())  # _CN and _TC (T, B, n)
+
+    def __init__(self, map, inputs, steps, batch, workspace=None):
+        super().__init__(map, inputs, steps, batch, workspace)
+        self._CN, self._TC = self._more
+
+    def step(self, t, x):
+        n, k = self.n, t - 1
+        xp, s, cn, tc, tmp = self._X[k], self._S[:, k], self._CN[k], self._TC[k], self._tmp[0]
+        xp[...] = x
+        np.matmul(xp[:, :n], self._WT, out=s)
+        s += self._bh
+        s += self._A[:, k]  # ½ a on the o, i, f rows, a on the g rows
+        np.tanh(s, out=s)
+        sig = s[:3]
+        sig += 1.0
+        sig *= 0.5  # o, i, f = σ(a)
+        o, i, f, gg = s
+        np.multiply(f, xp[:, n:], out=cn)
+        np.multiply(i, gg, out=tmp)
+        cn += tmp  # c' = f ⊙ c + i ⊙ g
+        np.tanh(cn, out=tc)
+        out = np.empty(xp.shape)
+        np.multiply(o, tc, out=out[:, :n])
+        out[:, n:] = cn
+        return out
+
+    def _coefficients(self, top):
+        """In place: ``_CN`` ← ``o (1 − tanh² c')`` (= ``∂h'/∂c'``), ``_TC`` ← ``tanh c' · o (1 − o)``
+        (``∂h'/∂a_o``), ``S[0]`` ← f, ``S[1:]`` ← ``[g i (1 − i), c f (1 − f), i (1 − g²)]``
+        (``∂c'/∂a`` of the gates i, f, g)."""
+        S, k, co = self._S[:, :top], self._CN[:top], self._TC[:top]
+        o, i, f, gg = S
+        t1, t2 = self._A[0, :top], self._A[1, :top]  # free until the first backward step
+        np.multiply(co, co, out=k)
+        np.subtract(1.0, k, out=k)
+        k *= o  # o (1 − tanh² c')
+        np.subtract(1.0, o, out=t1)
+        co *= o
+        co *= t1  # tanh c' · o (1 − o)
+        S[0] = f
+        np.multiply(gg, gg, out=t1)
+        np.subtract(1.0, t1, out=t1)
+        t1 *= i  # i (1 − g²)
+        np.subtract(1.0, i, out=t2)
+        i *= t2
+        i *= gg  # g i (1 − i)
+        gg[...] = t1
+        np.subtract(1.0, f, out=t1)
+        f *= t1
+        f *= self._X[:top, :, self.n :]  # c f (1 − f)
+
+    def _back(self, k, g):
+        n, d, tmp = self.n, self._A[:, k], self._tmp
+        gh, gc = g[:, :n], tmp[0]
+        np.multiply(gh, self._CN[k], out=gc)
+        gc += g[:, n:]  # the total cotangent of c'
+        np.multiply(self._S[1:, k], gc, out=d[1:])
+        np.multiply(gh, self._TC[k], out=d[0])
+        out = np.empty(g.shape)
+        np.multiply(gc, self._S[0, k], out=out[:, n:])  # f ⊙ g_c
+        np.matmul(d, self._W, out=tmp)
+        tmp.sum(axis=0, out=out[:, :n])
+        return out
+
+    def _param_grads(self):
+        D = self._A[:, : self._top].reshape(4, self._top * self.batch, self.n)
+        return self._weights(D, D)
+
+
+_TAPES = {"GRU": _GRUTape, "LSTM": _LSTMTape}

@@ -205,7 +205,7 @@ def training_step(
     ((1, 8, 8), True)
     """
     if cell != "rnn":
-        return _generic_step(params, inputs, targets, task, activation, options, opt_state, cell)
+        return _generic_step(params, inputs, targets, task, activation, options, opt_state, cell, workspace)
     lr, clip, alpha = options.lr, options.clip, options.alpha
     K = params["W_rec"].shape[0]
     T = inputs.shape[0]
@@ -253,7 +253,7 @@ def _member_batch(inputs, targets, i: int):
     return inputs, targets
 
 
-def _generic_step(params, inputs, targets, task, activation, options, opt_state, cell):
+def _generic_step(params, inputs, targets, task, activation, options, opt_state, cell, workspace):
     """:func:`training_step` of a cell without the stacked path: one generic BPTT per member."""
     if np.any(options.alpha > 0):
         raise DynsysError(f"alpha must be 0 for cell {cell!r}: Ω (eq. 9) is defined for the eq. 2 RNN only")
@@ -267,7 +267,10 @@ def _generic_step(params, inputs, targets, task, activation, options, opt_state,
         for i in range(K):
             net = build_map(cell, {name: params[name][i] for name in names}, activation)
             u, tg = _member_batch(inputs, targets, i)
-            res = bptt(net, u, _readout_loss(task, tg), x0=np.zeros((u.shape[1], net.dim)))
+            # the members run one after another: their tapes may share the buffers of one workspace
+            res = bptt(
+                net, u, _readout_loss(task, tg), x0=np.zeros((u.shape[1], net.dim)), workspace=workspace
+            )
             value[i] = res.loss * scale
             for name in names:
                 grads[name][i] = res.grads[name] * scale

@@ -5,7 +5,8 @@ required rules (``step``, ``jacobian``; the base class gives ``param_derivative`
 differences and every gradient rule by its generic default). Its gradients are checked against
 central differences of the loss, the eq. 3–4 invariant (temporal contributions sum to the
 gradient), explicit Jacobian products (eq. 5) and PyTorch autograd; an RNNMap forced onto the
-generic path gives what its fast path gives.
+generic path gives what its fast path gives. The generic path runs through the map's tape (Map
+rule 18), whose default is exactly the loop of rules 3 and 17.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from dynsys.errors import DynsysError
 from dynsys.gradients import ReadoutLoss, StateLoss, bptt, jacobian_product_norms, temporal_contributions
 from dynsys.maps import FixedInput, Map, RNNMap, UnitMap
+from dynsys.maps.base import Tape
 
 
 # --- the user's map: rules 1–4 only -----------------------------------------------------------
@@ -148,7 +150,7 @@ def assert_close_to_fd(got, fd, tol=1e-7):
 
 
 def test_the_user_map_implements_only_the_required_rules():
-    for name in ("param_derivative", "hidden", "hidden_vjp", "vjp", "param_vjp", "tangent", "as_rnn"):
+    for name in ("param_derivative", "hidden", "hidden_vjp", "vjp", "param_vjp", "tangent", "as_rnn", "tape"):
         assert getattr(LeakyTanhMap, name) is getattr(Map, name), name
     mp = make_map(0)
     assert mp.weight_names == ("A", "B", "s", "W_out", "b_out")  # rule 17's default: real arrays
@@ -403,3 +405,90 @@ def test_bad_input(call, match):
     u = np.random.default_rng(0).normal(size=(3, 2, 2))
     with pytest.raises(DynsysError, match=match):
         call(mp, u)
+
+
+# --- rule 18: the generic path runs through the map's tape ------------------------------------
+
+
+def test_the_default_tape_is_exactly_the_loop_of_step_vjp_and_param_vjp():
+    """Tape (rule 18's default) against rules 3 and 17 called by hand: bit for bit, the backward
+    pass from an earlier step than the last (t_max < T); the tape keeps copies of what it is given."""
+    g = np.random.default_rng(31)
+    T, B, n, top = 5, 3, 4, 3
+    mp = make_map(9, n=n, cls=ExactLeakyTanhMap)
+    u = g.normal(size=(T, B, 2))
+    xs = g.normal(size=(T + 1, B, n))
+    G = g.normal(size=(T, B, n))
+    tape = mp.tape(u, T, B)
+    assert type(tape) is Tape
+    x_in, g_in = xs.copy(), G.copy()
+    for t in range(1, T + 1):
+        np.testing.assert_array_equal(tape.step(t, x_in[t - 1]), mp.step(xs[t - 1], u[t - 1]))
+    x_in[:] = np.nan  # the tape copied the states it was given
+    for t in range(top, 0, -1):
+        np.testing.assert_array_equal(tape.vjp(t, g_in[t - 1]), mp.vjp(xs[t - 1], u[t - 1], G[t - 1]))
+        g_in[t - 1] = np.nan
+    got, want = tape.param_vjp(), mp.param_vjp(xs[:top], u[:top], G[:top])
+    assert sorted(got) == sorted(want) == ["A", "B", "s"]
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
+    # no input: u_t = None
+    auto = make_map(9, n=n, m=0, cls=ExactLeakyTanhMap)
+    tape = auto.tape(None, 2, B)
+    np.testing.assert_array_equal(tape.step(1, xs[0]), auto.step(xs[0]))
+    np.testing.assert_array_equal(tape.vjp(1, G[0]), auto.vjp(xs[0], None, G[0]))
+    assert tape.param_vjp()["B"].shape == (n, 0)
+
+
+@dataclass(frozen=True, eq=False)
+class _SpyTapeMap(ExactLeakyTanhMap):
+    """Records the calls bptt makes on its tape (rule 18) and passes them to the default."""
+
+    def tape(self, inputs, steps, batch, *, workspace=None):
+        spy = _SpyTape(self, inputs, steps, batch)
+        CALLS.append(spy.calls)
+        return spy
+
+
+class _SpyTape(Tape):
+    def __init__(self, map, inputs, steps, batch):
+        super().__init__(map, inputs, steps, batch)
+        self.calls = []
+
+    def step(self, t, x):
+        self.calls.append(("step", t))
+        return super().step(t, x)
+
+    def vjp(self, t, g):
+        self.calls.append(("vjp", t))
+        return super().vjp(t, g)
+
+    def param_vjp(self):
+        self.calls.append(("param_vjp",))
+        return {name: 2.0 * value for name, value in super().param_vjp().items()}  # visibly its own
+
+
+CALLS: list = []
+
+
+@pytest.mark.parametrize("steps", ["all", [2, 4]])
+def test_bptt_on_the_generic_path_runs_through_the_tape(steps):
+    g = np.random.default_rng(33)
+    T, B, n, k = 6, 2, 4, 3
+    plain = make_map(10, n=n, k=k, cls=ExactLeakyTanhMap)
+    spy = _SpyTapeMap(plain.A, plain.B, plain.s, plain.W_out, plain.b_out)
+    u, x0 = g.normal(size=(T, B, 2)), g.normal(size=(B, n))
+    loss = make_loss(g, "mse", steps, T, B, k, n)
+    CALLS.clear()
+    a, b = bptt(spy, u, loss, x0=x0, workspace={}), bptt(plain, u, loss, x0=x0)
+    last = T if steps == "all" else 4
+    assert CALLS == [
+        [("step", t) for t in range(1, T + 1)] + [("vjp", t) for t in range(last, 0, -1)] + [("param_vjp",)]
+    ]
+    for name in ("A", "B", "s"):  # the weights' gradients are the tape's
+        np.testing.assert_array_equal(a.grads[name], 2.0 * b.grads[name])
+    for name in ("W_out", "b_out"):
+        np.testing.assert_array_equal(a.grads[name], b.grads[name])
+    np.testing.assert_array_equal(a.deltas, b.deltas)
+    np.testing.assert_array_equal(a.states, b.states)
+    assert np.all(b.deltas[last + 1 :] == 0.0)

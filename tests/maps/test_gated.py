@@ -2,17 +2,22 @@
 
 Oracles: ``torch.nn.GRUCell`` / ``LSTMCell`` in float64 (steps to 1e-12; Jacobians, state and
 parameter VJPs through autograd to 1e-10), central differences without torch (Jacobians and
-parameter derivatives), and fixed points derived by hand.
+parameter derivatives), and fixed points derived by hand. The cells' tapes (Map rule 18: BPTT over
+a sequence) against the generic Tape and, through ``bptt``, against autograd over the sequence.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 import dynsys
 from dynsys.errors import DynsysError
+from dynsys.gradients import ReadoutLoss, StateLoss, bptt, temporal_contributions
 from dynsys.maps import GRUMap, LSTMMap, Map
+from dynsys.maps.base import Tape
 
 N, M, B = 5, 3, 7
 CELLS = {"gru": (GRUMap, 3), "lstm": (LSTMMap, 4)}
@@ -364,9 +369,6 @@ def test_fixed_points_of_random_autonomous_cells(kind, seed):
     assert {"stable", "saddle"} <= set(true)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="find_fixed_points has no box for a GRU's fixed points (Map rule 12 is None)"
-)
 def test_gru_fixed_points_lie_in_the_open_cube():
     """Every periodic point of a GRU has |h_i| < 1 (|h_i| > 1 strictly decreases: |h'_i| ≤ (1 − z)|ñ_i|
     + z|h_i|). Far out the z gate saturates to 1.0 in floating point, F(h) = h exactly there, and
@@ -378,3 +380,187 @@ def test_gru_fixed_points_lie_in_the_open_cube():
 
 def test_gated_maps_are_maps():
     assert issubclass(GRUMap, Map) and issubclass(LSTMMap, Map)
+
+
+# ---------------------------------------------------------------------------------------
+# Map rule 18: the cells' tapes (BPTT over a sequence) against the generic Tape and torch
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class _GenericTapeGRU(GRUMap):
+    """The GRU on the generic tape of rule 18 (step, vjp, one param_vjp)."""
+
+    def tape(self, inputs, steps, batch, *, workspace=None):
+        return Tape(self, inputs, steps, batch)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class _GenericTapeLSTM(LSTMMap):
+    def tape(self, inputs, steps, batch, *, workspace=None):
+        return Tape(self, inputs, steps, batch)
+
+
+GENERIC = {"gru": _GenericTapeGRU, "lstm": _GenericTapeLSTM}
+
+
+def _through(tape, xs, G, top):
+    """Feed the states ``xs`` (T+1, B, dim) and cotangents ``G`` to a tape: (F, vjps, param_vjp)."""
+    T = len(xs) - 1
+    F = np.stack([tape.step(t, xs[t - 1]) for t in range(1, T + 1)])
+    V = np.stack([tape.vjp(t, G[t - 1]) for t in range(top, 0, -1)])
+    return F, V, tape.param_vjp()
+
+
+@pytest.mark.parametrize("top", [6, 4])
+@pytest.mark.parametrize("m_in", [M, 0])
+@pytest.mark.parametrize("kind", sorted(CELLS))
+def test_tape_equals_the_generic_tape(kind, m_in, top, rng):
+    """Rule 18's fast version against its default (step, vjp and param_vjp of rule 17), with the
+    backward pass from every step or from an earlier one (t_max < T)."""
+    T = 6
+    gmap, _ = _make(kind, rng, m=m_in, W_out=rng.standard_normal((2, N)))
+    u = rng.standard_normal((T, B, m_in)) if m_in else None
+    xs = _states(gmap, rng, (T + 1, B))
+    G = rng.standard_normal((T, B, gmap.dim))
+    F, V, P = _through(gmap.tape(u, T, B), xs, G, top)
+    F0, V0, P0 = _through(Tape(gmap, u, T, B), xs, G, top)
+    np.testing.assert_allclose(F, F0, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(F0, gmap.step(xs[:-1], u), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(V, V0, rtol=1e-12, atol=1e-13)
+    assert sorted(P) == sorted(P0) == sorted(WEIGHTS)
+    for k in WEIGHTS:
+        assert P[k].shape == P0[k].shape == getattr(gmap, k).shape, k
+        np.testing.assert_allclose(P[k], P0[k], rtol=1e-12, atol=1e-12, err_msg=k)
+    # the default is rule 17 over the stacked steps 1..top
+    want = gmap.param_vjp(xs[:top], None if u is None else u[:top], G[:top])
+    for k in WEIGHTS:
+        np.testing.assert_allclose(P0[k], want[k], rtol=1e-13, atol=1e-13, err_msg=k)
+
+
+@pytest.mark.parametrize("kind", sorted(CELLS))
+def test_tape_workspace_is_reused_and_nothing_returned_lives_there(kind, rng):
+    gmap, _ = _make(kind, rng)
+    ws = {}
+    runs = []
+    for T in (6, 9, 4):  # grow, then fit into the grown buffer
+        u, xs = rng.standard_normal((T, B, M)), _states(gmap, rng, (T + 1, B))
+        G = rng.standard_normal((T, B, gmap.dim))
+        got = _through(gmap.tape(u, T, B, workspace=ws), xs, G, T)
+        want = _through(gmap.tape(u, T, B), xs, G, T)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        for k in WEIGHTS:
+            np.testing.assert_array_equal(got[2][k], want[2][k])
+        runs.append((got, want))
+        if T == 9:
+            buffers = {id(v) for v in ws.values()}
+    assert {id(v) for v in ws.values()} == buffers  # the smaller run reused the buffer
+    for got, want in runs:  # later runs did not overwrite what earlier ones returned
+        np.testing.assert_array_equal(got[0], want[0])
+        for k in WEIGHTS:
+            np.testing.assert_array_equal(got[2][k], want[2][k])
+
+
+@pytest.mark.parametrize("kind", sorted(CELLS))
+def test_tape_before_and_against_the_order_of_the_backward_pass(kind, rng):
+    gmap, _ = _make(kind, rng)
+    for tape in (gmap.tape(None, 3, B), Tape(gmap, None, 3, B)):
+        P = tape.param_vjp()  # no cotangents given: zeros
+        assert sorted(P) == sorted(WEIGHTS)
+        for k in WEIGHTS:
+            np.testing.assert_array_equal(P[k], np.zeros(getattr(gmap, k).shape))
+    tape, x = gmap.tape(None, 3, B), _states(gmap, rng)
+    for t in (1, 2, 3):
+        x = tape.step(t, x)
+    tape.vjp(2, np.ones((B, gmap.dim)))
+    with pytest.raises(DynsysError, match="must descend"):
+        tape.vjp(3, np.ones((B, gmap.dim)))
+
+
+def _torch_bptt(kind, p, W_out, b_out, x0, u, labels, steps, n, m):
+    """Loss, weight gradients and ∂E/∂x_0 by autograd through the torch cell over the sequence."""
+    import torch
+
+    cell = _torch_cell(kind, p, n, m)
+    Wo, bo = (torch.tensor(a, requires_grad=True) for a in (W_out, b_out))
+    x = xt0 = torch.tensor(x0, requires_grad=True)
+    T = u.shape[0]
+    read = (
+        {T: 0}
+        if steps == "last"
+        else {t: i for i, t in enumerate(range(1, T + 1) if steps == "all" else steps)}
+    )
+    total = 0.0
+    for t in range(1, T + 1):
+        x = _torch_step(kind, cell, x, torch.from_numpy(u[t - 1]), n)
+        if t in read:
+            y = x[:, :n] @ Wo.T + bo
+            total = (
+                total
+                + torch.nn.functional.cross_entropy(y, torch.from_numpy(labels[read[t]]), reduction="sum")
+                / x0.shape[0]
+            )
+    params = [getattr(cell, k) for k in WEIGHTS] + [Wo, bo, xt0]
+    grads = torch.autograd.grad(total, params)
+    return float(total.detach()), dict(zip((*WEIGHTS, "W_out", "b_out", "x0"), (g.numpy() for g in grads)))
+
+
+@pytest.mark.parametrize("steps", ["last", "all", [2, 5]])
+@pytest.mark.parametrize("m_in", [M, 0])
+@pytest.mark.parametrize("kind", sorted(CELLS))
+def test_bptt_equals_torch_autograd(kind, m_in, steps, rng):
+    """bptt through the cell's tape: the loss, every weight's gradient and ∂E/∂x_0 (1e-10)."""
+    pytest.importorskip("torch")
+    T, k = 7, 3
+    gmap, p = _make(kind, rng, m=m_in, W_out=rng.standard_normal((k, N)), b_out=rng.standard_normal(k))
+    x0, u = _states(gmap, rng), rng.standard_normal((T, B, m_in))
+    S = {"last": 1, "all": T}[steps] if isinstance(steps, str) else len(steps)
+    labels = rng.integers(0, k, (S, B))
+    kw = {} if m_in else {"steps": T}
+    res = bptt(gmap, u if m_in else None, ReadoutLoss(labels, "softmax", steps), x0=x0, **kw)
+    loss, want = _torch_bptt(kind, p, gmap.W_out, gmap.b_out, x0, u, labels, steps, N, m_in)
+    assert res.loss == pytest.approx(loss, rel=1e-13)
+    assert sorted(res.grads) == sorted((*WEIGHTS, "W_out", "b_out"))
+    for name, g in res.grads.items():
+        assert g.shape == want[name].shape, name
+        np.testing.assert_allclose(g, want[name], rtol=1e-10, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(res.deltas[0], want["x0"], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", sorted(CELLS))
+def test_bptt_results_are_those_of_the_generic_tape(kind, rng):
+    """Every field of the result (and the eq. 4 contributions) through the cell's tape and the default."""
+    T, k = 6, 3
+    gmap, p = _make(kind, rng, W_out=rng.standard_normal((k, N)), b_out=rng.standard_normal(k))
+    slow = GENERIC[kind](**p, W_out=gmap.W_out, b_out=gmap.b_out)
+    u, x0 = rng.standard_normal((T, B, M)), _states(gmap, rng)
+    for loss in (ReadoutLoss(rng.normal(size=(2, B, k)), "mse", [2, 4]), StateLoss(0.2, "all")):
+        a = bptt(gmap, u, loss, x0=x0, contributions=True, jacobian_norms=True)
+        b = bptt(slow, u, loss, x0=x0, contributions=True, jacobian_norms=True)
+        assert a.loss == pytest.approx(b.loss, rel=1e-14)
+        assert sorted(a.grads) == sorted(b.grads)
+        for name in b.grads:
+            np.testing.assert_allclose(a.grads[name], b.grads[name], rtol=1e-12, atol=1e-13, err_msg=name)
+        for f in ("states", "hidden", "deltas"):
+            np.testing.assert_allclose(getattr(a, f), getattr(b, f), rtol=1e-13, atol=1e-14, err_msg=f)
+        np.testing.assert_array_equal(a.loss_steps, b.loss_steps)
+        for f in ("contribution_norms", "jacobian_norms"):
+            np.testing.assert_allclose(getattr(a, f), getattr(b, f), rtol=1e-12, equal_nan=True, err_msg=f)
+        # the deltas are zero after the last loss step
+        assert np.all(a.deltas[a.loss_steps.max() + 1 :] == 0.0)
+    ta = temporal_contributions(gmap, u, loss, x0=x0)
+    tb = temporal_contributions(slow, u, loss, x0=x0)
+    for name in WEIGHTS:
+        np.testing.assert_allclose(ta[name], tb[name], rtol=1e-12, atol=1e-13, err_msg=name)
+        np.testing.assert_allclose(ta[name].sum(axis=(0, 1)), a.grads[name], rtol=1e-12, atol=1e-13)
+
+
+def test_bptt_of_a_gru_in_float32(rng):
+    gmap, _ = _make("gru", rng, W_out=rng.standard_normal((3, N)))
+    u, x0 = rng.standard_normal((5, B, M)), _states(gmap, rng)
+    loss = ReadoutLoss(rng.integers(0, 3, (1, B)))
+    r64, r32 = bptt(gmap, u, loss, x0=x0), bptt(gmap, u, loss, x0=x0, dtype=np.float32)
+    assert r32.states.dtype == np.float32 and all(g.dtype == np.float32 for g in r32.grads.values())
+    for name in r64.grads:
+        np.testing.assert_allclose(r32.grads[name], r64.grads[name], rtol=1e-4, atol=1e-5, err_msg=name)

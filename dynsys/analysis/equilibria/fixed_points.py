@@ -11,10 +11,16 @@ power), and a *slow point* (Sussillo & Barak 2013) is a local minimum of
 * n-dimensional maps: Newton's method with an Armijo line search on ``q``, **batched over all
   starts**, with chord finishing and stagnation rules (:mod:`dynsys.analysis.equilibria.newton`).
   Starts are states sampled from trajectories plus uniform points in a box that contains every
-  fixed point (the map's ``state_box``, Map rule 12; for an RNN with a bounded activation
-  ``|x − b| ≤ Σ_j |W_ij| sup|σ|``). Converged points are
-  deduplicated (KD-tree + connected components).
-* Slow points: :func:`find_slow_points` minimizes ``q`` by a batched Levenberg–Marquardt iteration.
+  periodic point (the map's ``periodic_box``, Map rule 19: by default the ``state_box`` of rule
+  12, for an RNN with a bounded activation ``|x − b| ≤ Σ_j |W_ij| sup|σ|``; for a GRU inside the
+  open cube ``(−1, 1)ⁿ``), then midpoints of pairs of the points found, where the saddles between
+  attractors sit (:mod:`dynsys.analysis.equilibria.starts`). Converged points outside the box are
+  rejected (and counted): they are not periodic points but artefacts of rounding, such as the far
+  states of a GRU whose update gate saturates to 1.0, where ``F(h) = h`` to the last bit.
+  Converged points are deduplicated (KD-tree + connected components).
+* Slow points: :func:`find_slow_points` minimizes ``q`` by a batched Levenberg–Marquardt iteration
+  with per-start exits and polishes the minima by Newton's method on ``∇q`` with the full
+  Hessian (:mod:`dynsys.analysis.equilibria.slow_points`).
 
 The result is a :class:`FixedPoints` container with residuals, Jacobians, multipliers and the
 stability class of :mod:`dynsys.analysis.equilibria.stability`.
@@ -29,7 +35,6 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -40,179 +45,17 @@ from ..._validate import (
     check_positive_int,
     check_rng,
     progress_loop,
-    progress_postfix,
     progress_wrapper,
 )
 from ...errors import DynsysError
 from ...maps.base import Map
 from .newton import iterate_k, linear_solver, newton_solve
+from .points import FixedPoints, assemble, dedup
 from .roots_1d import interval_roots
-from .stability import STABILITY_CLASSES, classify, multipliers
+from .slow_points import ROOT_TOL, minimize_q, polish_minima
+from .starts import inside_box, pair_midpoints, periodic_box, sampled_starts
 
-__all__ = [
-    "FixedPoints",
-    "find_fixed_points",
-    "find_slow_points",
-]
-
-# ---------------------------------------------------------------------------------------
-# The result container
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class FixedPoints:
-    """Fixed points (or period-k points, or slow points) of a map.
-
-    Attributes
-    ----------
-    states : ndarray, shape (k, n)
-        The points, sorted by their first coordinate.
-    residual : ndarray, shape (k,)
-        ``‖F^period(x) − x‖₂``.
-    jacobian : ndarray, shape (k, n, n)
-        ``∂F^period/∂x`` at each point (product of one-step Jacobians along the orbit).
-    multipliers : ndarray of complex, shape (k, n)
-        Eigenvalues of ``jacobian``, by decreasing modulus.
-    stability : tuple of str
-        ``"stable"``, ``"saddle"``, ``"unstable"`` or ``"neutral"`` (see :mod:`dynsys.analysis.equilibria.stability`).
-    kind : tuple of str
-        ``"node"``, ``"focus"`` or ``"flip-node"``.
-    unstable_dim : ndarray of int, shape (k,)
-        Number of multipliers outside the unit circle.
-    converged : ndarray of bool, shape (k,)
-        ``residual < tol`` (slow points have ``False``).
-    period : int
-        1 for fixed points, k for period-k points.
-    u : ndarray or None
-        The constant input used.
-    message : str
-        How the points were found.
-    """
-
-    states: np.ndarray
-    residual: np.ndarray
-    jacobian: np.ndarray
-    multipliers: np.ndarray
-    stability: tuple[str, ...]
-    kind: tuple[str, ...]
-    unstable_dim: np.ndarray
-    converged: np.ndarray
-    period: int = 1
-    u: np.ndarray | None = None
-    message: str = ""
-    n_starts: int = field(default=0)
-
-    def __len__(self) -> int:
-        return self.states.shape[0]
-
-    @property
-    def stable(self) -> np.ndarray:
-        """Boolean mask of the asymptotically stable points."""
-        return np.array([s == "stable" for s in self.stability], dtype=bool)
-
-    @property
-    def stability_codes(self) -> np.ndarray:
-        """The stability classes as integer codes: indices into
-        :data:`~dynsys.analysis.equilibria.stability.STABILITY_CLASSES` (for arrays on disk)."""
-        return np.array([STABILITY_CLASSES.index(s) for s in self.stability], dtype=int)
-
-    @property
-    def q(self) -> np.ndarray:
-        """``q = ½‖F(x) − x‖²`` (the slow-point objective)."""
-        return 0.5 * self.residual**2
-
-    def select(self, mask) -> FixedPoints:
-        """The sub-collection given by a boolean mask or index array."""
-        idx = np.arange(len(self))[np.asarray(mask)]
-        pick = lambda t: tuple(t[i] for i in idx)  # noqa: E731
-        return FixedPoints(
-            self.states[idx],
-            self.residual[idx],
-            self.jacobian[idx],
-            self.multipliers[idx],
-            pick(self.stability),
-            pick(self.kind),
-            self.unstable_dim[idx],
-            self.converged[idx],
-            self.period,
-            self.u,
-            self.message,
-            self.n_starts,
-        )
-
-    def to_dicts(self) -> list[dict]:
-        """One JSON-able dict per point (used by the CLI)."""
-        out = []
-        for i in range(len(self)):
-            mu = self.multipliers[i]
-            out.append(
-                {
-                    "state": self.states[i].tolist(),
-                    "residual": float(self.residual[i]),
-                    "stability": self.stability[i],
-                    "kind": self.kind[i],
-                    "unstable_dim": int(self.unstable_dim[i]),
-                    "period": self.period,
-                    "multipliers_abs": np.abs(mu).tolist(),
-                    "multipliers": [[float(m.real), float(m.imag)] for m in mu],
-                }
-            )
-        return out
-
-    def __repr__(self) -> str:
-        return f"FixedPoints(k={len(self)}, period={self.period}, stability={self.stability})"
-
-
-# ---------------------------------------------------------------------------------------
-# Building blocks
-# ---------------------------------------------------------------------------------------
-
-
-def _dedup(states, score, tol):
-    """Indices of representatives: points closer than ``tol`` are merged (lowest score kept)."""
-    if states.shape[0] <= 1:
-        return np.arange(states.shape[0])
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
-
-    pairs = cKDTree(states).query_pairs(tol, output_type="ndarray")
-    N = states.shape[0]
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(N, N))
-    _, labels = connected_components(graph, directed=False)
-    order = np.lexsort((score, labels))
-    first = np.ones(N, dtype=bool)
-    first[1:] = labels[order][1:] != labels[order][:-1]
-    return order[first]
-
-
-def _assemble(map, states, u, period, tol, message, n_starts, converged=None) -> FixedPoints:
-    n = map.dim
-    states = np.asarray(states, dtype=float).reshape(-1, n)
-    order = np.lexsort(states.T[::-1])
-    states = states[order]
-    y, J = iterate_k(map, states, u, period)
-    if J is None or states.shape[0] == 0:
-        J = np.zeros((states.shape[0], n, n))
-    res = np.linalg.norm(y - states, axis=-1)
-    mu = multipliers(J) if len(states) else np.zeros((0, n), complex)
-    stab, kind, udim = classify(mu) if len(states) else ((), (), np.zeros(0, int))
-    conv = res < tol if converged is None else np.asarray(converged)[order]
-    return FixedPoints(
-        states,
-        res,
-        J,
-        mu,
-        stab,
-        kind,
-        udim,
-        conv,
-        period,
-        None if u is None else np.asarray(u),
-        message,
-        n_starts,
-    )
+__all__ = ["find_fixed_points", "find_slow_points"]
 
 
 def _minimal_period_mask(map, states, u, period, tol):
@@ -249,10 +92,16 @@ _KRYLOV_VECTORS = 44
 #: (measured 1.0–1.4 at period 1; period k also holds the running product of the Jacobians)
 _LU_MATRICES = 1.5
 _LU_MATRICES_PERIOD = 3.0
-#: n × n float64 per start of Levenberg–Marquardt: ``A = J − I``, ``AᵀA + λI``, the solve's copy
+#: n × n float64 per start of Levenberg–Marquardt: ``A = J − I``, ``AᵀA``, its damped copy and
+#: the solve's copy
 _LM_MATRICES = 4.5
 #: float64 per grid point of the 1-D sign-change scan (values, derivatives, sorted copies, ...)
 _SCAN_FLOATS = 16
+#: rounds of midpoint starts after the first Newton solve (each only while it finds new points),
+#: and their number of pairs per start of the first solve (2: every pair of the 27 fixed points of
+#: a 3-bit flip-flop from 256 starts; 1 missed saddles between distant points, measured)
+_MIDPOINT_ROUNDS = 2
+_MIDPOINT_PAIRS = 2
 
 
 def _size_argument(starts, n_starts) -> tuple[str, int | None]:
@@ -274,44 +123,55 @@ def _check_newton_memory(map, S: int, period: int, linear: str, name: str, value
     check_memory(8.0 * floats, name, "the Newton solve", value=value, detail=detail)
 
 
+def _distinct(states, res, tol):
+    """The distinct ``states`` (lowest residual ``res`` kept) and their residuals."""
+    keep = dedup(states, res, tol)
+    return states[keep], res[keep]
+
+
+def _newton_search(map, starts, u, period, tol, dedup_tol, box, midpoints, solve):
+    """Newton from ``starts``, then (``midpoints``) from midpoints of pairs of the points found.
+
+    Round ``r ≥ 1`` starts from the midpoints of up to ``2 len(starts)`` pairs (nearest first)
+    with at least one point new in round ``r − 1``, solved in batches of at most ``len(starts)``
+    (the size the memory check allowed), and stops as soon as a round finds nothing new.
+    Returns the distinct points inside ``box``, the distinct points rejected outside it, the
+    number of converged starts, of starts used and of midpoint starts.
+    """
+    from scipy.spatial import cKDTree
+
+    found, res = solve(starts)
+    n_conv, n_mid = found.shape[0], 0
+    inside = inside_box(found, box, tol)
+    rejected, rej_res = [found[~inside]], [res[~inside]]
+    points, _ = _distinct(found[inside], res[inside], dedup_tol)
+    new = np.ones(points.shape[0], dtype=bool)
+    for _round in range(_MIDPOINT_ROUNDS if midpoints and map.dim >= 2 else 0):
+        S = starts.shape[0]
+        mids = pair_midpoints(points, _MIDPOINT_PAIRS * S, new)
+        if mids.shape[0] == 0:
+            break
+        parts = [solve(mids[c : c + S]) for c in range(0, mids.shape[0], S)]
+        more, res = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        n_mid += mids.shape[0]
+        n_conv += more.shape[0]
+        inside = inside_box(more, box, tol)
+        rejected.append(more[~inside])
+        rej_res.append(res[~inside])
+        more, _ = _distinct(more[inside], res[inside], dedup_tol)
+        if more.shape[0] and points.shape[0]:
+            more = more[cKDTree(points).query(more)[0] > dedup_tol]
+        if more.shape[0] == 0:
+            break
+        points = np.concatenate([points, more])
+        new = np.r_[np.zeros(points.shape[0] - more.shape[0], dtype=bool), np.ones(more.shape[0], dtype=bool)]
+    rejected, _ = _distinct(np.concatenate(rejected), np.concatenate(rej_res), dedup_tol)
+    return points, rejected, n_conv, starts.shape[0] + n_mid, n_mid
+
+
 # ---------------------------------------------------------------------------------------
 # Public entry points
 # ---------------------------------------------------------------------------------------
-
-
-def _default_starts(map, u, n_starts, rng, trajectory_steps, period):
-    n = map.dim
-    box = map.state_box(u)
-    if box is None:
-        x0 = rng.normal(size=(max(n_starts, 8), n))
-        with np.errstate(over="ignore", invalid="ignore"):
-            y, _ = iterate_k(map, x0, u, trajectory_steps, jacobian=False)
-        cloud = np.concatenate([x0, y[np.all(np.isfinite(y), axis=-1) & (np.abs(y).max(-1) < 1e6)]])
-        lo, hi = cloud.min(0) - 0.5, cloud.max(0) + 0.5
-    else:
-        lo, hi = box
-        pad = 0.05 * (hi - lo) + 1e-9
-        lo, hi = lo - pad, hi + pad
-    n_traj = n_starts // 2
-    uni = lo + (hi - lo) * rng.random((n_starts - n_traj, n))
-    # states visited by trajectories (Sussillo & Barak): run and sample a random time of each
-    x = lo + (hi - lo) * rng.random((n_traj, n))
-    T = max(1, trajectory_steps)
-    pick = rng.integers(0, T, size=n_traj)
-    traj = np.empty((n_traj, n))
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(T):
-            traj[pick == t] = x[pick == t]
-            x = map.step(x, u)
-    traj += 1e-3 * (hi - lo) * rng.standard_normal(traj.shape)
-    # the image of the origin and a few points around it: the fixed point that the low-gain network
-    # x = W σ(x) + b has near F(0) (e.g. the origin itself of a tanh network without bias), which
-    # random starts of a strongly recurrent network can all miss
-    with np.errstate(over="ignore", invalid="ignore"):
-        centre = map.step(np.zeros((1, n)), u)
-    near = centre + 0.01 * (hi - lo) * rng.standard_normal((7, n))
-    starts = np.concatenate([uni, traj, centre, near])
-    return starts[np.all(np.isfinite(starts), axis=-1)]
 
 
 def find_fixed_points(
@@ -328,6 +188,7 @@ def find_fixed_points(
     max_iter: int = 60,
     grid: int = 4001,
     trajectory_steps: int = 30,
+    midpoints: bool | None = None,
     linear: Literal["auto", "lu", "krylov"] = "auto",
     progress=None,
 ) -> FixedPoints:
@@ -338,12 +199,13 @@ def find_fixed_points(
     map : Map
         Any map (paper eq. 1–2).
     u : array_like, shape (m,), optional
-        A constant input (``F(x, u)``); None for the autonomous map.
+        A constant input (``F(x, u)``); None is what the map's ``step(x, None)`` computes: the
+        autonomous map, or the zero input for the built-in maps with inputs.
     period : int
         Find points of minimal period ``period`` (fixed points of ``F^period``).
     interval : (float, float), optional
-        One-dimensional maps: the search interval. Default: the image of the map for bounded
-        activations (it holds every fixed point), else ``(-10, 10)``.
+        One-dimensional maps: the search interval. Default: the map's periodic box (Map rule 19;
+        for bounded activations the image of the map), else ``(-10, 10)``.
     starts : array_like, shape (S, n), optional
         n-dimensional maps: explicit Newton starts (default: sampled, see module docstring).
     n_starts : int
@@ -356,30 +218,42 @@ def find_fixed_points(
         Points closer than this are merged.
     grid : int
         One-dimensional maps: grid size of the sign-change scan.
+    midpoints : bool, optional
+        n-dimensional maps: after the first Newton solve, up to two rounds from the midpoints of
+        pairs of the points found (twice as many as the first solve had starts, nearest pairs
+        first, in batches of that size; each round only while it finds new points): the saddles
+        between the attractors of a memory network. Default: True for sampled starts, False for
+        explicit ``starts``.
     linear : {"auto", "lu", "krylov"}
         The linear solver of the Newton steps (:func:`~dynsys.analysis.equilibria.newton_solve`): exact LU
         per start, or Newton–Krylov (batched GMRES; matrix-free maps, Map rule 11: for an RNN one
         GEMM per step for all starts). ``"auto"`` takes Newton–Krylov for matrix-free maps from
         64 dimensions on.
     progress : bool or callable, optional
-        The package's progress protocol (:func:`dynsys._validate.progress_wrapper`): one step
-        per Newton iteration of the whole batch of starts (at most ``max_iter``; the bar shows
-        the starts still iterating). The arithmetic is the same with and without it.
+        The package's progress protocol (:func:`dynsys._validate.progress_wrapper`): one bar per
+        Newton solve (the first, then each batch of midpoints), one step per Newton iteration of the
+        whole batch of starts (at most ``max_iter``; the bar shows the starts still iterating).
+        The arithmetic is the same with and without it.
 
     Returns
     -------
     FixedPoints
-        A batch of starts (``n_starts`` or ``starts``) or a 1-D ``grid`` whose arrays would not
-        fit in memory is refused before any work (:func:`dynsys._validate.check_memory`).
+        Only points inside the map's periodic box (Map rule 19, within ``tol``); the distinct
+        converged points outside it are counted in ``n_rejected`` and the message. A batch of
+        starts (``n_starts`` or ``starts``) or a 1-D ``grid`` whose arrays would not fit in
+        memory is refused before any work (:func:`dynsys._validate.check_memory`).
     """
     linear = check_choice(linear, "linear", ("auto", "lu", "krylov"))
     u, period = _validate(map, u, period)
     rng = check_rng(rng)
     progress_wrapper(progress)
     max_iter = check_positive_int(max_iter, "max_iter", minimum=0)
+    if midpoints is not None and not isinstance(midpoints, (bool, np.bool_)):
+        raise DynsysError(f"midpoints must be True, False or None, got {midpoints!r}")
+    n_rejected = 0
     if map.dim == 1 and starts is None:
+        box = periodic_box(map, u)
         if interval is None:
-            box = map.state_box(u)
             interval = (float(box[0][0]), float(box[1][0])) if box is not None else (-10.0, 10.0)
             if box is not None:
                 w = interval[1] - interval[0]
@@ -396,40 +270,55 @@ def find_fixed_points(
             value=grid,
             detail=f"{grid} points × {_SCAN_FLOATS} float64",
         )
-        roots = interval_roots(map, u, period, (lo, hi), grid, tol)
-        states = roots[:, None]
+        roots = interval_roots(map, u, period, (lo, hi), grid, tol)[:, None]
+        inside = inside_box(roots, box, tol)
+        states, n_rejected = roots[inside], int(np.sum(~inside))
         message = f"1-D sign-change scan on [{lo:g}, {hi:g}] with {grid} points"
         n_used = grid
     else:
         name, value = _size_argument(starts, n_starts)
-        if starts is None:
+        sampled = starts is None
+        if sampled:
             n_starts = check_positive_int(n_starts, "n_starts")
             _check_newton_memory(map, n_starts + 8, period, linear, name, n_starts)
-            starts = _default_starts(map, u, n_starts, rng, trajectory_steps, period)
         else:
             starts = map.validate_state(starts, "starts").reshape(-1, map.dim)
             _check_newton_memory(map, starts.shape[0], period, linear, name, value)
-        x, _res, conv = newton_solve(
-            map,
-            starts,
-            u,
-            period=period,
-            tol=min(tol, 1e-12),
-            max_iter=max_iter,
-            linear=linear,
-            progress=progress,
+        box = periodic_box(map, u)  # after the memory check: W-sized temporaries of a large map
+        if sampled:
+            starts = sampled_starts(map, u, n_starts, rng, trajectory_steps, box)
+
+        def solve(x0):
+            x, res, conv = newton_solve(
+                map,
+                x0,
+                u,
+                period=period,
+                tol=min(tol, 1e-12),
+                max_iter=max_iter,
+                linear=linear,
+                box=box,
+                progress=progress,
+            )
+            return x[conv], res[conv]
+
+        use_mid = sampled if midpoints is None else bool(midpoints)
+        states, rejected, n_conv, n_used, n_mid = _newton_search(
+            map, starts, u, period, tol, dedup_tol, box, use_mid, solve
         )
-        states = x[conv]
+        n_rejected = rejected.shape[0]
         solver = "Newton–Krylov" if linear_solver(map, period, linear) == "krylov" else "Newton (LU)"
-        message = f"batched {solver} from {starts.shape[0]} starts: {int(conv.sum())} converged"
-        n_used = starts.shape[0]
+        how = f"{starts.shape[0]} starts" + (f" + {n_mid} midpoints of pairs" if n_mid else "")
+        message = f"batched {solver} from {how}: {n_conv} converged"
+    if n_rejected:
+        message += f"; {n_rejected} point(s) outside the map's periodic box rejected"
     if states.shape[0]:
         y, _ = iterate_k(map, states, u, period, jacobian=False)
-        keep = _dedup(states, np.linalg.norm(y - states, axis=-1), dedup_tol)
+        keep = dedup(states, np.linalg.norm(y - states, axis=-1), dedup_tol)
         states = states[keep]
         if period > 1:
             states = states[_minimal_period_mask(map, states, u, period, dedup_tol)]
-    fp = _assemble(map, states, u, period, tol, message, n_used)
+    fp = assemble(map, states, u, period, tol, message, n_used, n_rejected=n_rejected)
     return fp.select(fp.converged)
 
 
@@ -448,18 +337,28 @@ def find_slow_points(
 ) -> FixedPoints:
     """Slow points: local minima of ``q(x) = ½‖F(x) − x‖²`` with ``q ≤ q_max`` (Sussillo & Barak).
 
-    Minimizes ``q`` from many starts at once with a batched Levenberg–Marquardt iteration
-    ``(AᵀA + λI) d = −Aᵀ g`` (``A = J − I``, ``g = F(x) − x``, one ``λ`` per start). True fixed
-    points (``q = 0``) are included and marked ``converged``. ``rng`` seeds the sampled starts
-    (None, an int, a SeedSequence or a Generator); ``progress`` (the package's progress protocol,
-    :func:`dynsys._validate.progress_wrapper`) shows one step per iteration (at most
-    ``max_iter``). A batch of starts whose ``n × n`` matrices would not fit in memory is refused
-    first (:func:`dynsys._validate.check_memory`).
+    Minimizes ``q`` from many starts at once (:mod:`dynsys.analysis.equilibria.slow_points`):
+    batched Levenberg–Marquardt ``(AᵀA + λI) d = −Aᵀ g`` (``A = J − I``, ``g = F(x) − x``, one
+    ``λ`` per start, each start leaving the batch once it is a root, stationary or stalled),
+    then the distinct minima with ``0 < q ≤ q_max`` are polished by Newton's method on
+    ``∇q = Aᵀg = 0`` with the full Hessian, to ``‖∇q‖ ≈ 10⁻¹² ‖g‖``. True fixed points (``q = 0``)
+    are included and marked ``converged``. Sampled starts (``starts`` None) are those of
+    :func:`find_fixed_points`, in the map's periodic box (Map rule 19). ``rng`` seeds them (None,
+    an int, a SeedSequence or a Generator); ``progress`` (the package's progress protocol,
+    :func:`dynsys._validate.progress_wrapper`) shows one step per Levenberg–Marquardt iteration
+    (at most ``max_iter``). A batch of starts whose ``n × n`` matrices would not fit in memory is
+    refused first (:func:`dynsys._validate.check_memory`).
 
     Returns
     -------
     FixedPoints
-        ``converged`` is True for fixed points (residual < 1e-10), False for slow points.
+        ``converged`` is True for fixed points (residual < 1e-10), False for slow points. Only
+        points inside the map's periodic box (Map rule 19) are kept, the others counted in
+        ``n_rejected``. For the built-in maps every trajectory lies in that box from its first
+        step on (rule 12's box of all images) or stays in it once there (the GRU's and the
+        LSTM's boxes are invariant), so a slow point outside it is never visited; and far out,
+        where a GRU's update gate saturates, ``q`` falls towards 0 without a minimum: the
+        "minima" there are rounding artefacts.
     """
     u, _ = _validate(map, u, 1)
     rng = check_rng(rng)
@@ -469,22 +368,37 @@ def find_slow_points(
     if starts is None:
         n_starts = check_positive_int(n_starts, "n_starts")
         _check_lm_memory(map, n_starts + 8, name, n_starts)
-        starts = _default_starts(map, u, n_starts, rng, trajectory_steps, 1)
+        box = periodic_box(map, u)
+        starts = sampled_starts(map, u, n_starts, rng, trajectory_steps, box)
     else:
         starts = map.validate_state(starts, "starts").reshape(-1, map.dim)
         _check_lm_memory(map, starts.shape[0], name, value)
-    with (
-        np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"),
-        progress_loop(progress, range(max_iter), total=max_iter, desc="slow points") as iterations,
-    ):
-        x, q = _levenberg_marquardt(map, u, starts, iterations)
-    keep = np.isfinite(q) & (q <= q_max)
-    states = x[keep]
-    if states.shape[0]:
-        states = states[_dedup(states, q[keep], dedup_tol)]
-    return _assemble(
-        map, states, u, 1, 1e-10, f"Levenberg–Marquardt on q from {starts.shape[0]} starts", starts.shape[0]
+        box = periodic_box(map, u)
+    with progress_loop(progress, range(max_iter), total=max_iter, desc="slow points") as iterations:
+        r = minimize_q(map, starts, u, iterations=iterations)
+    keep = np.isfinite(r.q) & (r.q <= q_max)
+    states, q = r.x[keep], r.q[keep]
+    inside = inside_box(states, box, 1e-10)
+    rejected = states[~inside]
+    states, q = _distinct(states[inside], q[inside], dedup_tol)
+    slow = q >= 0.5 * ROOT_TOL**2
+    if slow.any():
+        states[slow], q[slow], _ = polish_minima(map, states[slow], u)
+        ok = np.isfinite(q) & (q <= q_max)
+        inside = inside_box(states, box, 1e-10)
+        rejected = np.concatenate([rejected, states[ok & ~inside]])
+        states, q = _distinct(states[ok & inside], q[ok & inside], dedup_tol)
+    n_rejected = dedup(rejected, np.zeros(len(rejected)), dedup_tol).size
+    counts = ", ".join(
+        f"{int(np.sum(r.status == s))} {s}" for s in ("root", "stationary", "stalled", "running")
     )
+    message = (
+        f"Levenberg–Marquardt on q from {starts.shape[0]} starts ({counts}); "
+        f"{int(np.sum(q >= 0.5 * ROOT_TOL**2))} slow point(s) polished by Newton on ∇q"
+    )
+    if n_rejected:
+        message += f"; {n_rejected} point(s) outside the map's periodic box rejected"
+    return assemble(map, states, u, 1, 1e-10, message, starts.shape[0], n_rejected=n_rejected)
 
 
 def _check_lm_memory(map, S: int, name: str, value) -> None:
@@ -492,29 +406,3 @@ def _check_lm_memory(map, S: int, name: str, value) -> None:
     floats = _LM_MATRICES * S * n * n + _NEWTON_VECTORS * S * n
     detail = f"{S} starts × {n}×{n} matrices of float64, Levenberg–Marquardt"
     check_memory(8.0 * floats, name, "the slow-point search", value=value, detail=detail)
-
-
-def _levenberg_marquardt(map, u, starts, iterations):
-    """Batched Levenberg–Marquardt on ``q``, one step per item of ``iterations``."""
-    x = starts.copy()
-    n = map.dim
-    eye = np.eye(n)
-    lam = np.full(x.shape[0], 1e-3)
-    g = map.step(x, u) - x
-    q = 0.5 * np.sum(g * g, -1)
-    for _ in iterations:
-        A = map.jacobian(x, u) - eye
-        At = np.swapaxes(A, -1, -2)
-        grad = np.einsum("sij,sj->si", At, g)
-        H = At @ A + lam[:, None, None] * eye
-        d = -np.linalg.solve(H, grad[..., None])[..., 0]
-        xt = x + d
-        gt = map.step(xt, u) - xt
-        qt = 0.5 * np.sum(gt * gt, -1)
-        ok = np.isfinite(qt) & (qt < q)
-        x[ok], g[ok], q[ok] = xt[ok], gt[ok], qt[ok]
-        lam = np.where(ok, np.maximum(lam / 3.0, 1e-12), np.minimum(lam * 4.0, 1e12))
-        progress_postfix(iterations, improved=int(ok.sum()))
-        if np.all(np.linalg.norm(grad, axis=-1) < 1e-13) or np.all(lam >= 1e12):
-            break
-    return x, q

@@ -24,8 +24,8 @@ import numpy as np
 
 from ..._validate import check_finite_scalar, check_positive_int
 from ...maps.base import Map
-from .fixed_points import FixedPoints
 from .newton import iterate_k
+from .points import FixedPoints
 
 __all__ = ["dynamics_graph", "OTHER"]
 

@@ -15,7 +15,8 @@ rules, in :func:`newton_solve`:
   starts); if they reach the tolerance it leaves the batch converged — nearly always a duplicate.
 * **Stagnation**: a start whose line search fails, whose accepted steps stay tiny, or whose
   residual falls by less than 5 % in 3 iterations is given up (``converged`` False) — usually it
-  is sliding into a slow point.
+  is sliding into a slow point; so is one that leaves the map's periodic box (``box``) by more
+  than the box's width, where no periodic point lies.
 
 :func:`iterate_k` gives ``F^k`` and its Jacobian; :mod:`dynsys.analysis.equilibria.fixed_points` builds the starts,
 deduplicates the roots and classifies them.
@@ -75,6 +76,7 @@ def newton_solve(
     max_stalls: int = 3,
     max_step: float | None = None,
     linear: Literal["auto", "lu", "krylov"] = "auto",
+    box=None,
     progress=None,
 ):
     """Batched Newton's method with Armijo line search for ``F^k(x) = x``.
@@ -113,6 +115,11 @@ def newton_solve(
     starts : ndarray, shape (S, n)
     linear : {"auto", "lu", "krylov"}
         The linear solver of the Newton steps (see above).
+    box : (ndarray, ndarray), optional
+        The map's periodic box ``(lo, hi)`` (Map rule 19): a start whose iterate leaves the box
+        widened by its width on every side (``[lo − w, hi + w]``, ``w = hi − lo``) is given up.
+        No periodic point lies out there; a GRU's iterates slide there towards the saturated
+        update gate, where ``q`` falls without end, for all ``max_iter`` iterations.
     progress : bool or callable, optional
         The package's progress protocol (:func:`dynsys._validate.progress_wrapper`): one step per
         iteration (at most ``max_iter``), showing the starts still iterating when the bar can
@@ -131,7 +138,7 @@ def newton_solve(
         progress_loop(progress, range(max_iter), total=max_iter, desc="fixed points: Newton") as iterations,
     ):
         return _newton_solve(
-            map, starts, u, period, tol, iterations, max_backtrack, max_stalls, max_step, krylov
+            map, starts, u, period, tol, iterations, max_backtrack, max_stalls, max_step, krylov, box
         )
 
 
@@ -183,7 +190,7 @@ def _exact_direction(A, g):
         return -np.einsum("sij,sj->si", np.linalg.pinv(A), g)
 
 
-def _newton_solve(map, starts, u, period, tol, iterations, max_backtrack, max_stalls, max_step, krylov):
+def _newton_solve(map, starts, u, period, tol, iterations, max_backtrack, max_stalls, max_step, krylov, box):
     # The active set is kept compact (rows of still-iterating starts only): no scatter/gather of
     # the (S, n, n) Jacobian stack, which would cost as much as the linear solves.
     x = np.array(starts, dtype=float, copy=True)
@@ -196,6 +203,10 @@ def _newton_solve(map, starts, u, period, tol, iterations, max_backtrack, max_st
     # residuals of the last iterations (stagnation test); the roots found so far
     hist = np.full((_STAGNATION[0], act.size), np.inf)
     roots = _ChordRoots(map, u, period, tol)
+    if box is not None:  # give up iterates beyond the periodic box widened by its width
+        width = box[1] - box[0]
+        width = np.maximum(width, 0.1 * np.mean(width) + 1e-9)
+        far_lo, far_hi = box[0] - width, box[1] + width
     # buffers and caches of the map's linearizations for this solve (Map rule 11): an RNN keeps
     # its Jacobian buffer and its shared preconditioner inverses here
     workspace: dict = {}
@@ -256,6 +267,8 @@ def _newton_solve(map, starts, u, period, tol, iterations, max_backtrack, max_st
         if krylov:
             eta = _forcing(eta, ra, r_old, tol)
         keep = moved & (stalls < max_stalls) & ~stagnant & np.isfinite(ra) & (ra >= tol)
+        if box is not None:
+            keep &= ~np.any((xa < far_lo) | (xa > far_hi), axis=-1)
         roots.add(xa[np.isfinite(ra) & (ra < tol)])
         hit, z, rz = roots.chord(xa, ga, ra, keep)
         if hit.size:  # converged by simplified Newton steps: done

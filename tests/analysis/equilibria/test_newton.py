@@ -7,7 +7,8 @@ import pytest
 
 import dynsys.analysis.equilibria.newton as nm
 from dynsys.analysis.equilibria import find_fixed_points, iterate_k, newton_solve
-from dynsys.analysis.equilibria.fixed_points import _dedup, _default_starts
+from dynsys.analysis.equilibria.points import dedup as _dedup
+from dynsys.analysis.equilibria.starts import periodic_box, sampled_starts
 from dynsys.errors import DynsysError
 from dynsys.maps import HenonMap, LogisticMap, RNNMap
 
@@ -31,7 +32,7 @@ def test_batched_newton_finds_every_root_scipy_finds(seed):
     rng = np.random.default_rng(seed)
     n = 16
     m = RNNMap(1.8 * rng.standard_normal((n, n)) / np.sqrt(n), b=0.2 * rng.standard_normal(n))
-    starts = _default_starts(m, None, 512, np.random.default_rng(seed), 30, 1)
+    starts = sampled_starts(m, None, 512, np.random.default_rng(seed), 30, periodic_box(m))
     fp = find_fixed_points(m, starts=starts)
     eye = np.eye(n)
     for s in starts:
@@ -82,7 +83,7 @@ def test_chord_finishing_changes_no_root(rng, monkeypatch):
     n = 10
     W = 1.8 * rng.standard_normal((n, n)) / np.sqrt(n)
     m = RNNMap(W, b=0.1 * rng.standard_normal(n))
-    starts = _default_starts(m, None, 300, rng, 30, 1)
+    starts = sampled_starts(m, None, 300, rng, 30, periodic_box(m))
     chord, finished = nm._ChordRoots.chord, []
 
     def counting(self, *args):
@@ -194,7 +195,7 @@ def test_newton_krylov_finds_the_roots_of_the_lu_path(seed):
     rng = np.random.default_rng(seed)
     n = 64
     m = RNNMap(1.5 * rng.standard_normal((n, n)) / np.sqrt(n), b=0.1 * rng.standard_normal(n))
-    starts = _default_starts(m, None, 256, np.random.default_rng(seed), 30, 1)
+    starts = sampled_starts(m, None, 256, np.random.default_rng(seed), 30, periodic_box(m))
     lu = _distinct(*newton_solve(m, starts, linear="lu"))
     xk, rk, ck = newton_solve(m, starts, linear="krylov")
     kr = _distinct(xk, rk, ck)
@@ -264,7 +265,7 @@ def test_newton_krylov_finds_every_root_scipy_finds(seed):
     rng = np.random.default_rng(seed)
     n = 64
     m = RNNMap(1.5 * rng.standard_normal((n, n)) / np.sqrt(n), b=0.1 * rng.standard_normal(n))
-    starts = _default_starts(m, None, 256, np.random.default_rng(seed), 30, 1)
+    starts = sampled_starts(m, None, 256, np.random.default_rng(seed), 30, periodic_box(m))
     x, res, conv = newton_solve(m, starts, linear="krylov")
     found = _distinct(x, res, conv)
     eye = np.eye(n)
