@@ -564,3 +564,28 @@ def test_bptt_of_a_gru_in_float32(rng):
     assert r32.states.dtype == np.float32 and all(g.dtype == np.float32 for g in r32.grads.values())
     for name in r64.grads:
         np.testing.assert_allclose(r32.grads[name], r64.grads[name], rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_a_hand_built_gru_flip_flop_has_its_27_fixed_points():
+    """Three bistable units (z = r = ½, ñ = tanh(3 h)) beside three decaying ones: the fixed points
+    are h = (s₁a, s₂a, s₃a, 0, 0, 0) with s ∈ {−1, 0, 1} and a = tanh(3a) — 8 stable (the
+    memories), 12 + 6 saddles, 1 source — each unit's multiplier ½ + ½·3(1 − a²) or 2 at 0."""
+    from scipy.optimize import brentq
+
+    from dynsys.analysis.equilibria import find_fixed_points
+
+    n = 6
+    W_hh = np.zeros((3 * n, n))
+    W_hh[2 * n : 2 * n + 3, :3] = 6.0 * np.eye(3)  # W_hn of the three memory units
+    gru = GRUMap(weight_ih=np.zeros((3 * n, 3)), weight_hh=W_hh)
+    fp = find_fixed_points(gru, u=np.zeros(3), n_starts=256, rng=0)
+    a = brentq(lambda h: np.tanh(3 * h) - h, 0.5, 1.0)
+    assert len(fp) == 27 and fp.n_rejected == 0
+    assert np.max(fp.residual) < 1e-10
+    stable = fp.states[np.array(fp.stability) == "stable"]
+    assert len(stable) == 8
+    np.testing.assert_allclose(np.abs(stable[:, :3]), a, atol=1e-12)
+    np.testing.assert_allclose(stable[:, 3:], 0.0, atol=1e-12)
+    assert sorted(fp.unstable_dim.tolist()) == [0] * 8 + [1] * 12 + [2] * 6 + [3]
+    mult = np.sort(np.abs(fp.multipliers[np.array(fp.stability) == "stable"]), axis=1)[:, ::-1]
+    np.testing.assert_allclose(mult[:, :3], 0.5 + 1.5 * (1 - a**2), atol=1e-10)
