@@ -212,8 +212,9 @@ def draw(arrays, meta, figdir):
         leg.legend_handles[0].set_sizes([12])
     ax = axes[1, 0]
     steps = np.maximum(arrays["retention_steps"], 1)
-    for key, title, *_rest in NETS:
-        ax.plot(steps, arrays[f"{key}_retention"], marker="o", label=title)
+    for i, (key, title, *_rest) in enumerate(NETS):  # distinct markers and dashes: equal curves stay visible
+        ax.plot(steps, arrays[f"{key}_retention"], marker="osD"[i], ms=9 - 2.5 * i, ls=("-", "--", ":")[i],
+                label=title)  # fmt: skip
     ax.set_xscale("log")
     ax.set_ylim(0, 8.5)
     ax.set_xlabel("free-running steps after the task (u = 0; step 0 plotted at 1)")
