@@ -20,12 +20,16 @@ from dynsys.maps import (
     FixedInput,
     GRUMap,
     HenonMap,
+    LayerNormRNNMap,
     Linearization,
     LogisticMap,
     LSTMMap,
     Map,
     NewtonMap,
+    ResidualRNNMap,
     RNNMap,
+    StackedMap,
+    Tape,
     UnitMap,
     parameter_path,
 )
@@ -57,6 +61,11 @@ def _gated(cls, seed=0, n=4, m=2, readout=True):
     )
 
 
+def _w(seed, *shapes):
+    g = np.random.default_rng(seed)
+    return [g.standard_normal(s) / np.sqrt(s[-1]) for s in shapes]
+
+
 MAPS = {
     "rnn-tanh": _rnn(0),
     "rnn-sigmoid": _rnn(1, activation="sigmoid"),
@@ -76,6 +85,11 @@ MAPS = {
     "lstm": _gated(LSTMMap, 9),
     "lstm-autonomous": _gated(LSTMMap, 10, n=3, m=0, readout=False),
     "fixed-input-gru": FixedInput(_gated(GRUMap, 11), [0.4, -0.2]),
+    "residual": ResidualRNNMap(*(_w(12, (4, 4), (4, 2), (4,), (3, 4), (3,)))),
+    "layernorm": LayerNormRNNMap(*(_w(13, (4, 4), (4, 2), (4,), (4,), (3, 4), (3,)))),
+    "stacked-gru-lstm": StackedMap(
+        (_gated(GRUMap, 14, readout=False), _gated(LSTMMap, 15, m=4, readout=False))
+    ),
 }
 IDS = sorted(MAPS)
 
@@ -344,6 +358,7 @@ RULES = {
     "13 split_driven": check_split_driven,
     "14 parameter_path": check_parameter_path,
     "15 as_rnn": check_as_rnn,
+    "19 periodic_box": lambda m, g: check_periodic_box(m, g),  # defined below
 }
 
 
@@ -528,10 +543,55 @@ def check_param_vjp(m, g):
         np.testing.assert_allclose(pv2[name], parts[0][name] + parts[1][name], rtol=1e-11, atol=TOL)
 
 
+def check_tape(m, g):
+    """Rule 18: a map's tape equals the generic :class:`Tape` (step, vjp, param_vjp) to 1e-12."""
+    T, B = 4, 3
+    inputs = None if m.input_dim == 0 else g.standard_normal((T, B, m.input_dim))
+    x0 = _states(m, g, (B,))
+    tapes = (m.tape(inputs, T, B, workspace={}), Tape(m, inputs, T, B))
+    xs = [[x0], [x0]]
+    for t in range(1, T + 1):
+        for xl, tape in zip(xs, tapes):
+            xl.append(np.array(tape.step(t, xl[-1])))
+    np.testing.assert_allclose(np.array(xs[0]), np.array(xs[1]), rtol=TOL, atol=TOL)
+    gs = [g.standard_normal((B, m.dim))] * 2
+    for t in range(T, 0, -1):
+        gs = [np.array(tape.vjp(t, gt)) for gt, tape in zip(gs, tapes)]
+        np.testing.assert_allclose(gs[0], gs[1], rtol=1e-10, atol=1e-10)
+    pa, pb = (tape.param_vjp() for tape in tapes)
+    assert sorted(pa) == sorted(pb)
+    for name in pa:
+        np.testing.assert_allclose(pa[name], pb[name], rtol=1e-10, atol=1e-10)
+
+
+def check_periodic_box(m, g):
+    """Rule 19: None or a finite box; the state box when not overridden; it holds the attractors."""
+    u = None if m.input_dim == 0 else g.standard_normal(m.input_dim)
+    box = m.periodic_box(u)
+    if type(m).periodic_box is Map.periodic_box:
+        sb = m.state_box(u)
+        assert (box is None) == (sb is None)
+        if box is not None:
+            np.testing.assert_array_equal(box[0], sb[0])
+            np.testing.assert_array_equal(box[1], sb[1])
+    if box is None:
+        return
+    lo, hi = (np.asarray(b) for b in box)
+    assert lo.shape == hi.shape == (m.dim,) and np.all(np.isfinite(lo) & np.isfinite(hi)) and np.all(lo <= hi)
+    # starts at the maps' state scale (far out, a GRU's saturated update gate makes transients
+    # arbitrarily slow: they are not attractors, but 2000 steps would not tell)
+    x = _states(m, g, (200,))
+    uu = None if u is None else np.broadcast_to(u, x.shape[:-1] + u.shape)
+    for _ in range(2000):  # long enough to reach the attractors: an invariant set lies in the box
+        x = m.step(x, uu)
+    assert np.all(x >= lo - 1e-6) and np.all(x <= hi + 1e-6)
+
+
 GRADIENT_RULES = {
     "16 hidden": check_hidden,
     "17 vjp": check_vjp,
     "17 param_vjp": check_param_vjp,
+    "18 tape": check_tape,
 }
 
 
