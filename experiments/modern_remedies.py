@@ -135,8 +135,10 @@ def _run_key(cfg: TrainConfig) -> str:
 
 
 def jobs_of(config) -> list[tuple[Variant, str, int]]:
-    """The sweep's runs, ``(variant, task, length)``, in config order."""
-    return [(v, t, int(L)) for v in VARIANTS for t in config["tasks"] for L in config["lengths"]]
+    """The sweep's runs, ``(variant, task, length)``, shortest length first: a long profile run in
+    pieces has every variant at the first length before any at the next (the store keys runs by
+    config, so the order never changes which runs are done)."""
+    return [(v, t, int(L)) for L in config["lengths"] for v in VARIANTS for t in config["tasks"]]
 
 
 def final_jacobian_norms(map, inputs, x0=None) -> np.ndarray:
