@@ -19,7 +19,7 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 IDS = [p.stem for p in NOTEBOOKS]
 #: notebooks that must show figures (02 draws its panels once without the sliders)
-WITH_FIGURES = {"01_quickstart", "02_one_unit_explorer", "03_analyze_your_rnn"}
+WITH_FIGURES = {"01_quickstart", "02_one_unit_explorer", "03_analyze_your_rnn", "04_gated_cells"}
 MACHINE_PATHS = ("/work/", "/tmp/")
 MAX_NOTEBOOK_BYTES = 400_000
 MAX_PNG_PIXELS = (1000, 800)  # (width, height): figures at modest dpi
