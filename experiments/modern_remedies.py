@@ -35,8 +35,8 @@ from typing import NamedTuple
 import numpy as np
 
 from dynsys.errors import DynsysError
+from dynsys.gradients import final_jacobian_norms
 from dynsys.io import load_checkpoint, save_figure
-from dynsys.maps import iterate
 from dynsys.runs import Experiment, SweepSpec, config_hash, run_sweep, sweep_results
 from dynsys.training import TrainConfig, get_task
 from dynsys.training.cells import build_map, cell_activation, cell_weight_names, init_weights
@@ -139,50 +139,6 @@ def jobs_of(config) -> list[tuple[Variant, str, int]]:
     pieces has every variant at the first length before any at the next (the store keys runs by
     config, so the order never changes which runs are done)."""
     return [(v, t, int(L)) for L in config["lengths"] for v in VARIANTS for t in config["tasks"]]
-
-
-def final_jacobian_norms(map, inputs, x0=None) -> np.ndarray:
-    """``‖∂x_T/∂x_k‖₂`` for ``k = T, T−1, …, 1`` along the trajectory of ``map`` driven by ``inputs``.
-
-    The product ``∂x_T/∂x_k = J_T ⋯ J_{k+1}`` (eq. 5) is grown from the left, one Jacobian per lag,
-    and rescaled to unit norm after each step (its norm is carried as a logarithm, so products
-    of 10⁻³⁰⁰ or 10³⁰⁰ neither underflow nor overflow inside the product): ``T`` spectral norms
-    per sequence instead of the ``T²/2`` that all ``‖∂x_t/∂x_k‖`` cost.
-
-    Parameters
-    ----------
-    map : Map
-    inputs : ndarray, shape (T, B, m)
-    x0 : ndarray, shape (B, n), optional
-        Zeros when omitted.
-
-    Returns
-    -------
-    ndarray, shape (T, B)
-        ``[T − k]``: row 0 is the identity's norm 1; a product that becomes exactly zero stays 0.
-
-    Examples
-    --------
-    >>> from dynsys.maps import RNNMap
-    >>> rnn = RNNMap(0.5 * np.eye(2), np.zeros((2, 1)), np.zeros(2), "linear")
-    >>> final_jacobian_norms(rnn, np.zeros((4, 1, 1)))[:, 0].round(4).tolist()
-    [1.0, 0.5, 0.25, 0.125]
-    """
-    inputs = np.asarray(inputs, dtype=float)
-    T, B = inputs.shape[:2]
-    x0 = np.zeros((B, map.dim)) if x0 is None else x0
-    jac = iterate(map, x0, inputs, jacobians=True).jacobians  # jac[i] = J_{i+1} = ∂x_{i+1}/∂x_i
-    out = np.ones((T, B))
-    G = np.broadcast_to(np.eye(map.dim), (B, map.dim, map.dim))
-    log_norm = np.zeros(B)
-    with np.errstate(divide="ignore"):
-        for lag in range(1, T):
-            G = G @ jac[T - lag]  # ∂x_T/∂x_{k} = ∂x_T/∂x_{k+1} · J_{k+1}, k = T − lag
-            s = np.linalg.norm(G, 2, axis=(-2, -1))
-            log_norm = log_norm + np.log(s)
-            G = G / np.where(s > 0, s, 1.0)[:, None, None]
-            out[lag] = np.exp(log_norm)
-    return out
 
 
 def mechanism_batches(config) -> list:

@@ -11,7 +11,7 @@ from .clipping import (
     clip_grad_value,
     global_norm,
 )
-from .jacobians import jacobian_product, jacobian_product_norms, product_norms
+from .jacobians import final_jacobian_norms, jacobian_product, jacobian_product_norms, product_norms
 from .losses import ReadoutLoss, StateLoss, resolve_steps
 from .regularizers import OmegaAccumulator, OmegaResult, omega
 
@@ -25,6 +25,7 @@ __all__ = [
     "resolve_steps",
     "jacobian_product",
     "jacobian_product_norms",
+    "final_jacobian_norms",
     "product_norms",
     "NONFINITE_LIMIT",
     "SHRINK_FACTOR",

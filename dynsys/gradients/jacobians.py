@@ -13,8 +13,9 @@ import numpy as np
 from .._validate import as_float_array, check_positive_int
 from ..errors import DynsysError
 from ..maps.base import Map
+from ..maps.trajectory import iterate
 
-__all__ = ["jacobian_product", "jacobian_product_norms", "product_norms"]
+__all__ = ["final_jacobian_norms", "jacobian_product", "jacobian_product_norms", "product_norms"]
 
 
 def _one_step_jacobians(map: Map, states, inputs):
@@ -91,3 +92,49 @@ def jacobian_product_norms(map: Map, states, inputs=None, ord: Literal[2, "fro"]
     if states.ndim < 2:
         raise DynsysError(f"states must have shape (T+1, ..., {map.dim}), got {states.shape}")
     return product_norms(_one_step_jacobians(map, states, inputs), ord=ord)
+
+
+def final_jacobian_norms(map: Map, inputs, x0=None) -> np.ndarray:
+    """``‖∂x_T/∂x_k‖₂`` for ``k = T, T−1, …, 1`` along the trajectory of ``map`` driven by ``inputs``.
+
+    The product ``∂x_T/∂x_k = J_T ⋯ J_{k+1}`` (eq. 5) is grown from the left, one Jacobian per lag,
+    and rescaled to unit norm after each step (its norm is carried as a logarithm, so products
+    of 10⁻³⁰⁰ or 10³⁰⁰ neither underflow nor overflow inside the product): ``T`` spectral norms
+    per sequence instead of the ``T²/2`` that all ``‖∂x_t/∂x_k‖`` cost.
+
+    Parameters
+    ----------
+    map : Map
+    inputs : ndarray, shape (T, B, m)
+    x0 : ndarray, shape (B, n), optional
+        Zeros when omitted.
+
+    Returns
+    -------
+    ndarray, shape (T, B)
+        ``[T − k]``: row 0 is the identity's norm 1; a product that becomes exactly zero stays 0.
+
+    Examples
+    --------
+    >>> from dynsys.maps import RNNMap  # ∂x_T/∂x_k = 0.5^(T−k) I
+    >>> rnn = RNNMap(0.5 * np.eye(2), np.zeros((2, 1)), np.zeros(2), "linear")
+    >>> final_jacobian_norms(rnn, np.zeros((4, 1, 1)))[:, 0].round(4).tolist()
+    [1.0, 0.5, 0.25, 0.125]
+    """
+    inputs = as_float_array(inputs, "inputs")
+    if inputs.ndim != 3 or inputs.shape[-1] != map.input_dim:
+        raise DynsysError(f"inputs must have shape (T, B, {map.input_dim}), got {inputs.shape}")
+    T, B = inputs.shape[:2]
+    x0 = np.zeros((B, map.dim)) if x0 is None else map.validate_state(x0, "x0")
+    jac = iterate(map, x0, inputs, jacobians=True).jacobians  # jac[i] = J_{i+1} = ∂x_{i+1}/∂x_i
+    out = np.ones((T, B))
+    G = np.broadcast_to(np.eye(map.dim), (B, map.dim, map.dim))
+    log_norm = np.zeros(B)
+    with np.errstate(divide="ignore"):
+        for lag in range(1, T):
+            G = G @ jac[T - lag]  # ∂x_T/∂x_{k} = ∂x_T/∂x_{k+1} · J_{k+1}, k = T − lag
+            s = np.linalg.norm(G, 2, axis=(-2, -1))
+            log_norm = log_norm + np.log(s)
+            G = G / np.where(s > 0, s, 1.0)[:, None, None]
+            out[lag] = np.exp(log_norm)
+    return out

@@ -183,16 +183,6 @@ def test_profiles_share_one_protocol_and_validate(mod, profile, tmp_path):
     assert a == mod._run_key(mod._train_config(dict(cfg, updates=cfg["updates"] * 2), *jobs[0]))
 
 
-def test_the_experiments_docstring_examples_run(mod):
-    import doctest
-
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
-    for test in doctest.DocTestFinder(exclude_empty=True).find(mod, mod.__name__, globs=vars(mod)):
-        runner.run(test)
-    result = runner.summarize(verbose=False)
-    assert result.attempted >= 1 and result.failed == 0
-
-
 def test_figure_draws_the_rates_and_the_curves_it_is_given():
     pytest.importorskip("matplotlib")
     from dynsys.plotting.remedies import remedies_figure

@@ -492,3 +492,19 @@ def test_bptt_on_the_generic_path_runs_through_the_tape(steps):
     np.testing.assert_array_equal(a.deltas, b.deltas)
     np.testing.assert_array_equal(a.states, b.states)
     assert np.all(b.deltas[last + 1 :] == 0.0)
+
+
+def test_final_jacobian_norms_equal_the_last_row_of_all_products():
+    """‖∂x_T/∂x_k‖ from the rescaled left products equals jacobian_product_norms' row T (GRU)."""
+    from dynsys.gradients import final_jacobian_norms, jacobian_product_norms
+    from dynsys.maps import GRUMap, iterate
+
+    g = np.random.default_rng(3)
+    gru = GRUMap(g.normal(size=(12, 2)), g.normal(size=(12, 4)), g.normal(size=12), g.normal(size=12))
+    u = g.normal(size=(9, 3, 2))
+    states = iterate(gru, np.zeros((3, 4)), u).states
+    full = jacobian_product_norms(gru, states, u)
+    got = final_jacobian_norms(gru, u)
+    np.testing.assert_allclose(got, full[9, 9 - np.arange(9)], rtol=1e-10)
+    with pytest.raises(DynsysError, match=r"^inputs must have shape \(T, B, 2\)"):
+        final_jacobian_norms(gru, np.zeros((9, 3)))
