@@ -41,6 +41,8 @@ _PARTS = {
         "verdict_for ITERATIVE_THRESHOLD"
     ),
     "cell_conditions": "ConditionsReport GatedBound WHY_NOT_EQ67 conditions_report empirical_verdict gated_bound",
+    "coincidence": "CoincidenceResult coincidence_test spike_times_from_norms MIN_SHIFTS",
+    "landscape": "Event LandscapeStep InterpolationPath interpolate_maps track_landscape",
     "lyapunov": "LyapunovSpectrum lyapunov_spectrum orbit_lyapunov sampled_lyapunov LARGE_N",
 }
 _EXPORTS = {name: part for part, names in _PARTS.items() for name in names.split()}
