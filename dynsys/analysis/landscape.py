@@ -23,6 +23,11 @@ straight line of their weights, ``θ(s) = (1 − s) θ_a + s θ_b`` for ``s ∈ 
   ``map_b`` at its end (Hungarian assignment on distances, within ``match_tol``); the others are
   ``lost``, and the points of ``map_b`` matched by none are ``born``.
 
+With ``period=2`` the same is done for the 2-cycles (fixed points of ``F∘F`` of minimal period 2,
+continued as the continuation module's period-2 branches), one point per cycle in
+``before``/``after``/``Event.state`` (the other is ``F`` of it); the flips of the fixed points
+are reported as the 2-cycles' ``"branch-point"`` events (a 2-cycle is born or lost there).
+
 Limits (those of the test functions): a crossing by an even number of multipliers at once (a
 double multiplier ``+1`` of ``c·I``) does not change the sign of the test function and is not
 seen; a point of ``map_b`` born and lost again between the checkpoints, or a branch no search
@@ -53,7 +58,9 @@ from .continuation.arclength import ContinuationOptions
 from .continuation.bifurcations import locate_bifurcations
 from .continuation.branches import Branch, _on_branch, continue_branch
 from .equilibria.fixed_points import find_fixed_points
+from .equilibria.newton import iterate_k
 from .equilibria.points import FixedPoints, assemble, dedup
+from .equilibria.stability import multipliers
 
 __all__ = ["Event", "LandscapeStep", "InterpolationPath", "interpolate_maps", "track_landscape"]
 
@@ -198,6 +205,9 @@ class Event:
         The critical multiplier (``+1``, ``−1`` or ``e^{iφ}`` with ``φ > 0``).
     multipliers : ndarray of complex, shape (n,)
         All multipliers there, by decreasing modulus.
+    period : int
+        1: an event of fixed points (multipliers of ``F``); 2: of a 2-cycle (multipliers of
+        ``F∘F``; ``state`` is one point of the cycle, the other is ``F(state)``).
     """
 
     kind: str
@@ -205,10 +215,12 @@ class Event:
     state: np.ndarray
     multiplier: complex
     multipliers: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, complex))
+    period: int = 1
 
     def to_dict(self) -> dict:
         return {
             "kind": self.kind,
+            "period": int(self.period),
             "s": float(self.s),
             "state": self.state.tolist(),
             "multiplier": [float(self.multiplier.real), float(self.multiplier.imag)],
@@ -217,12 +229,13 @@ class Event:
 
 @dataclass(frozen=True, eq=False)
 class LandscapeStep:
-    """The fixed points of two checkpoints, how they match, and the events between them.
+    """The fixed points (or 2-cycles) of two checkpoints, how they match, and the events between them.
 
     Attributes
     ----------
     before, after : FixedPoints
-        The fixed points of ``map_a`` and of ``map_b``.
+        The fixed points of ``map_a`` and of ``map_b`` (``period`` 2: their 2-cycles, one point
+        per cycle).
     matches : ndarray of int, shape (k, 2)
         ``(i, j)``: ``before.states[i]`` continues to ``after.states[j]`` without a fold.
     lost : ndarray of int
@@ -234,6 +247,11 @@ class LandscapeStep:
     branches : list of Branch
         The continued branches in ``s`` (for plots and checks).
     message : str
+    period : int
+        1 (fixed points) or 2 (points of minimal period 2).
+    fixed : LandscapeStep or None
+        ``period`` 2 only: the fixed-point step computed on the way (its flips are the branch
+        points of the 2-cycles).
     """
 
     before: FixedPoints
@@ -244,12 +262,15 @@ class LandscapeStep:
     events: tuple[Event, ...]
     branches: list = field(default_factory=list, repr=False)
     message: str = ""
+    period: int = 1
+    fixed: LandscapeStep | None = field(default=None, repr=False)
 
     def of_kind(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.kind == kind]
 
     def to_dict(self) -> dict:
         return {
+            "period": int(self.period),
             "n_before": len(self.before),
             "n_after": len(self.after),
             "matches": self.matches.tolist(),
@@ -269,23 +290,50 @@ def _critical(kind: str, mu: np.ndarray) -> complex:
     return complex(mu[np.argmin(np.abs(mu - 1.0))])
 
 
-def _find(map, u, starts, n_starts, rng, tol) -> tuple[np.ndarray, int]:
-    """Fixed points from sampled starts plus the explicit ``starts`` (warm starts)."""
-    fps = [find_fixed_points(map, u, n_starts=n_starts, rng=rng, tol=tol)]
+def _find(map, u, starts, n_starts, rng, tol, period) -> tuple[np.ndarray, int]:
+    """Fixed points (or period-2 points) from sampled starts plus the explicit ``starts``."""
+    fps = [find_fixed_points(map, u, period=period, n_starts=n_starts, rng=rng, tol=tol)]
     if starts is not None and len(starts):
-        fps.append(find_fixed_points(map, u, starts=starts, tol=tol))
+        fps.append(find_fixed_points(map, u, period=period, starts=starts, tol=tol))
     states = np.concatenate([f.states for f in fps]) if fps else np.zeros((0, map.dim))
     return states, sum(f.n_starts for f in fps)
 
 
-def _assemble(map, u, states, tol, message, n_used) -> FixedPoints:
+def _lexmin(x, y) -> np.ndarray:
+    """The lexicographically smaller of two points (the representative of a 2-cycle)."""
+    for a, b in zip(x, y):
+        if a != b:
+            return x if a < b else y
+    return x
+
+
+def _cycle_representatives(map, u, states) -> np.ndarray:
+    """One point per 2-cycle: of ``x`` and ``F(x)`` the lexicographically smaller."""
+    if states.shape[0] == 0:
+        return states
+    partners = map.step(states, u)
+    return np.stack([_lexmin(x, y) for x, y in zip(states, partners)])
+
+
+def _assemble(map, u, states, tol, message, n_used, period) -> FixedPoints:
     states = np.asarray(states, dtype=float).reshape(-1, map.dim)
+    if states.shape[0] and period == 2:  # minimal period 2 only, one point per cycle
+        scale = 1.0 + np.abs(states).max(axis=-1)
+        states = states[np.linalg.norm(map.step(states, u) - states, axis=-1) > 1e-6 * scale]
+        states = _cycle_representatives(map, u, states)
     if states.shape[0]:
-        res = np.linalg.norm(map.step(states, u) - states, axis=-1)
+        y = iterate_k(map, states, u, period, jacobian=False)[0]
+        res = np.linalg.norm(y - states, axis=-1)
         states = states[dedup(states, res, 1e-6)]
         states = states[np.argsort(states[:, 0], kind="stable")]
-    fp = assemble(map, states, u, 1, tol, message, n_used)
+    fp = assemble(map, states, u, period, tol, message, n_used)
     return fp.select(fp.converged)
+
+
+def _orbit_distance(x, others, partners) -> np.ndarray:
+    """Distance from ``x`` to each cycle ``{others[i], partners[i]}`` (partners None: period 1)."""
+    d = np.linalg.norm(others - x, axis=-1)
+    return d if partners is None else np.minimum(d, np.linalg.norm(partners - x, axis=-1))
 
 
 def _monotone_end(branch: Branch) -> np.ndarray | None:
@@ -296,36 +344,45 @@ def _monotone_end(branch: Branch) -> np.ndarray | None:
     return branch.states[-1]
 
 
-def _match(ends: list, after: np.ndarray, tol: float) -> np.ndarray:
-    """Hungarian assignment of branch ends (None: no end) to the points ``after``, within ``tol``."""
+def _match(ends: list, after: np.ndarray, tol: float, partners=None) -> np.ndarray:
+    """Hungarian assignment of branch ends (None: no end) to the points ``after`` (or to their
+    cycles ``{after[j], partners[j]}``), within ``tol``."""
     from scipy.optimize import linear_sum_assignment
 
     rows = [i for i, e in enumerate(ends) if e is not None]
     if not rows or after.shape[0] == 0:
         return np.zeros((0, 2), dtype=int)
     E = np.stack([ends[i] for i in rows])
-    D = np.linalg.norm(E[:, None, :] - after[None, :, :], axis=-1)
+    D = np.stack([_orbit_distance(e, after, partners) for e in E])
     big = 1e300
     r, c = linear_sum_assignment(np.where(D <= tol, D, big))
     ok = D[r, c] <= tol
     return np.array([[rows[i], j] for i, j in zip(r[ok], c[ok])], dtype=int).reshape(-1, 2)
 
 
-def _events(branches: list, s_tol: float, x_tol: float) -> tuple[Event, ...]:
-    found = []
+def _events(branches: list, s_tol: float, x_tol: float, path, period: int, extra=()) -> tuple[Event, ...]:
+    found = list(extra)
     for k, br in enumerate(branches):
         for b in locate_bifurcations(br, index=k):
+            x = b.state
+            if period == 2:
+                m = path.map_at(b.param)
+                fx = m.step(x, path.u)
+                if np.linalg.norm(fx - x) <= x_tol:
+                    continue  # the branch reached a fixed point: its flips come from `extra`
+                x = _lexmin(x, fx)
             found.append(
-                Event(b.type, float(b.param), b.state, _critical(b.type, b.multipliers), b.multipliers)
+                Event(b.type, float(b.param), x, _critical(b.type, b.multipliers), b.multipliers, period)
             )
     found.sort(key=lambda e: e.s)
     out: list[Event] = []
-    for e in found:  # the same point seen from two branches (or twice on one) counts once
+    for e in found:  # the same point (or cycle) seen from two branches (or twice on one) counts once
+        fx = path.map_at(e.s).step(e.state, path.u)[None] if period == 2 else None
         dup = [
             o
             for o in out
             if abs(o.s - e.s) <= s_tol
-            and np.linalg.norm(o.state - e.state) <= x_tol
+            and float(_orbit_distance(o.state, e.state[None], fx)[0]) <= x_tol
             and (o.kind == e.kind or {o.kind, e.kind} == {"fold", "branch-point"})
         ]
         if not dup:
@@ -333,11 +390,28 @@ def _events(branches: list, s_tol: float, x_tol: float) -> tuple[Event, ...]:
     return tuple(out)
 
 
+def _cycle_births(fixed: LandscapeStep, path) -> list[Event]:
+    """The flips of the fixed points, as branch points of the period-2 branches (a 2-cycle is born
+    or lost there); multipliers of ``F∘F`` (the critical one ``(−1)² = +1``)."""
+    out = []
+    for e in fixed.of_kind("flip"):
+        mu = multipliers(path.orbit(e.state, e.s, 2)[1])
+        out.append(Event("branch-point", e.s, e.state, complex(e.multiplier**2), mu, 2))
+    return out
+
+
+def _check_period(period) -> int:
+    if isinstance(period, bool) or not isinstance(period, (int, np.integer)) or int(period) not in (1, 2):
+        raise DynsysError(f"period must be 1 or 2, got {period!r}")
+    return int(period)
+
+
 def track_landscape(
     map_a: Map,
     map_b: Map,
     *,
     u=None,
+    period: int = 1,
     before: FixedPoints | None = None,
     starts=None,
     n_starts: int = 64,
@@ -346,11 +420,20 @@ def track_landscape(
     match_tol: float = 1e-6,
     options: ContinuationOptions | None = None,
 ) -> LandscapeStep:
-    """The fixed points of two checkpoints, matched, and the bifurcations between them.
+    """The fixed points (or 2-cycles) of two checkpoints, matched, and the bifurcations between them.
 
     See the module docstring for the method: the fixed points of both ends are continued along
     ``θ(s) = (1 − s) θ_a + s θ_b`` by pseudo-arclength continuation, and the folds, branch points,
     flips and Neimark–Sacker points on the branches are located to about 1e-13 in ``s``.
+
+    With ``period=2`` the same is done for the points of minimal period 2, as fixed points of
+    ``F∘F`` (the continuation module's period-k branches), one point per 2-cycle: a ``"fold"``
+    is a pair of 2-cycles born or lost, a ``"flip"`` a 2-cycle's multiplier ``−1`` (a 4-cycle
+    is born), ``"neimark-sacker"`` a complex pair of ``F∘F`` on the circle, and ``"branch-point"``
+    a 2-cycle born beside a persisting one or from a fixed point: every flip of a fixed point is
+    reported so (found by the fixed-point step, which is run too and kept as
+    :attr:`LandscapeStep.fixed`; a period-2 branch through a flipping fixed point turns back
+    there to the cycle's other point, which its own test functions do not see).
 
     Parameters
     ----------
@@ -358,30 +441,42 @@ def track_landscape(
         The two checkpoints: same type, dimensions and weight shapes (:func:`interpolate_maps`).
     u : array_like, shape (m,), optional
         A constant input (None: the map's ``step(x, None)``).
+    period : {1, 2}
+        Track fixed points (1) or 2-cycles (2).
     before : FixedPoints, optional
-        The fixed points of ``map_a`` already known (the ``after`` of the previous step of a
-        training run); default: found here.
+        The fixed points (``period`` 2: period-2 points) of ``map_a`` already known (the
+        ``after`` of the previous step of a training run); default: found here.
     starts : array_like, shape (S, n), optional
         Extra Newton starts, used for both maps (``map_b`` is always also warm-started from the
-        fixed points of ``map_a``).
+        points of ``map_a``).
     n_starts : int
         Sampled starts per map (:func:`~dynsys.analysis.equilibria.find_fixed_points`; a 1-D map
         is scanned on its whole periodic box instead).
     rng : None, int, SeedSequence or Generator
         Seed of the sampled starts.
     tol : float
-        Residual below which a point is a fixed point.
+        Residual below which a point is a fixed point (of ``F^period``).
     match_tol : float
         Largest distance (relative to ``1 + ‖x‖∞`` of the points) between a continued branch's
-        end and the point of ``map_b`` it is matched to.
+        end and the point (or 2-cycle) of ``map_b`` it is matched to.
     options : ContinuationOptions, optional
         Step control of the continuation in ``s``.
 
     Returns
     -------
     LandscapeStep
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dynsys.maps import RNNMap
+    >>> a, b = RNNMap(np.array([[-0.8]])), RNNMap(np.array([[-1.2]]))  # x ↦ −c tanh(x)
+    >>> step = track_landscape(a, b, period=2)  # the flip at c = 1 gives birth to a 2-cycle
+    >>> [(e.kind, e.period, round(e.s, 10)) for e in step.events], len(step.after)
+    ([('branch-point', 2, 0.5)], 1)
     """
     _check_pair(map_a, map_b)
+    period = _check_period(period)
     u = map_a.validate_constant_input(u, "u")
     path = InterpolationPath(map_a, map_b, u)
     rng = check_rng(rng)
@@ -394,37 +489,67 @@ def track_landscape(
         raise DynsysError(f"match_tol must be a positive number, got {match_tol!r}")
     if starts is not None:
         starts = map_a.validate_state(starts, "starts").reshape(-1, map_a.dim)
+    what = "fixed points" if period == 1 else "2-cycles"
     if before is None:
-        xa, used_a = _find(map_a, u, starts, n_starts, rng, tol)
-        before = _assemble(map_a, u, xa, tol, f"fixed points of map_a from {used_a} starts", used_a)
-    elif not isinstance(before, FixedPoints) or (len(before) and before.states.shape[1] != map_a.dim):
-        raise DynsysError(f"before must be the FixedPoints of map_a ({map_a.dim}-dimensional)")
+        xa, used_a = _find(map_a, u, starts, n_starts, rng, tol, period)
+        before = _assemble(map_a, u, xa, tol, f"{what} of map_a from {used_a} starts", used_a, period)
+    elif (
+        not isinstance(before, FixedPoints)
+        or (len(before) and before.states.shape[1] != map_a.dim)
+        or before.period != period
+    ):
+        raise DynsysError(
+            f"before must be the period-{period} FixedPoints of map_a ({map_a.dim}-dimensional)"
+        )
+    elif period == 2 and len(before):
+        reps = _cycle_representatives(map_a, u, before.states)
+        if not np.array_equal(reps, before.states) or len(dedup(reps, np.zeros(len(reps)), 1e-6)) < len(reps):
+            before = _assemble(map_a, u, reps, tol, before.message, before.n_starts, 2)
+    fixed = None
+    if period == 2:
+        fixed = track_landscape(
+            map_a,
+            map_b,
+            u=u,
+            starts=starts,
+            n_starts=n_starts,
+            rng=rng,
+            tol=tol,
+            match_tol=match_tol,
+            options=options,
+        )
 
     # forward from every point of map_a
     branches, ends = [], []
     for x in before.states:
-        br = continue_branch(path, x, 0.0, (0.0, 1.0), direction=+1, options=options)
+        br = continue_branch(path, x, 0.0, (0.0, 1.0), period=period, direction=+1, options=options)
         branches.append(br)
         ends.append(_monotone_end(br))
     warm = [before.states, *(e[None] for e in ends if e is not None)]
     if starts is not None:
         warm.append(starts)
-    xb, used_b = _find(map_b, u, np.concatenate(warm), n_starts, rng, tol)
+    xb, used_b = _find(map_b, u, np.concatenate(warm), n_starts, rng, tol, period)
     xb = np.concatenate([xb, *(e[None] for e in ends if e is not None)])
-    after = _assemble(map_b, u, xb, tol, f"fixed points of map_b from {used_b} starts (warm + fresh)", used_b)
+    msg_b = f"{what} of map_b from {used_b} starts (warm + fresh)"
+    after = _assemble(map_b, u, xb, tol, msg_b, used_b, period)
     scale = 1.0 + max([float(np.abs(f.states).max()) for f in (before, after) if len(f)] or [0.0])
-    matches = _match(ends, after.states, match_tol * scale)
+    partners = map_b.step(after.states, u) if period == 2 and len(after) else None
+    matches = _match(ends, after.states, match_tol * scale, partners)
 
-    # backward from every point of map_b on no branch yet
-    for x in after.states:
-        if any(_on_branch(b, x, 1.0, 1e-7 * scale) for b in branches):
+    # backward from every point of map_b (and, period 2, its partner) on no branch yet
+    for j, x in enumerate(after.states):
+        cycle = [x] if partners is None else [x, partners[j]]
+        if any(_on_branch(b, y, 1.0, 1e-7 * scale) for b in branches for y in cycle):
             continue
-        branches.append(continue_branch(path, x, 1.0, (0.0, 1.0), direction=-1, options=options))
-    events = _events(branches, 1e-8, 1e-6 * scale)
+        branches.append(
+            continue_branch(path, x, 1.0, (0.0, 1.0), period=period, direction=-1, options=options)
+        )
+    extra = _cycle_births(fixed, path) if fixed is not None else ()
+    events = _events(branches, 1e-8, 1e-6 * scale, path, period, extra)
     lost = np.setdiff1d(np.arange(len(before)), matches[:, 0])
     born = np.setdiff1d(np.arange(len(after)), matches[:, 1])
     msg = (
-        f"{len(before)} → {len(after)} fixed points: {len(matches)} matched, {lost.size} lost, "
+        f"{len(before)} → {len(after)} {what}: {len(matches)} matched, {lost.size} lost, "
         f"{born.size} born; {len(events)} event(s) on {len(branches)} branch(es)"
     )
-    return LandscapeStep(before, after, matches, lost, born, events, branches, msg)
+    return LandscapeStep(before, after, matches, lost, born, events, branches, msg, period, fixed)

@@ -1,5 +1,6 @@
 """Tests of dynsys.analysis.landscape against closed forms: the folds of the one-unit map (paper
-Fig. 3), a flip, a pitchfork and a Neimark–Sacker point of hand-built 2-unit nets."""
+Fig. 3), a flip, a pitchfork and a Neimark–Sacker point of hand-built 2-unit nets; with
+``period=2`` the 2-cycle of x ↦ −c tanh(x) (born at the flip c = 1) and a fold of 2-cycles."""
 
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ def test_flip_of_a_two_unit_net():
     np.testing.assert_allclose(e.state, 0.0, atol=1e-9)
     assert step.matches.tolist() == [[0, 0]] and step.lost.size == 0 and step.born.size == 0
     assert step.after.stability == ("saddle",)
+    assert step.period == 1 and e.period == 1 and step.fixed is None
+    assert step.to_dict()["period"] == 1 and step.to_dict()["events"][0]["period"] == 1
 
 
 def test_pitchfork_of_a_two_unit_net():
@@ -147,3 +150,100 @@ def test_bad_options():
         track_landscape(m, m, match_tol=-1.0)
     with pytest.raises(DynsysError, match="before"):
         track_landscape(m, m, before="x")
+
+
+# ---------------------------------------------------------------------------------------
+# period=2: the 2-cycles of the map, one point per cycle
+# ---------------------------------------------------------------------------------------
+
+
+def _cycle_amplitude(c):
+    """x* > 0 with x* = c tanh(x*): the 2-cycle ±x* of x ↦ −c tanh(x) (c > 1)."""
+    from scipy.optimize import brentq
+
+    return brentq(lambda x: x - c * np.tanh(x), 1e-3, c + 1.0, xtol=1e-15)
+
+
+def _neg(c):
+    return RNNMap(np.array([[-c]]))  # x ↦ −c tanh(x): flip of the origin at c = 1
+
+
+def test_two_cycle_is_matched_without_event():
+    step = track_landscape(_neg(1.2), _neg(1.5), period=2, rng=0)
+    assert step.period == 2 and step.before.period == 2 and step.after.period == 2
+    assert step.events == ()
+    # the cycle ±x* is one orbit, reported by one point
+    assert len(step.before) == 1 and len(step.after) == 1
+    np.testing.assert_allclose(np.abs(step.before.states[0]), _cycle_amplitude(1.2), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(np.abs(step.after.states[0]), _cycle_amplitude(1.5), rtol=0, atol=1e-10)
+    assert step.matches.tolist() == [[0, 0]] and step.lost.size == 0 and step.born.size == 0
+    assert step.after.stability == ("stable",)
+    # multiplier of F∘F: (c sech²x*)², the same at both points
+    x = _cycle_amplitude(1.5)
+    np.testing.assert_allclose(step.after.multipliers[0, 0].real, (1.5 / np.cosh(x) ** 2) ** 2, atol=1e-10)
+
+
+def test_two_cycle_born_at_the_flip_is_a_branch_point():
+    step = track_landscape(_neg(0.8), _neg(1.2), period=2, rng=0)
+    (e,) = step.events
+    assert (e.kind, e.period) == ("branch-point", 2)
+    assert abs(e.s - 0.5) < 1e-9 and abs(e.multiplier - 1.0) < 1e-9
+    np.testing.assert_allclose(e.state, 0.0, atol=1e-9)
+    assert len(step.before) == 0 and len(step.after) == 1 and step.born.tolist() == [0]
+    np.testing.assert_allclose(np.abs(step.after.states[0]), _cycle_amplitude(1.2), rtol=0, atol=1e-10)
+    # the fixed-point step computed on the way sees the same point as a flip
+    assert step.fixed.period == 1 and [k.kind for k in step.fixed.events] == ["flip"]
+    d = step.to_dict()
+    assert d["period"] == 2 and d["events"][0]["period"] == 2 and d["events"][0]["kind"] == "branch-point"
+    # and backwards: the cycle is lost at the same point
+    back = track_landscape(_neg(1.2), _neg(0.8), period=2, rng=0)
+    assert [(k.kind, round(k.s, 9)) for k in back.events] == [("branch-point", 0.5)]
+    assert back.lost.tolist() == [0] and len(back.after) == 0
+
+
+def test_fold_of_two_cycles_of_a_swap_net():
+    # F(x1, x2) = (w tanh x2 + b, w tanh x1 + b): (p, q) with p, q distinct fixed points of
+    # g(y) = w tanh y + b is a 2-cycle of F. For 0 < b < b_f = w tanh(x_f) − x_f, cosh² x_f = w,
+    # g has p1 < p2 < p3: 3 cycles {p_i, p_j}. At b = b_f p1 and p2 merge: the cycles {p1, p3}
+    # and {p2, p3} collide (a fold of 2-cycles) and {p1, p2} shrinks onto the fixed point (p, p),
+    # which flips there (a branch point of the 2-cycles).
+    w, ba, bb = 2.0, 0.3, 0.7
+    xf = np.arccosh(np.sqrt(w))
+    b_fold = w * np.tanh(xf) - xf
+    S = np.array([[0.0, w], [w, 0.0]])
+    step = track_landscape(RNNMap(S, b=np.full(2, ba)), RNNMap(S, b=np.full(2, bb)), period=2, rng=0)
+    assert len(step.before) == 3 and len(step.after) == 0 and step.lost.size == 3
+    assert sorted(e.kind for e in step.events) == ["branch-point", "fold"]
+    for e in step.events:
+        assert e.period == 2
+        assert abs((1 - e.s) * ba + e.s * bb - b_fold) < 1e-8
+        assert abs(e.multiplier - 1.0) < 1e-6
+    (fold,) = step.of_kind("fold")
+    np.testing.assert_allclose(sorted(fold.state)[0], -xf, atol=1e-6)  # the merging p1 = p2 = −x_f
+    at = interpolate_maps(RNNMap(S, b=np.full(2, ba)), RNNMap(S, b=np.full(2, bb)))
+    m = at(fold.s)
+    assert np.linalg.norm(m.step(m.step(fold.state)) - fold.state) < 1e-9
+    assert np.linalg.norm(m.step(fold.state) - fold.state) > 0.1  # minimal period 2
+
+
+def test_two_cycle_before_with_both_points_is_one_cycle():
+    from dynsys.analysis.equilibria.fixed_points import find_fixed_points
+
+    fp = find_fixed_points(_neg(1.2), period=2)
+    assert len(fp) == 2  # ±x*: both points of the one cycle
+    step = track_landscape(_neg(1.2), _neg(1.5), period=2, before=fp)
+    assert len(step.before) == 1 and step.matches.tolist() == [[0, 0]] and step.events == ()
+
+
+@pytest.mark.parametrize("period", [0, 3, 1.5, True, "2"])
+def test_bad_period(period):
+    m = _neg(0.5)
+    with pytest.raises(DynsysError, match="period must be 1 or 2"):
+        track_landscape(m, m, period=period)
+
+
+def test_before_of_the_wrong_period():
+    m = _neg(1.2)
+    first = track_landscape(m, m, rng=0)
+    with pytest.raises(DynsysError, match="period-2"):
+        track_landscape(m, m, period=2, before=first.after)
