@@ -42,6 +42,7 @@ _PARTS = {
     ),
     "cell_conditions": "ConditionsReport GatedBound WHY_NOT_EQ67 conditions_report empirical_verdict gated_bound",
     "coincidence": "CoincidenceResult coincidence_test spike_times_from_norms MIN_SHIFTS",
+    "probes": "BasinCrossings ProbeAttractor ProbeLabels basin_crossings probe_attractors",
     "landscape": "Event LandscapeStep InterpolationPath interpolate_maps track_landscape",
     "lyapunov": "LyapunovSpectrum lyapunov_spectrum orbit_lyapunov sampled_lyapunov LARGE_N",
 }
