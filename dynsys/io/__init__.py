@@ -19,9 +19,14 @@ from .files import (
     write_text_atomic,
 )
 from .pytorch import from_torch, from_torch_rnn, load_torch_weights, state_dict_map, to_torch_state_dict
+from .records import RecordFile, append_record, read_records, truncate_records
 from .weights import load_weights, save_weights
 
 __all__ = [
+    "RecordFile",
+    "append_record",
+    "read_records",
+    "truncate_records",
     "save_arrays",
     "load_arrays",
     "save_result",
