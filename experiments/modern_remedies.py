@@ -131,7 +131,7 @@ def _train_config(config, variant: Variant, task: str, length: int) -> TrainConf
 
 def _run_key(cfg: TrainConfig) -> str:
     """Folder key: the training config without the budget, so a larger ``updates`` resumes and extends."""
-    return config_hash({k: v for k, v in cfg.to_dict().items() if k not in ("updates", "checkpoint_every")})
+    return config_hash(cfg.resume_dict())
 
 
 def jobs_of(config) -> list[tuple[Variant, str, int]]:

@@ -153,16 +153,16 @@ def _check_limit(limit) -> float:
     return lim
 
 
-def _shrink_param(keys, arrays, params) -> tuple[int, np.ndarray]:
-    """Index of ``"W_rec"`` in ``keys`` and the checked current ``params["W_rec"]`` (shrink policy)."""
-    if keys is None or "W_rec" not in keys:
-        raise DynsysError('nonfinite="shrink" needs a dict of gradients with a "W_rec" entry')
-    if params is None or not isinstance(params, Mapping) or "W_rec" not in params:
-        raise DynsysError('nonfinite="shrink" needs params with the current "W_rec" (a dict)')
-    w = np.asarray(params["W_rec"], dtype=float)
-    i = keys.index("W_rec")
+def _shrink_param(keys, arrays, params, recurrent: str = "W_rec") -> tuple[int, np.ndarray]:
+    """Index of ``recurrent`` in ``keys`` and the checked current ``params[recurrent]`` (shrink policy)."""
+    if keys is None or recurrent not in keys:
+        raise DynsysError(f'nonfinite="shrink" needs a dict of gradients with a "{recurrent}" entry')
+    if params is None or not isinstance(params, Mapping) or recurrent not in params:
+        raise DynsysError(f'nonfinite="shrink" needs params with the current "{recurrent}" (a dict)')
+    w = np.asarray(params[recurrent], dtype=float)
+    i = keys.index(recurrent)
     if w.shape != arrays[i].shape:
-        raise DynsysError(f'params["W_rec"] must have shape {arrays[i].shape}, got {w.shape}')
+        raise DynsysError(f'params["{recurrent}"] must have shape {arrays[i].shape}, got {w.shape}')
     return i, w
 
 
@@ -243,6 +243,7 @@ def clip_grad_norm_stacked(
     eps: float = 0.0,
     shrink: float = SHRINK_FACTOR,
     limit: float = NONFINITE_LIMIT,
+    recurrent: str = "W_rec",
 ):
     """Algorithm 1 for an ensemble of K networks at once: one norm per member.
 
@@ -256,7 +257,10 @@ def clip_grad_norm_stacked(
         that member is never clipped, e.g. MSGD beside MSGD-C in one ensemble).
     nonfinite, eps, shrink, limit
         As in :func:`clip_grad_norm`, applied member by member (the non-finite test applies to
-        every member, clipped or not). With ``"shrink"``, ``params["W_rec"]`` has shape (K, n, n).
+        every member, clipped or not). With ``"shrink"``, ``params[recurrent]`` has shape (K, ...).
+    recurrent : str
+        The recurrent matrix the ``"shrink"`` policy shrinks (``"W_rec"``; a gated cell's
+        ``"weight_hh"``).
 
     Returns
     -------
@@ -304,7 +308,7 @@ def clip_grad_norm_stacked(
             g = a * scale.reshape(shape)
             out.append(np.where(bad.reshape(shape), 0.0, g) if bad.any() else g)
     if bad.any() and nonfinite == "shrink":
-        i, w = _shrink_param(keys, arrays, params)
+        i, w = _shrink_param(keys, arrays, params, recurrent)
         mask = bad.reshape((K,) + (1,) * (w.ndim - 1))
         out[i] = np.where(mask, shrink * w, out[i])
     return _repack(keys, out, kind, grads), ClipInfo(norm, scale, clipped, bad)

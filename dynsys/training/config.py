@@ -184,6 +184,12 @@ class TrainConfig:
                 out[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
         return out
 
+    def resume_dict(self) -> dict:
+        """:meth:`to_dict` without the fields a resumed run may change (:data:`RESUMABLE_KEYS`: the
+        budget and the checkpoint cadence): equal for a run and its extension, so a hash of it names
+        a run's folder across budgets."""
+        return {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_KEYS}
+
     def to_dict(self) -> dict:
         """The config as JSON-able values. A field added after results were stored (``cell``) is
         written only when it differs from its default, so every earlier config keeps its hash
@@ -198,6 +204,8 @@ class TrainConfig:
         return list(itertools.product(self.inits, self.methods, self.seeds))
 
 
+#: config fields that may change between a run and its resumption (they do not change the result)
+RESUMABLE_KEYS = ("updates", "checkpoint_every")
 #: fields added after stores and checkpoints were committed, with the default they are omitted at
 _LATER_FIELDS = {"cell": "rnn"}
 

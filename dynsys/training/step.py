@@ -274,13 +274,9 @@ def _generic_step(params, inputs, targets, task, activation, options, opt_state,
             value[i] = res.loss * scale
             for name in names:
                 grads[name][i] = res.grads[name] * scale
-        rec = recurrent_name(cell)
-        # the shrink policy shrinks the recurrent matrix: it is passed under the name the clipper knows
-        keyed = {("W_rec" if nm == rec else nm): grads[nm] for nm in names}
         upd, clip_info = clip_grad_norm_stacked(
-            keyed, options.clip, nonfinite=options.nonfinite, params={"W_rec": params[rec]}
+            grads, options.clip, nonfinite=options.nonfinite, params=params, recurrent=recurrent_name(cell)
         )
-    upd = {nm: upd["W_rec" if nm == rec else nm] for nm in names}
     new_params, new_state = optimizer_step(
         params, upd, options.lr, opt_state, options.optimizer, options.momentum, options.adam
     )

@@ -54,8 +54,6 @@ __all__ = ["train", "update_ensemble"]
 
 #: per-member telemetry of one update (fields of :class:`~dynsys.training.StepInfo`)
 _INFO_FIELDS = ("loss", "norm", "clipped", "nonfinite", "omega")
-#: config fields that may change between a run and its resumption (they do not change the result)
-_FREE_KEYS = ("updates", "checkpoint_every")
 
 
 # -- one update of the ensemble ------------------------------------------------------------
@@ -160,8 +158,8 @@ def _resume(ckpt: Path, out, ens: Ensemble) -> TrainState:
         raise DynsysError(f"out: {ckpt} is not a dynsys training checkpoint")
     # a field added to TrainConfig after the checkpoint was written has its default there
     saved = {**TrainConfig.defaults(), **meta["config"]}
-    mine = ens.config.to_dict()
-    diff = sorted(k for k in mine if k not in _FREE_KEYS and json.dumps(saved.get(k)) != json.dumps(mine[k]))
+    mine = ens.config.resume_dict()
+    diff = sorted(k for k in mine if json.dumps(saved.get(k)) != json.dumps(mine[k]))
     if diff:
         changes = "; ".join(f"{k}: {_short_json(saved.get(k))} → {_short_json(mine[k])}" for k in diff)
         raise DynsysError(
