@@ -280,6 +280,34 @@ def _stability(map: Map, u, Y: np.ndarray) -> np.ndarray:
     return rho
 
 
+def _stability_of_orbits(map: Map, u, Y: np.ndarray, tol: float, known: list | None = None) -> np.ndarray:
+    """:func:`_stability` of the orbits ``Y`` (A, p, n), one monodromy matrix per group of orbits
+    that are one orbit to ``√tol`` (any of its points within ``√tol (1 + ‖x‖∞)`` of the group's
+    first orbit's first point): probes on one attractor share its radius. ``known`` holds
+    ``(point, radius)`` of the orbits of this period tested before (read and extended)."""
+    known = [] if known is None else known
+    A = Y.shape[0]
+    scale = 1.0 + np.abs(Y).max(axis=(1, 2))
+    rho = np.full(A, np.nan)
+    ctol = np.sqrt(tol)
+    for y0, r in known:
+        with np.errstate(invalid="ignore"):
+            d = np.abs(Y - y0).max(axis=-1).min(axis=-1)
+        rho[np.isnan(rho) & (d <= ctol * np.maximum(scale, 1.0 + np.abs(y0).max()))] = r
+    todo = np.flatnonzero(np.isnan(rho))
+    while todo.size:
+        i = todo[0]
+        r = float(_stability(map, u, Y[i : i + 1])[0])
+        known.append((Y[i, 0].copy(), r))
+        with np.errstate(invalid="ignore"):
+            d = np.abs(Y[todo] - Y[i, 0]).max(axis=-1).min(axis=-1)
+        same = d <= ctol * np.maximum(scale[todo], scale[i])
+        same[0] = True
+        rho[todo[same]] = r
+        todo = todo[~same]
+    return rho
+
+
 def _orbit_of(map: Map, u, y0: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
     """The points ``y0, F(y0), …, F^{p−1}(y0)`` (p, n) and ``F^p(y0)``."""
     pts = [y0]
@@ -400,10 +428,12 @@ def probe_attractors(
     orbits = np.zeros((P, max_period, n))
     radius = np.full(P, np.nan)
     taken = np.full(P, steps, np.int64)
+    known: dict[int, list] = {}  # period -> [(first point, radius)] of the orbits tested so far
     for t in range(1, steps + 1):
         with np.errstate(all="ignore"):
             x = map.step(x, u)
-        bad = ~np.all(np.isfinite(x), axis=-1) | (np.abs(np.nan_to_num(x)).max(axis=-1) >= DIVERGE_RADIUS)
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.abs(x).max(axis=-1) < DIVERGE_RADIUS)  # NaN compares False: non-finite is bad too
         if np.any(bad):
             gone = bad & active
             status[gone], taken[gone], active[gone] = "diverged", t, False
@@ -421,7 +451,7 @@ def probe_attractors(
         for p in np.unique(p_of[p_of > 0]):
             sel = idx[p_of == p]
             Y = np.stack([ring[(t - p + 1 + i) % L][sel] for i in range(p)], axis=1)  # (A, p, n)
-            rho = _stability(map, u, Y)
+            rho = _stability_of_orbits(map, u, Y, tol, known.setdefault(int(p), []))
             stable = rho < 1.0
             status[sel] = np.where(stable, "attractor", "unstable")
             done = sel[stable]

@@ -18,6 +18,7 @@ from .config import METHODS, NONFINITE_POLICIES, OMEGA_FORMS, OPTIMIZERS, SUCCES
 from .evaluation import error_rates, evaluate_ensemble
 from .history import EVAL_FIELDS, TrainingHistory
 from .initializers import initialize, initializer_names
+from .monitor import RECORD_NAME, MonitorConfig, TrainingMonitor, task_conditions
 from .optimizers import optimizer_step
 from .runtime import InterruptGuard, blas_threads, deferred_interrupts
 from .state import CHECKPOINT_KIND, Ensemble, TrainState
@@ -44,6 +45,10 @@ __all__ = [
     "TrainingHistory",
     "EVAL_FIELDS",
     "initialize",
+    "MonitorConfig",
+    "TrainingMonitor",
+    "task_conditions",
+    "RECORD_NAME",
     "initializer_names",
     "optimizer_step",
     "blas_threads",

@@ -55,6 +55,8 @@ class TrainingHistory:
         Final weights.
     update_loss, update_norm, update_clipped : ndarray, shape (U, K) or None
         Per-update traces (``record_updates=True``).
+    monitor : list of dict or None
+        The training monitor's rows (``train(..., monitor=...)``, :mod:`dynsys.training.monitor`).
     """
 
     config: TrainConfig
@@ -77,6 +79,7 @@ class TrainingHistory:
     update_loss: np.ndarray | None = None
     update_norm: np.ndarray | None = None
     update_clipped: np.ndarray | None = None
+    monitor: list | None = None
 
     @property
     def solved(self) -> np.ndarray:

@@ -57,7 +57,7 @@ _INFO_FIELDS = ("loss", "norm", "clipped", "nonfinite", "omega")
 
 
 # -- one update of the ensemble ------------------------------------------------------------
-def update_ensemble(state: TrainState, workspaces: dict | None = None) -> None:
+def update_ensemble(state: TrainState, workspaces: dict | None = None) -> dict:
     """One update of every active member (steps 1–5 of :mod:`dynsys.training.trainer`), in place.
 
     Draws one minibatch per data stream that an active member uses, stacks the members whose
@@ -70,6 +70,12 @@ def update_ensemble(state: TrainState, workspaces: dict | None = None) -> None:
     state : TrainState
     workspaces : dict, optional
         BPTT buffers reused between updates, one per stack size (scratch, not saved).
+
+    Returns
+    -------
+    dict
+        The update's telemetry per member (``loss``, pre-clip ``norm``, ``clipped``,
+        ``nonfinite``, ``omega``; NaN for inactive members).
     """
     ens = state.ensemble
     workspaces = {} if workspaces is None else workspaces
@@ -99,6 +105,7 @@ def update_ensemble(state: TrainState, workspaces: dict | None = None) -> None:
             info[k][idx] = getattr(step_info, k)
     state.update += 1
     _log_update(state, info)
+    return info
 
 
 def _draw_minibatches(state: TrainState, active: np.ndarray) -> dict[int, TaskBatch]:
@@ -193,6 +200,7 @@ def train(
     resume: bool = True,
     progress: bool | Callable | None = None,
     stop_after: int | None = None,
+    monitor=None,
 ) -> TrainingHistory:
     """Train the ensemble described by ``config``.
 
@@ -211,6 +219,11 @@ def train(
         (tqdm's bars do; :func:`dynsys._validate.progress_postfix`).
     stop_after : int, optional
         Stop (with a checkpoint) after this many updates in this call (tests, time slicing).
+    monitor : MonitorConfig, dict or True, optional
+        Watch the attractor landscape of every member as the run goes
+        (:mod:`dynsys.training.monitor`; True: the default options). The rows go to
+        ``out/monitor.jsonl`` and to ``history.monitor``; the monitor's state is saved with the
+        checkpoints and resumes with the run. Training itself is unchanged.
 
     Returns
     -------
@@ -232,14 +245,33 @@ def train(
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     ens = Ensemble.of(cfg)
     ckpt = Path(out) / "checkpoint.npz" if out is not None else None
+    mon = None
+    if monitor is not None and monitor is not False:
+        from .monitor import RECORD_NAME, MonitorConfig, TrainingMonitor
+
+        mcfg = MonitorConfig() if monitor is True else MonitorConfig.from_dict(monitor)
+        mon = TrainingMonitor(ens, mcfg, Path(out) / RECORD_NAME if out is not None else None)
     if ckpt is not None and resume and ckpt.exists():
         state = _resume(ckpt, out, ens)
+        if mon is not None:
+            arrays, meta = io.load_checkpoint(ckpt)
+            if "monitor" in meta:
+                mon.restore(arrays, meta["monitor"])
     else:
         state = TrainState.initial(ens)
+        if mon is not None and mon.record is not None and mon.record.exists():
+            io.truncate_records(mon.record, upto=-1, name="monitor record")  # a fresh run: no old rows
+    if mon is not None:
+        mon.start(state)
 
     def save():
         if ckpt is not None:
-            io.save_checkpoint(ckpt, *state.checkpoint())
+            arrays, meta = state.checkpoint()
+            if mon is not None:
+                m_arrays, m_meta = mon.state()
+                arrays.update(m_arrays)
+                meta["monitor"] = m_meta
+            io.save_checkpoint(ckpt, arrays, meta)
 
     start = min(state.update, cfg.updates)
     todo = range(start, cfg.updates)
@@ -255,11 +287,14 @@ def train(
         for n_this, _ in enumerate(updates):
             if not state.active.any() or (stop_after is not None and n_this >= stop_after):
                 break
-            update_ensemble(state, workspaces)
+            was_active = state.active.copy()
+            info = update_ensemble(state, workspaces)
             at_eval = state.update % cfg.eval_every == 0 or state.update == cfg.updates
             if at_eval:
                 evaluate_ensemble(state)
                 progress_postfix(updates, **_latest_eval(state))
+            if mon is not None:
+                mon.after_update(state, info, was_active)
             if guard.signum is not None:
                 save()
                 guard.check()
@@ -269,4 +304,7 @@ def train(
             save()
             guard.check()
     save()
-    return state.history()
+    history = state.history()
+    if mon is not None:
+        history.monitor = mon.rows
+    return history
