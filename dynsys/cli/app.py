@@ -54,6 +54,7 @@ COMMANDS = (
     "bifurcation",
     "check",
     "fixed_points",
+    "monitor",
     "reproduce",
     "results",
     "surface",

@@ -114,6 +114,19 @@ def add_arguments(p):
         default=default("checkpoint_every"),
         help="updates between checkpoints (default %(default)s)",
     )
+    p.add_argument(
+        "--monitor",
+        action="store_true",
+        help="watch the attractor landscape as the run goes (fixed points and 2-cycles under every input "
+        "symbol, their bifurcations, basin crossings of probe sequences) into OUT/monitor.jsonl; "
+        "test it with dynsys monitor OUT",
+    )
+    p.add_argument(
+        "--monitor-every",
+        type=int,
+        default=None,
+        help="updates between monitor rows (default 25; implies --monitor)",
+    )
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -150,10 +163,15 @@ def run(args) -> int:
         success=args.success,
         checkpoint_every=args.checkpoint_every,
     )
+    monitor = None
+    if args.monitor or args.monitor_every is not None:
+        from ..training.monitor import MonitorConfig
+
+        monitor = MonitorConfig() if args.monitor_every is None else MonitorConfig(every=args.monitor_every)
     lname = f"{length[0]}-{length[1]}" if isinstance(length, tuple) else str(length)
     out = Path(args.out or f"runs/{cfg.task}-{lname}-{cfg.inits[0]}-{cfg.methods[0]}-s{args.seed}")
     check_writable_dir(out, "--out")
-    hist = train(cfg, out, resume=not args.fresh, progress=not args.no_progress)
+    hist = train(cfg, out, resume=not args.fresh, progress=not args.no_progress, monitor=monitor)
     io.save_weights(out / "weights.npz", hist.member_map(0))
     arrays = {"eval_updates": hist.eval_updates}
     for k in EVAL_FIELDS:  # the per-evaluation logs of the (single) member
@@ -180,6 +198,8 @@ def run(args) -> int:
         "nonfinite_updates": int(hist.nonfinite_count[0]),
         "final": last,
     }
+    if monitor is not None:
+        summary["monitor"] = {"record": str(out / "monitor.jsonl"), "rows": len(hist.monitor or [])}
     if args.json:
         print_json(summary)
         return 0
@@ -212,4 +232,8 @@ def _text_summary(cfg, s) -> str:
     if s["nonfinite_updates"]:
         lines.append(f"  {s['nonfinite_updates']} update(s) had non-finite gradients")
     lines.append(f"  saved {s['out']}/weights.npz, history.npz, history.json, checkpoint.npz")
+    if "monitor" in s:
+        lines.append(
+            f"  monitor: {s['monitor']['rows']} rows in {s['monitor']['record']} (dynsys monitor {s['out']})"
+        )
     return "\n".join(lines)

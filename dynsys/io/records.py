@@ -217,7 +217,7 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def append_record(path, row: Mapping, *, name: str = "record") -> None:
+def append_record(path, row: Mapping, *, name: str = "record", parents: bool = False) -> None:
     """Append ``row`` to the record file ``path`` as one JSON line, durably (flush + ``fsync``).
 
     The row is serialised first (NaN/±Inf as ``null``, numpy scalars and arrays as numbers and
@@ -234,12 +234,14 @@ def append_record(path, row: Mapping, *, name: str = "record") -> None:
         One row; keys are free. Complex numbers are refused (write ``abs``/``angle`` or re/im).
     name : str
         What the errors call the file.
+    parents : bool
+        Create the file's missing folders (a run folder the record is the first file of).
 
     Raises
     ------
     DynsysError
         ``row`` is not a mapping or not serialisable; ``path`` is a folder, is not writable, its
-        folder does not exist, or it ends with a last line that is neither a row nor a torn row.
+        folder does not exist (and ``parents`` is False), or it ends with a last line that is neither a row nor a torn row.
 
     Examples
     --------
@@ -254,7 +256,14 @@ def append_record(path, row: Mapping, *, name: str = "record") -> None:
     line = _serialise(row, name)
     path = check_writable_output(path, name)
     if not path.parent.is_dir():
-        raise DynsysError(f"{name}: folder {path.parent} does not exist (a record creates no folders)")
+        if not parents:
+            raise DynsysError(f"{name}: folder {path.parent} does not exist (a record creates no folders)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DynsysError(
+                f"{name}: cannot create folder {path.parent} ({exc.strerror or type(exc).__name__})"
+            ) from None
     existed = os.path.lexists(path)
     flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     try:

@@ -71,21 +71,28 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-TRAIN_EXTRA_KEYS = ("generalize_lengths",)
+TRAIN_EXTRA_KEYS = ("generalize_lengths", "monitor")
 
 
 def _parse_train_config(config: Mapping):
-    """``(TrainConfig, generalize_lengths)`` of a ``train`` sweep config (lists become tuples)."""
+    """``(TrainConfig, generalize_lengths, MonitorConfig or None)`` of a ``train`` sweep config
+    (lists become tuples)."""
     from ..training.config import TrainConfig
+    from ..training.monitor import MonitorConfig
 
     value = config.get("generalize_lengths", [])
     if not isinstance(value, (list, tuple)):
         raise DynsysError(f"generalize_lengths must be a list of lengths, got {value!r}")
     gen_lengths = [check_positive_int(v, "generalize_lengths") for v in value]
+    monitor = config.get("monitor")
+    if monitor is not None:
+        if monitor is True:
+            monitor = {}
+        monitor = MonitorConfig.from_dict(monitor)
     cfg = TrainConfig.from_dict(
         {k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k not in TRAIN_EXTRA_KEYS}
     )
-    return cfg, gen_lengths
+    return cfg, gen_lengths, monitor
 
 
 #: the config keys of ``logistic_lyapunov`` and their defaults (``r`` has none: it is required)
@@ -187,14 +194,19 @@ def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
     (one stream per length, seeded from the config's seeds, shared by all members); the error rates
     go to ``metrics["generalize_error"]`` (per length, per member) and ``arrays["generalize_error"]``
     (shape (G, K)).
+
+    The optional key ``monitor`` (a dict of :class:`~dynsys.training.MonitorConfig` fields, or
+    true for the defaults) watches the run (:mod:`dynsys.training.monitor`): the record is
+    ``workdir/monitor.jsonl`` and ``metrics["monitor"]`` holds its
+    :func:`~dynsys.training.report.monitor_report` (per member and per method).
     """
     from ..training.config import _activation_of
     from ..training.step import evaluate
     from ..training.tasks import get_task
     from ..training.trainer import train
 
-    cfg, gen_lengths = _parse_train_config(config)
-    h = train(cfg, workdir)
+    cfg, gen_lengths, monitor = _parse_train_config(config)
+    h = train(cfg, workdir, monitor=monitor)
 
     def last(a):
         ok = a[~np.isnan(a)]
@@ -240,6 +252,11 @@ def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
         metrics["generalize_lengths"] = gen_lengths
         metrics["generalize_error"] = gen.tolist()
         arrays["generalize_error"] = gen
+    if monitor is not None:
+        from ..training.report import monitor_report
+
+        metrics["monitor"] = monitor_report(h.monitor).to_dict()
+        # the record itself stays in the run's folder (workdir/monitor.jsonl)
     return metrics, arrays
 
 

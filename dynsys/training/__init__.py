@@ -20,6 +20,7 @@ from .history import EVAL_FIELDS, TrainingHistory
 from .initializers import initialize, initializer_names
 from .monitor import RECORD_NAME, MonitorConfig, TrainingMonitor, task_conditions
 from .optimizers import optimizer_step
+from .report import EVENT_KINDS, MemberTrains, MonitorReport, member_trains, monitor_report
 from .runtime import InterruptGuard, blas_threads, deferred_interrupts
 from .state import CHECKPOINT_KIND, Ensemble, TrainState
 from .step import StepInfo, StepOptions, evaluate, training_step
@@ -49,6 +50,11 @@ __all__ = [
     "TrainingMonitor",
     "task_conditions",
     "RECORD_NAME",
+    "EVENT_KINDS",
+    "MemberTrains",
+    "MonitorReport",
+    "member_trains",
+    "monitor_report",
     "initializer_names",
     "optimizer_step",
     "blas_threads",

@@ -224,7 +224,8 @@ class TrainingMonitor:
         if self.record is not None and self.record.exists():
             from ..io import truncate_records
 
-            truncate_records(self.record, upto=state.update, name="monitor record")
+            # rows after the checkpoint are recomputed; the earlier ones are the run's so far
+            self.rows = list(truncate_records(self.record, upto=state.update, name="monitor record").rows)
         if not (self.last >= 0).any():
             self.observe(state, np.flatnonzero(state.active))
 
@@ -278,7 +279,7 @@ class TrainingMonitor:
             }
             self.rows.append(row)
             if self.record is not None:
-                append_record(self.record, row, name="monitor record")
+                append_record(self.record, row, name="monitor record", parents=True)
             self.last[k] = u
             self._last_params[k] = params
             self._reset_buffers([k])

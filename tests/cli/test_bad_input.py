@@ -142,6 +142,18 @@ CASES = [
     (["results", "text.sqlite"], "text.sqlite"),
     (["results", "missing.sqlite"], "missing.sqlite"),
     (["results", "other.sqlite"], "not a dynsys result store"),
+    # -- monitor --------------------------------------------------------------------------
+    (["monitor", "nosuchdir"], "RUN_DIR"),
+    (["monitor", "afile"], "not a folder"),
+    (["monitor", "adir"], "no monitor record"),
+    (["monitor", "run_empty"], "no rows"),
+    (["monitor", "run_torn"], "no rows"),
+    (["monitor", "run_corrupt"], "line 1"),
+    (["monitor", "run_notmonitor"], "not a monitor row"),
+    (["monitor", "run_ok", "--window", "-1"], "--window"),
+    (["monitor", "run_ok", "--top", "2"], "--top"),
+    (["monitor", "run_ok", "--shifts", "5"], "n_shifts"),
+    (["monitor", "run_ok", "--events", "spikes"], "invalid choice"),
     # -- reproduce ------------------------------------------------------------------------
     (["reproduce", "--root", "/nonexistent", "--list"], "--root"),
     (["reproduce", "--root", "adir", "--list"], "--root"),
@@ -189,6 +201,18 @@ def _write_inputs(root: Path) -> None:
         torch.save(torch.nn.RNN(2, 4, nonlinearity="relu").state_dict(), root / "relu.pt")
         torch.save(torch.nn.LSTM(2, 4).state_dict(), root / "lstm.pt")
         (root / "text.pt").write_text("not a torch file\n")
+    # monitor records: empty, torn (one row cut mid-write), corrupt, not a monitor's, and a good one
+    for name in ("run_empty", "run_torn", "run_corrupt", "run_notmonitor", "run_ok"):
+        (root / name).mkdir()
+    row = (
+        '{"update": 0, "member": 0, "method": "msgd", "norms": [], "clipped": [], "events": [], '
+        '"probes": {"crossing_updates": []}}\n'
+    )
+    (root / "run_empty" / "monitor.jsonl").write_text("")
+    (root / "run_torn" / "monitor.jsonl").write_text(row[:40])
+    (root / "run_corrupt" / "monitor.jsonl").write_text("this is not json\n" + row)
+    (root / "run_notmonitor" / "monitor.jsonl").write_text('{"update": 3}\n')
+    (root / "run_ok" / "monitor.jsonl").write_text(row)
     # a valid store, for "results --status": written by a real (tiny) sweep would be slow; a
     # ResultStore with no runs is enough for the usage error
     from dynsys.runs.store import ResultStore
