@@ -77,6 +77,10 @@ __all__ = [
 _NEWTON_ITER = 40
 #: relative distance below which two points are one
 _SAME = 1e-6
+#: a warm start that moves farther than this (relative to 1 + ‖x‖∞) left its branch ...
+_JUMP_FAR = 1.0
+#: ... and one that moves farther than this is checked by a Newton round trip
+_JUMP_CHECK = 0.25
 
 
 @dataclass(frozen=True)
@@ -358,7 +362,7 @@ def _map_at(chain: list, i: int) -> Map:
     if not isinstance(m, Map):
         m = m()
         if not isinstance(m, Map):
-            raise DynsysError(f"between[{i}] must give a dynsys Map, got {type(m).__name__}")
+            raise DynsysError(f"between[{i - 1}] must give a dynsys Map, got {type(m).__name__}")
         chain[i][1] = m
     return m
 
@@ -392,6 +396,8 @@ class LandscapeTracker:
         self.points: dict[tuple[int, int], np.ndarray] = {}
         self._tracked: dict[tuple[int, int], TrackedPoints] = {}
         self._turn = 0
+        #: single-update segments where continuation failed to start (no event reported there)
+        self.unconfirmed = 0
 
     @property
     def periods(self) -> tuple[int, ...]:
@@ -526,8 +532,13 @@ class LandscapeTracker:
                 for j in J:
                     k = prev_pts[j].shape[0]
                     first = back[j][0] if j in back else self._tracked[(j, p)]
-                    broken = _jumped(prev_pts[j], sol[j][1], sol[j][2]) or (
-                        j in back and _jumped(fps[j].states, back[j][1][k:], back[j][2][k:])
+                    broken = (
+                        _signature(first) != _signature(fps[j])
+                        or self._jumped(self.map, j, p, prev_pts[j], sol[j][1], sol[j][2])
+                        or (
+                            j in back
+                            and self._jumped(map, j, p, fps[j].states, back[j][1][k:], back[j][2][k:])
+                        )
                     )
                     cache = {0: first, len(chain) - 1: fps[j]}
                     ev, nb = self._scan(chain, j, p, cache, 0, len(chain) - 1, broken)
@@ -556,7 +567,30 @@ class LandscapeTracker:
             return True
         fwd = self._solve(_map_at(chain, b), {j: fa.states}, None, p, 0, conds=(j,))[j]
         bwd = self._solve(_map_at(chain, a), {j: fb.states}, None, p, 0, conds=(j,))[j]
-        return _jumped(fa.states, fwd[1], fwd[2]) or _jumped(fb.states, bwd[1], bwd[2])
+        return self._jumped(_map_at(chain, a), j, p, fa.states, fwd[1], fwd[2]) or self._jumped(
+            _map_at(chain, b), j, p, fb.states, bwd[1], bwd[2]
+        )
+
+    def _jumped(self, home: Map, j: int, p: int, start, end, ok) -> bool:
+        """Whether a warm start from ``start`` (points of ``home``) left its branch on the way to
+        ``end``: it failed, moved farther than ``1 · (1 + ‖x‖∞)``, or moved farther than ``0.25 ·
+        (1 + ‖x‖∞)`` and Newton on ``home`` from ``end`` does not come back to ``start`` (the
+        round trip of a continued point is the identity; a point whose branch folded lands on
+        another branch, which Newton follows home to another point)."""
+        if start.shape[0] == 0:
+            return False
+        if not np.all(ok):
+            return True
+        scale = 1.0 + np.abs(start).max(axis=1)
+        d = np.abs(end - start).max(axis=1)
+        if np.any(d > _JUMP_FAR * scale):
+            return True
+        sus = d > _JUMP_CHECK * scale
+        if not sus.any():
+            return False
+        back = self._solve(home, {j: end[sus]}, None, p, 0, conds=(j,))[j]
+        home_d = np.abs(back[1] - start[sus]).max(axis=1)
+        return bool(np.any(~back[2] | (home_d > 1e-6 * scale[sus])))
 
     def _scan(self, chain, j, p, cache, a, b, flagged) -> tuple[list, int]:
         """Recursive subdivision of ``chain[a..b]`` down to the single updates that hold an event."""
@@ -583,16 +617,20 @@ class LandscapeTracker:
     def _confirm(self, ta, tb, cond: Condition, p: int, before: TrackedPoints) -> list[TrackedEvent]:
         """Continuation on the segment ``θ_a → θ_b``: the events it confirms, with their times."""
         (t_a, map_a), (t_b, map_b) = ta, tb
-        step = track_landscape(
-            map_a,
-            map_b,
-            u=cond.u,
-            period=p,
-            starts=before.states if len(before) else None,
-            n_starts=self.n_fresh,
-            rng=self.rng,
-            tol=self.tol,
-        )
+        try:
+            step = track_landscape(
+                map_a,
+                map_b,
+                u=cond.u,
+                period=p,
+                starts=before.states if len(before) else None,
+                n_starts=self.n_fresh,
+                rng=self.rng,
+                tol=self.tol,
+            )
+        except DynsysError:  # continuation could not start from a point: nothing is confirmed here
+            self.unconfirmed += 1
+            return []
         out = []
         for e in step.events:
             time = t_a + e.s * (t_b - t_a)
@@ -611,16 +649,6 @@ def _has_new(states: np.ndarray, ends: np.ndarray) -> bool:
         return True
     d = np.abs(states[:, None, :] - ends[None, :, :]).max(axis=-1).min(axis=1)
     return bool(np.any(d > 1e-6 * (1.0 + np.abs(states).max(axis=1))))
-
-
-def _jumped(start: np.ndarray, end: np.ndarray, ok: np.ndarray, radius: float = 0.25) -> bool:
-    """Whether a warm start failed or converged farther than ``radius · (1 + ‖x‖∞)`` from where it began."""
-    if start.shape[0] == 0:
-        return False
-    if not np.all(ok):
-        return True
-    d = np.abs(end - start).max(axis=1)
-    return bool(np.any(d > radius * (1.0 + np.abs(start).max(axis=1))))
 
 
 # -- probes ---------------------------------------------------------------------------------------
@@ -677,9 +705,24 @@ class ProbeTracker:
         Free-run budget of :func:`~dynsys.analysis.probes.probe_attractors`.
     tol : float
         Its period-test tolerance.
+    n_lyapunov : int
+        Probes whose input-driven top Lyapunov exponent is computed (the first ones).
+    match_radius : float
+        Largest orbit distance (relative to ``1 + ‖x‖∞``) at which an attractor is the
+        continuation of the previous checkpoint's (:func:`~dynsys.analysis.probes.probe_attractors`):
+        widen it when the checkpoints are far apart and the attractors move more.
     """
 
-    def __init__(self, inputs, *, x0=None, steps: int = 400, tol: float = 1e-4, n_lyapunov: int = 8):
+    def __init__(
+        self,
+        inputs,
+        *,
+        x0=None,
+        steps: int = 400,
+        tol: float = 1e-4,
+        n_lyapunov: int = 8,
+        match_radius: float = 0.1,
+    ):
         inputs = np.asarray(inputs, dtype=float)
         if inputs.ndim != 3 or not np.all(np.isfinite(inputs)):
             raise DynsysError(f"inputs must be a finite (T, P, m) array, got shape {inputs.shape}")
@@ -688,6 +731,9 @@ class ProbeTracker:
         self.steps = check_positive_int(steps, "steps")
         self.tol = float(tol)
         self.n_lyapunov = check_positive_int(n_lyapunov, "n_lyapunov")
+        self.match_radius = float(match_radius)
+        if not (np.isfinite(self.match_radius) and self.match_radius > 0):
+            raise DynsysError(f"match_radius must be a positive number, got {match_radius!r}")
         self.time: int | None = None
         self.labels: ProbeLabels | None = None
         self.visited: np.ndarray | None = None
@@ -715,16 +761,20 @@ class ProbeTracker:
 
     def observe(self, time: int, map: Map, *, between=()) -> ProbeStep:
         """Label the probes at ``map`` and find (and locate) the ones that crossed since the last call."""
+        if not isinstance(map, Map):
+            raise DynsysError(f"map must be a dynsys Map, got {type(map).__name__}")
         time = int(time)
         if self.time is not None and time <= self.time:
             raise DynsysError(f"time must be larger than the previous checkpoint's ({self.time}), got {time}")
         between = _check_between(between)
         xT, visited, lam = self.run(map, lyapunov=True)
-        labels = probe_attractors(map, xT, attractors=self.labels, steps=self.steps, tol=self.tol)
+        labels = probe_attractors(
+            map, xT, attractors=self.labels, steps=self.steps, tol=self.tol, match_radius=self.match_radius
+        )
         crossed = np.zeros(0, dtype=int)
         at = np.zeros(0, dtype=int)
         if self.labels is not None:
-            bc = basin_crossings(self.labels, labels)
+            bc = basin_crossings(self.labels, labels, match_radius=self.match_radius)
             crossed = np.flatnonzero(bc.crossed)
             at = np.full(crossed.size, time)
             if crossed.size and between:
@@ -747,8 +797,17 @@ class ProbeTracker:
                 rows = todo[mid[todo] == m_i]
                 map_m = _map_at(chain, m_i)
                 xT, _, _ = self.run(map_m, crossed[rows])
-                lab = probe_attractors(map_m, xT, attractors=first, steps=self.steps, tol=self.tol)
-                bc = basin_crossings(first_sub[rows], lab, attractors_a=first.attractors)
+                lab = probe_attractors(
+                    map_m,
+                    xT,
+                    attractors=first,
+                    steps=self.steps,
+                    tol=self.tol,
+                    match_radius=self.match_radius,
+                )
+                bc = basin_crossings(
+                    first_sub[rows], lab, attractors_a=first.attractors, match_radius=self.match_radius
+                )
                 moved = bc.crossed | bc.undecided
                 hi[rows[moved]] = m_i
                 lo[rows[~moved]] = m_i
