@@ -432,15 +432,17 @@ def probe_attractors(
     for t in range(1, steps + 1):
         with np.errstate(all="ignore"):
             x = map.step(x, u)
-        with np.errstate(invalid="ignore"):
-            bad = ~(np.abs(x).max(axis=-1) < DIVERGE_RADIUS)  # NaN compares False: non-finite is bad too
-        if np.any(bad):
-            gone = bad & active
-            status[gone], taken[gone], active[gone] = "diverged", t, False
-            x = np.where(bad[:, None], 0.0, x)
         ring[t % L] = x
         if t < max_period or not (t % _CHECK_EVERY == 0 or t == steps):
             continue
+        with np.errstate(invalid="ignore"):  # divergence is checked with the periods (a diverged
+            bad = ~(np.abs(x).max(axis=-1) < DIVERGE_RADIUS)  # state stays so; NaN compares False)
+        if np.any(bad & active):
+            gone = bad & active
+            status[gone], taken[gone], active[gone] = "diverged", t, False
+        if np.any(bad):
+            x = np.where(bad[:, None], 0.0, x)
+            ring[t % L] = x
         idx = np.flatnonzero(active)
         xa = x[idx]
         thresh = tol * (1.0 + np.abs(xa).max(axis=-1))

@@ -197,15 +197,26 @@ def _F(map: Map, x, U, period: int):
     return x, J
 
 
+def _Fx(map: Map, x, U, period: int):
+    """``F^period`` at rows ``x`` (no Jacobian)."""
+    for _ in range(period):
+        x = map.step(x, U)
+    return x
+
+
 def _newton(map: Map, x, U, period: int, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Damped batched Newton on ``F^p(x) = x``, each row with its own input. Returns (x, converged)."""
+    """Damped batched Newton on ``F^p(x) = x``, each row with its own input. Returns (x, converged).
+
+    A row stops when its residual is below ``tol``, when it is not finite, when the line search
+    (8 halvings) finds no decrease, or when the residual has not fallen by 5 % in 3 iterations.
+    """
     x = np.array(x, dtype=float)
     n = x.shape[1]
     eye = np.eye(n)
-    res = np.full(x.shape[0], np.inf)
     active = np.ones(x.shape[0], dtype=bool)
+    hist = np.full((x.shape[0], 3), np.inf)  # the residuals of the last 3 iterations
     with np.errstate(all="ignore"):
-        for _ in range(_NEWTON_ITER):
+        for it in range(_NEWTON_ITER):
             a = np.flatnonzero(active)
             if a.size == 0:
                 break
@@ -213,8 +224,9 @@ def _newton(map: Map, x, U, period: int, tol: float) -> tuple[np.ndarray, np.nda
             y, J = _F(map, x[a], Ua, period)
             g = y - x[a]
             r = np.linalg.norm(g, axis=1)
-            res[a] = r
-            done = (r < tol) | ~np.isfinite(r)
+            stalled = r > 0.95 * hist[a, it % 3]
+            done = (r < tol) | ~np.isfinite(r) | stalled
+            hist[a, it % 3] = r
             active[a[done]] = False
             keep = ~done
             if not keep.any():
@@ -228,16 +240,17 @@ def _newton(map: Map, x, U, period: int, tol: float) -> tuple[np.ndarray, np.nda
             alpha = np.ones(a.size)
             xa = x[a]
             new = xa + d
+            bad = np.zeros(a.size, dtype=bool)
             for _ in range(8):  # backtrack rows whose residual did not fall
-                rn = np.linalg.norm(_F(map, new, Ua, period)[0] - new, axis=1)
+                rn = np.linalg.norm(_Fx(map, new, Ua, period) - new, axis=1)
                 bad = ~(rn < r)
                 if not bad.any():
                     break
                 alpha[bad] *= 0.5
                 new[bad] = xa[bad] + alpha[bad, None] * d[bad]
-            x[a] = new
-    y, _ = _F(map, x, U, period)
-    res = np.linalg.norm(y - x, axis=1)
+            x[a[~bad]] = new[~bad]
+            active[a[bad]] = False  # no decrease along the Newton direction: give up
+        res = np.linalg.norm(_Fx(map, x, U, period) - x, axis=1)
     return x, np.isfinite(res) & (res < tol)
 
 
