@@ -59,6 +59,7 @@ from ..errors import DynsysError
 from ..maps.base import Map
 from .equilibria.points import dedup
 from .equilibria.stability import multipliers
+from .continuation.arclength import ContinuationOptions
 from .landscape import track_landscape
 from .probes import ProbeLabels, basin_crossings, probe_attractors
 
@@ -77,6 +78,9 @@ __all__ = [
 _NEWTON_ITER = 40
 #: relative distance below which two points are one
 _SAME = 1e-6
+#: step control of the continuation over one segment (an update moves the weights little: long
+#: steps, shortened by the corrector where the branch turns)
+_SEGMENT = ContinuationOptions(ds=0.05, ds_max=0.25)
 #: a warm start that moves farther than this (relative to 1 + ‖x‖∞) left its branch ...
 _JUMP_FAR = 1.0
 #: ... and one that moves farther than this is checked by a Newton round trip
@@ -615,7 +619,7 @@ class LandscapeTracker:
                 (chain[b][0], _map_at(chain, b)),
                 self.conditions[j],
                 p,
-                cache[a],
+                np.concatenate([cache[a].states, cache[b].states]),
             ), 0
         mid = (a + b) // 2
         warm = np.concatenate([cache[a].states, cache[b].states])
@@ -627,8 +631,9 @@ class LandscapeTracker:
             n += k
         return out, n
 
-    def _confirm(self, ta, tb, cond: Condition, p: int, before: TrackedPoints) -> list[TrackedEvent]:
-        """Continuation on the segment ``θ_a → θ_b``: the events it confirms, with their times."""
+    def _confirm(self, ta, tb, cond: Condition, p: int, starts: np.ndarray) -> list[TrackedEvent]:
+        """Continuation on the segment ``θ_a → θ_b`` (one update, or the whole interval without
+        stored maps) from the points known at both ends: the events it confirms, with their times."""
         (t_a, map_a), (t_b, map_b) = ta, tb
         try:
             step = track_landscape(
@@ -636,10 +641,11 @@ class LandscapeTracker:
                 map_b,
                 u=cond.u,
                 period=p,
-                starts=before.states if len(before) else None,
-                n_starts=self.n_fresh,
+                starts=starts if len(starts) else None,
+                n_starts=1,
                 rng=self.rng,
                 tol=self.tol,
+                options=_SEGMENT,
             )
         except DynsysError:  # continuation could not start from a point: nothing is confirmed here
             self.unconfirmed += 1
