@@ -57,9 +57,9 @@ import numpy as np
 from .._validate import check_positive_int, check_rng
 from ..errors import DynsysError
 from ..maps.base import Map
+from .continuation.arclength import ContinuationOptions
 from .equilibria.points import dedup
 from .equilibria.stability import multipliers
-from .continuation.arclength import ContinuationOptions
 from .landscape import track_landscape
 from .probes import ProbeLabels, basin_crossings, probe_attractors
 

@@ -38,6 +38,11 @@ def add_arguments(p):
         default=library_default(monitor_report, "events"),
         help="which events: bifurcations, basin crossings or both (default %(default)s)",
     )
+    p.add_argument(
+        "--no-clipped",
+        action="store_true",
+        help="spikes are the top norms only, not also every clipped update (when clipping is frequent)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the shifts (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -69,7 +74,13 @@ def run(args) -> int:
     if not rec.rows:
         raise DynsysError(f"RUN_DIR: the monitor record {path} has no rows")
     rep = monitor_report(
-        rec.rows, window=args.window, top=args.top, n_shifts=args.shifts, events=args.events, rng=args.seed
+        rec.rows,
+        window=args.window,
+        top=args.top,
+        n_shifts=args.shifts,
+        events=args.events,
+        clipped=not args.no_clipped,
+        rng=args.seed,
     )
     if args.json:
         out = rep.to_dict()
@@ -82,7 +93,8 @@ def run(args) -> int:
         )
     o = rep.options
     print(
-        f"spikes: top {o['top']:.2%} of pre-clip norms + clipped updates; events: {o['events']}; "
+        f"spikes: top {o['top']:.2%} of pre-clip norms{' + clipped updates' if o['clipped'] else ''}; "
+        f"events: {o['events']}; "
         f"window ±{o['window']} updates; p-values from {o['n_shifts']} circular shifts"
     )
     head = f"{'':22s} {'updates':>8s} {'spikes':>7s} {'events':>7s} {'spike rate':>10s} {'p':>7s} {'event rate':>10s} {'p':>7s}"

@@ -181,6 +181,7 @@ def monitor_report(
     top: float = 0.01,
     n_shifts: int = 1000,
     events: str = "all",
+    clipped: bool = True,
     rng=0,
 ) -> MonitorReport:
     """Gradient spikes against bifurcations and basin crossings, per member and per method.
@@ -197,6 +198,10 @@ def monitor_report(
     n_shifts : int
         Rotations of the event train (≥ 100).
     events : {"all", "bifurcations", "crossings"}
+    clipped : bool
+        Count every clipped update as a spike (the issue's definition). Where clipping is frequent
+        (a threshold below the typical norm clips nearly every update) the spikes are then nearly
+        every update and the test has no power; ``clipped=False`` keeps the top-``top`` norms only.
     rng : None, int, SeedSequence or Generator
         Seed of the rotations (one stream for the whole report).
 
@@ -219,6 +224,8 @@ def monitor_report(
     from .._validate import check_rng
     from ..analysis.coincidence import coincidence_test, spike_times_from_norms
 
+    if not isinstance(clipped, (bool, np.bool_)):
+        raise DynsysError(f"clipped must be true or false, got {clipped!r}")
     if events not in EVENT_KINDS:
         raise DynsysError(f"events must be one of {', '.join(EVENT_KINDS)}, got {events!r}")
     trains = member_trains(rows)
@@ -227,11 +234,8 @@ def monitor_report(
     rng = check_rng(rng)
     members, pooled = [], {}
     for tr in trains:
-        spikes = (
-            spike_times_from_norms(tr.norms, top=top, clipped=tr.clipped)
-            if tr.n_updates
-            else np.zeros(0, int)
-        )
+        clip = tr.clipped if clipped else None
+        spikes = spike_times_from_norms(tr.norms, top=top, clipped=clip) if tr.n_updates else np.zeros(0, int)
         ev = tr.events(events)
         res = coincidence_test(
             spikes, ev, window=window, n_updates=max(1, tr.n_updates), n_shifts=n_shifts, rng=rng
@@ -273,5 +277,11 @@ def monitor_report(
             "n_clipped": int(sum(np.count_nonzero(tr.clipped) for tr, _, _ in items)),
             **res.summary(),
         }
-    options = {"window": int(window), "top": float(top), "n_shifts": int(n_shifts), "events": events}
+    options = {
+        "window": int(window),
+        "top": float(top),
+        "n_shifts": int(n_shifts),
+        "events": events,
+        "clipped": bool(clipped),
+    }
     return MonitorReport(members, methods, options, trains)

@@ -62,6 +62,11 @@ SMALL = {
     "gradient_flow": {"n": 12, "T": 20, "batch": 2, "burn_in": 4},
     "rnn_wall_slice": {"updates": 300, "warmup": 50, "points": 41, "zoom_points": 21, "hessian_iters": 5},
     "training_telemetry": {"updates": 200, "eval_every": 50, "eval_sequences": 100},
+    "training_monitor": {
+        "updates": {"flipflop": 50, "torder": 50},
+        "seeds": {"flipflop": [0], "torder": [0]},
+        "n_shifts": 100,
+    },
 }
 #: drawn from their committed long-profile results instead (training sweeps: minutes to compute)
 COMMITTED = ("fig7_success_rate", "other_tasks")
