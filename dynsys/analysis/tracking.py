@@ -338,13 +338,7 @@ def _with_multipliers(map, conds, states: dict, period: int) -> dict:
 
 def _signature(fp: TrackedPoints) -> tuple:
     """The multiset of (unstable dimension, sign det(J − I), sign det(J + I)) of the points."""
-    if not len(fp):
-        return ()
-    mu = fp.multipliers
-    dm = np.prod(mu - 1.0, axis=1).real
-    dp = np.prod(mu + 1.0, axis=1).real
-    sig = [(int(k), int(np.sign(a)), int(np.sign(b))) for k, a, b in zip(fp.unstable_dim, dm, dp)]
-    return tuple(sorted(sig))
+    return tuple(sorted(_point_signatures(fp)))
 
 
 def _check_conditions(conditions) -> tuple[Condition, ...]:
@@ -614,12 +608,16 @@ class LandscapeTracker:
         if not flagged:
             return [], 0
         if b - a == 1:
+            before, after = self._active(chain, j, p, cache, a, b)
+            if not (len(before) or len(after)):
+                return [], 0
             return self._confirm(
                 (chain[a][0], _map_at(chain, a)),
                 (chain[b][0], _map_at(chain, b)),
                 self.conditions[j],
                 p,
-                np.concatenate([cache[a].states, cache[b].states]),
+                before,
+                after,
             ), 0
         mid = (a + b) // 2
         warm = np.concatenate([cache[a].states, cache[b].states])
@@ -631,17 +629,51 @@ class LandscapeTracker:
             n += k
         return out, n
 
-    def _confirm(self, ta, tb, cond: Condition, p: int, starts: np.ndarray) -> list[TrackedEvent]:
+    def _active(self, chain, j, p, cache, a, b) -> tuple[TrackedPoints, np.ndarray]:
+        """The points of ``chain[a]`` and of ``chain[b]`` that do not simply continue: a point of
+        ``a`` whose Newton continuation at ``b`` (and back) lands on a point of ``b`` with the same
+        (unstable dimension, sign det(J − I), sign det(J + I)) is quiet; the others (lost, born,
+        changed) are where the events are. Returns ``a``'s active points and ``b``'s states."""
+        fa, fb = cache[a], cache[b]
+        ma, mb = _map_at(chain, a), _map_at(chain, b)
+
+        def quiet(src: TrackedPoints, dst: TrackedPoints, target: Map, home: Map) -> np.ndarray:
+            ok = np.zeros(len(src), dtype=bool)
+            if not (len(src) and len(dst)):
+                return ok
+            _, X, conv = self._solve(target, {j: src.states}, None, p, 0, conds=(j,))[j]
+            sig_src, sig_dst = _point_signatures(src), _point_signatures(dst)
+            for i in range(len(src)):
+                if not conv[i] or self._jumped(
+                    home, j, p, src.states[i : i + 1], X[i : i + 1], conv[i : i + 1]
+                ):
+                    continue
+                d = np.abs(dst.states - X[i]).max(axis=1)
+                k = int(np.argmin(d))
+                ok[i] = d[k] <= 1e-6 * (1.0 + np.abs(X[i]).max()) and sig_src[i] == sig_dst[k]
+            return ok
+
+        qa = quiet(fa, fb, mb, ma)
+        qb = quiet(fb, fa, ma, mb)
+        active_a = TrackedPoints(fa.states[~qa], fa.multipliers[~qa], fa.period)
+        return active_a, fb.states[~qb]
+
+    def _confirm(self, ta, tb, cond: Condition, p: int, before, after: np.ndarray) -> list[TrackedEvent]:
         """Continuation on the segment ``θ_a → θ_b`` (one update, or the whole interval without
-        stored maps) from the points known at both ends: the events it confirms, with their times."""
+        stored maps) from the points of ``a`` and ``b`` that do not simply continue
+        (:meth:`_active`): the events it confirms, with their times."""
         (t_a, map_a), (t_b, map_b) = ta, tb
+        from .equilibria.points import assemble
+
+        fp_a = assemble(map_a, before.states, cond.u, p, np.inf, "active points", len(before))
         try:
             step = track_landscape(
                 map_a,
                 map_b,
                 u=cond.u,
                 period=p,
-                starts=starts if len(starts) else None,
+                before=fp_a,
+                starts=after if len(after) else None,
                 n_starts=1,
                 rng=self.rng,
                 tol=self.tol,
@@ -658,6 +690,15 @@ class LandscapeTracker:
                 TrackedEvent(e.kind, float(time), int(update), cond.name, e.period, e.multiplier, e.state)
             )
         return out
+
+
+def _point_signatures(fp: TrackedPoints) -> list[tuple]:
+    """Per point: (unstable dimension, sign det(J − I), sign det(J + I))."""
+    if not len(fp):
+        return []
+    dm = np.prod(fp.multipliers - 1.0, axis=1).real
+    dp = np.prod(fp.multipliers + 1.0, axis=1).real
+    return [(int(k), int(np.sign(x)), int(np.sign(y))) for k, x, y in zip(fp.unstable_dim, dm, dp)]
 
 
 def _has_new(states: np.ndarray, ends: np.ndarray) -> bool:
