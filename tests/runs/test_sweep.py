@@ -597,3 +597,27 @@ def test_sweep_closes_its_progress_bar_also_when_interrupted(tmp_path, stop_afte
     (bar,) = bars
     assert bar.total == 3 and bar.closed == 1
     assert bar.yielded == (3 if stop_after is None else 1)
+
+
+def test_train_runner_monitor_key(tmp_path):
+    """``monitor`` watches the run: the record is in the run's folder, the report in the metrics, and
+    training is unchanged."""
+    from dynsys.io import read_records
+    from dynsys.runs import train_runner
+
+    base = dict(task="flipflop_3bit", length=20, n_hidden=6, batch=5, updates=40, eval_every=20)
+    base.update(eval_sequences=20, confirm_sequences=0, methods=["msgd", "msgd-c"])
+    metrics, _ = train_runner({**base, "monitor": {"every": 20, "n_probes": 8}}, workdir=tmp_path / "w")
+    plain, _ = train_runner(base)
+    assert metrics["best_error"] == plain["best_error"] and "monitor" not in plain
+    rows = read_records(tmp_path / "w" / "monitor.jsonl").rows
+    assert sorted((r["update"], r["member"]) for r in rows) == [(u, k) for u in (0, 20, 40) for k in (0, 1)]
+    rep = metrics["monitor"]
+    assert set(rep["methods"]) == {"msgd", "msgd-c"} and rep["methods"]["msgd"]["n_updates"] == 40
+
+
+def test_train_sweep_validates_monitor(tmp_path):
+    with pytest.raises(DynsysError, match="monitor: unknown option"):
+        SweepSpec("train", ({"task": "addition", "monitor": {"cadence": 5}},), tmp_path / "a")
+    with pytest.raises(DynsysError, match="monitor.every"):
+        SweepSpec("train", ({"task": "addition", "monitor": {"every": 0}},), tmp_path / "b")
