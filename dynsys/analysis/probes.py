@@ -17,6 +17,9 @@ call per step, and labels the attractor it ends on:
   any point of one orbit near the first point of the other) are one attractor: the points of one
   periodic orbit are **one** attractor, whichever of them the probe happened to be at. Its
   representative orbit is polished by a few Newton steps on ``F^p(y) = y`` (to rounding error).
+  A polished ``p``-orbit that is an orbit of a smaller period ``q | p`` is that orbit: a fixed
+  point approached along a spiral whose rotation brings ``x_{t−p}`` near ``x_t`` before
+  ``x_{t−1}`` (multipliers ``|μ| e^{±2πi/p}``) passes the period-``p`` test first.
 * label ``−1`` otherwise, with the reason in :attr:`ProbeLabels.status`: ``"undecided"`` (no
   period ``≤ max_period`` within ``steps``: a chaotic or quasi-periodic set, a longer period, or a
   slow transient — **which one is not known**), ``"unstable"`` (it sits, to ``tol``, on an orbit
@@ -219,6 +222,43 @@ def _canonical(orbit: np.ndarray) -> np.ndarray:
     return np.roll(orbit, -int(np.argmin(orbit[:, 0])), axis=0)
 
 
+def _near_orbit(Y: np.ndarray, pts: np.ndarray) -> float:
+    """``min_s max_i ‖Y_i − pts_{(i+s) mod q}‖∞``: how far the p points ``Y`` are from going round
+    the q-orbit ``pts`` (q dividing p) p/q times."""
+    p, q = Y.shape[0], pts.shape[0]
+    tiled = np.tile(pts, (p // q, 1))
+    return min(float(np.abs(Y - np.roll(tiled, -s, axis=0)).max()) for s in range(q))
+
+
+def _minimal(orbit: np.ndarray, rho: float, ctol: float) -> tuple[np.ndarray, float]:
+    """An orbit of period p that is, to ``ctol`` (relative), an orbit of a smaller period q | p, as
+    that orbit, with the radius ``ρ^{q/p}`` of its own monodromy matrix (whose (p/q)-th power the
+    p-orbit's is). A fixed point approached along a spiral whose rotation brings ``x_{t−p}`` back
+    near ``x_t`` before ``x_{t−1}`` is: the period test sees period p first, the polished orbit is
+    the fixed point p times over."""
+    p = orbit.shape[0]
+    scale = 1.0 + float(np.abs(orbit).max())
+    for q in range(1, p):
+        if p % q == 0 and float(np.abs(orbit[q:] - orbit[:-q]).max()) <= ctol * scale:
+            return orbit[:q].copy(), float(rho) ** (q / p)
+    return orbit, rho
+
+
+def _merge(found: list, ctol: float) -> list:
+    """Attractors of ``found`` that are one orbit (same period, within ``ctol``, relative) as one,
+    members joined: the first one's orbit and radius are kept."""
+    out: list = []
+    for orbit, rho, members in found:
+        for i, (o, r, m) in enumerate(out):
+            scale = 1.0 + max(float(np.abs(o).max()), float(np.abs(orbit).max()))
+            if _orbit_distance(o, orbit) <= ctol * scale:
+                out[i] = (o, r, np.sort(np.concatenate([m, members])))
+                break
+        else:
+            out.append((orbit, rho, members))
+    return out
+
+
 def _orbit_distance(a: np.ndarray, b: np.ndarray) -> float:
     """``min_k max_i ‖a_i − b_{i+k}‖∞`` for two orbits of one period (inf for different periods)."""
     if a.shape != b.shape:
@@ -264,6 +304,32 @@ def _check_attractors(attractors, n: int, name: str) -> tuple[ProbeAttractor, ..
 # ---------------------------------------------------------------------------------------
 # probe_attractors
 # ---------------------------------------------------------------------------------------
+
+
+def _check_orbits(orbits, n: int, max_period: int) -> list[tuple[np.ndarray, float]]:
+    """``orbits=`` of :func:`probe_attractors` as ``[(points (p, n), radius)]``."""
+    if orbits is None:
+        return []
+    out = []
+    try:
+        items = list(orbits)
+    except TypeError:
+        raise DynsysError(
+            f"orbits must be a sequence of (points, radius) pairs, got {type(orbits).__name__}"
+        ) from None
+    for i, item in enumerate(items):
+        if not (isinstance(item, tuple) and len(item) == 2):
+            raise DynsysError(f"orbits[{i}] must be a (points, radius) pair")
+        pts = as_float_array(item[0], f"orbits[{i}] points", ndim=2)
+        if pts.shape[1] != n or not 1 <= pts.shape[0] <= max_period:
+            raise DynsysError(
+                f"orbits[{i}] points must have shape (p, {n}) with 1 <= p <= {max_period}, got {pts.shape}"
+            )
+        r = check_finite_scalar(item[1], f"orbits[{i}] radius")
+        if r < 0:
+            raise DynsysError(f"orbits[{i}] radius must be >= 0, got {r!r}")
+        out.append((pts, float(r)))
+    return out
 
 
 def _stability(map: Map, u, Y: np.ndarray) -> np.ndarray:
@@ -353,6 +419,7 @@ def probe_attractors(
     tol: float = 1e-8,
     max_period: int = 8,
     match_radius: float = 0.1,
+    orbits=None,
 ) -> ProbeLabels:
     """Label the stable fixed point or periodic orbit each probe's final state ends on.
 
@@ -379,6 +446,12 @@ def probe_attractors(
     match_radius : float
         Largest orbit distance, relative to ``1 + ‖x‖∞``, at which an orbit found now is the
         continuation of a given attractor.
+    orbits : sequence of (array_like (p, n), float), optional
+        Periodic orbits of this map under ``u`` already solved to rounding error, with the spectral
+        radius of their monodromy matrix (the fixed points and 2-cycles of a
+        :class:`~dynsys.analysis.tracking.LandscapeTracker` at the same map): a probe whose orbit
+        is within ``√tol`` of one takes its radius (no eigenvalue problem) and an attractor that is
+        one takes its points (no polishing). Their stability is taken as given.
 
     Returns
     -------
@@ -416,6 +489,7 @@ def probe_attractors(
     if not match_radius > 0.0:
         raise DynsysError(f"match_radius must be > 0, got {match_radius!r}")
     given = () if attractors is None else _check_attractors(attractors, map.dim, "attractors")
+    solved = _check_orbits(orbits, map.dim, max_period)
 
     P, n = X.shape
     L = max_period + 1
@@ -429,38 +503,42 @@ def probe_attractors(
     radius = np.full(P, np.nan)
     taken = np.full(P, steps, np.int64)
     known: dict[int, list] = {}  # period -> [(first point, radius)] of the orbits tested so far
-    for t in range(1, steps + 1):
-        with np.errstate(all="ignore"):
+    for pts, r in solved:  # an orbit of period q is one of period p = q, 2q, ... with radius r^(p/q)
+        q = pts.shape[0]
+        for p in range(q, max_period + 1, q):
+            known.setdefault(p, []).append((pts[0], r ** (p // q)))
+    with np.errstate(all="ignore"):  # a diverging free run is detected below, not warned of
+        for t in range(1, steps + 1):
             x = map.step(x, u)
-        ring[t % L] = x
-        if t < max_period or not (t % _CHECK_EVERY == 0 or t == steps):
-            continue
-        with np.errstate(invalid="ignore"):  # divergence is checked with the periods (a diverged
-            bad = ~(np.abs(x).max(axis=-1) < DIVERGE_RADIUS)  # state stays so; NaN compares False)
-        if np.any(bad & active):
-            gone = bad & active
-            status[gone], taken[gone], active[gone] = "diverged", t, False
-        if np.any(bad):
-            x = np.where(bad[:, None], 0.0, x)
             ring[t % L] = x
-        idx = np.flatnonzero(active)
-        xa = x[idx]
-        thresh = tol * (1.0 + np.abs(xa).max(axis=-1))
-        p_of = np.zeros(idx.size, np.int64)
-        for p in range(max_period, 0, -1):  # downwards: the smallest passing p wins
-            hit = np.abs(xa - ring[(t - p) % L][idx]).max(axis=-1) < thresh
-            p_of[hit] = p
-        for p in np.unique(p_of[p_of > 0]):
-            sel = idx[p_of == p]
-            Y = np.stack([ring[(t - p + 1 + i) % L][sel] for i in range(p)], axis=1)  # (A, p, n)
-            rho = _stability_of_orbits(map, u, Y, tol, known.setdefault(int(p), []))
-            stable = rho < 1.0
-            status[sel] = np.where(stable, "attractor", "unstable")
-            done = sel[stable]
-            period[done], radius[done], taken[done], active[done] = p, rho[stable], t, False
-            orbits[done, :p] = Y[stable]
-        if not np.any(active):
-            break
+            if t < max_period or not (t % _CHECK_EVERY == 0 or t == steps):
+                continue
+            with np.errstate(invalid="ignore"):  # divergence is checked with the periods (a diverged
+                bad = ~(np.abs(x).max(axis=-1) < DIVERGE_RADIUS)  # state stays so; NaN compares False)
+            if np.any(bad & active):
+                gone = bad & active
+                status[gone], taken[gone], active[gone] = "diverged", t, False
+            if np.any(bad):
+                x = np.where(bad[:, None], 0.0, x)
+                ring[t % L] = x
+            idx = np.flatnonzero(active)
+            xa = x[idx]
+            thresh = tol * (1.0 + np.abs(xa).max(axis=-1))
+            p_of = np.zeros(idx.size, np.int64)
+            for p in range(max_period, 0, -1):  # downwards: the smallest passing p wins
+                hit = np.abs(xa - ring[(t - p) % L][idx]).max(axis=-1) < thresh
+                p_of[hit] = p
+            for p in np.unique(p_of[p_of > 0]):
+                sel = idx[p_of == p]
+                Y = np.stack([ring[(t - p + 1 + i) % L][sel] for i in range(p)], axis=1)  # (A, p, n)
+                rho = _stability_of_orbits(map, u, Y, tol, known.setdefault(int(p), []))
+                stable = rho < 1.0
+                status[sel] = np.where(stable, "attractor", "unstable")
+                done = sel[stable]
+                period[done], radius[done], taken[done], active[done] = p, rho[stable], t, False
+                orbits[done, :p] = Y[stable]
+            if not np.any(active):
+                break
 
     # cluster the converged probes into attractors, one period at a time
     labels = np.full(P, -1, np.int64)
@@ -475,11 +553,22 @@ def probe_attractors(
             k = int(np.flatnonzero(free)[0])
             d = np.abs(Y - Y[k, 0]).max(axis=-1).min(axis=-1)  # any point of the orbit near its first
             own = free & (d <= ctol * np.maximum(scale, scale[k]))
-            orbit, rho = _polish(map, u, Y[k])
-            if not rho < 1.0:  # Newton left the orbit's neighbourhood: keep the iterate
-                orbit, rho = Y[k], float(radius[members[k]])
+            same = [
+                (pts, r)
+                for pts, r in solved
+                if p % pts.shape[0] == 0
+                and _near_orbit(Y[k], pts) <= ctol * max(scale[k], 1.0 + np.abs(pts).max())
+            ]
+            if same:  # an orbit solved before (of period p or a divisor of p): its points and radius
+                orbit, rho = same[0]
+            else:
+                orbit, rho = _polish(map, u, Y[k])
+                if not rho < 1.0:  # Newton left the orbit's neighbourhood: keep the iterate
+                    orbit, rho = Y[k], float(radius[members[k]])
+                orbit, rho = _minimal(orbit, rho, ctol)
             found.append((_canonical(orbit), rho, members[own]))
             free &= ~own
+    found = _merge(found, ctol)
 
     # ids: continue the given attractors, then new ones
     scale = _scale([o for o, _, _ in found] + [a.points for a in given])

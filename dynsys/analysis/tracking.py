@@ -72,6 +72,7 @@ __all__ = [
     "LandscapeTracker",
     "ProbeStep",
     "ProbeTracker",
+    "landscape_orbits",
 ]
 
 #: Newton iterations of the batched solve
@@ -258,12 +259,16 @@ def _newton(map: Map, x, U, period: int, tol: float) -> tuple[np.ndarray, np.nda
     return x, np.isfinite(res) & (res < tol)
 
 
-def _distinct(map, cond, states, period) -> np.ndarray:
-    """The distinct points (minimal period ``period``, one per 2-cycle) among converged ``states``."""
+_NO_BOX = object()
+
+
+def _distinct(map, cond, states, period, box=_NO_BOX) -> np.ndarray:
+    """The distinct points (minimal period ``period``, one per 2-cycle) among converged ``states``
+    (``box``: ``map.periodic_box(cond.u)`` when the caller has it)."""
     n = map.dim
     states = np.asarray(states, dtype=float).reshape(-1, n)
     if states.shape[0]:
-        box = map.periodic_box(cond.u)
+        box = map.periodic_box(cond.u) if box is _NO_BOX else box
         if box is not None:
             lo, hi = (np.asarray(b, float) for b in box)
             w = 1e-9 * (1.0 + hi - lo)
@@ -409,6 +414,7 @@ class LandscapeTracker:
         self._turn = 0
         #: single-update segments where continuation failed to start (no event reported there)
         self.unconfirmed = 0
+        self._boxes: tuple = (None, {})
 
     @property
     def periods(self) -> tuple[int, ...]:
@@ -441,6 +447,15 @@ class LandscapeTracker:
                 )
 
     # -- solving ------------------------------------------------------------------------------
+    def _box(self, map: Map, j: int):
+        """``map.periodic_box`` of condition ``j``, computed once per map (maps are immutable)."""
+        if self._boxes[0] is not map:
+            self._boxes = (map, {})
+        boxes = self._boxes[1]
+        if j not in boxes:
+            boxes[j] = map.periodic_box(self.conditions[j].u)
+        return boxes[j]
+
     def _fresh(self, map: Map, fresh, cond: Condition, count: int) -> np.ndarray:
         if fresh is not None and len(fresh):
             pick = self.rng.integers(len(fresh), size=count)
@@ -475,7 +490,10 @@ class LandscapeTracker:
             has_u = any(self.conditions[j].u is not None for j in conds)
             U = _rows_u(self.conditions, idx, map.input_dim) if has_u else None
             X, ok = _newton(map, X, U, period, self.tol)
-        found = {j: _distinct(map, self.conditions[j], X[(idx == j) & ok], period) for j in conds}
+        found = {
+            j: _distinct(map, self.conditions[j], X[(idx == j) & ok], period, self._box(map, j))
+            for j in conds
+        }
         pts = _with_multipliers(map, self.conditions, found, period)
         out = {}
         for j in conds:
@@ -701,6 +719,18 @@ def _point_signatures(fp: TrackedPoints) -> list[tuple]:
     return [(int(k), int(np.sign(x)), int(np.sign(y))) for k, x, y in zip(fp.unstable_dim, dm, dp)]
 
 
+def landscape_orbits(step: TrackStep, map: Map, condition: int = 0) -> list[tuple[np.ndarray, float]]:
+    """The fixed points and 2-cycles of ``step`` under one condition as ``(points, radius)``
+    orbits (``orbits=`` of :func:`~dynsys.analysis.probes.probe_attractors`): each fixed point
+    ``(x[None], ρ)``, each 2-cycle ``([x, F(x)], ρ)`` with ``ρ`` the leading ``|μ|`` of ``F^p``."""
+    c = step.conditions[condition]
+    out = [(x[None, :], float(r)) for x, r in zip(c.fixed.states, c.fixed.radius)]
+    if c.cycles is not None and len(c.cycles):
+        fx = map.step(c.cycles.states, c.condition.u)
+        out += [(np.stack([x, y]), float(r)) for x, y, r in zip(c.cycles.states, fx, c.cycles.radius)]
+    return [(pts, r) for pts, r in out if np.all(np.isfinite(pts)) and np.isfinite(r)]
+
+
 def _has_new(states: np.ndarray, ends: np.ndarray) -> bool:
     """Whether some of ``states`` is none of the warm starts' ends."""
     if states.shape[0] == 0:
@@ -819,17 +849,29 @@ class ProbeTracker:
                     visited.append(x)
         return x, (np.concatenate(visited) if visited else x), logs / max(1, U.shape[0])
 
-    def observe(self, time: int, map: Map, *, between=()) -> ProbeStep:
-        """Label the probes at ``map`` and find (and locate) the ones that crossed since the last call."""
+    def observe(self, time: int, map: Map, *, between=(), orbits=None, run=None) -> ProbeStep:
+        """Label the probes at ``map`` and find (and locate) the ones that crossed since the last call.
+
+        ``orbits``: the autonomous map's periodic orbits already solved, with their radii
+        (``orbits=`` of :func:`~dynsys.analysis.probes.probe_attractors`; :func:`landscape_orbits`
+        of a :class:`LandscapeTracker` step at the same map). ``run``: :meth:`run` of this map with
+        ``lyapunov=True``, when the caller needed its visited states first.
+        """
         if not isinstance(map, Map):
             raise DynsysError(f"map must be a dynsys Map, got {type(map).__name__}")
         time = int(time)
         if self.time is not None and time <= self.time:
             raise DynsysError(f"time must be larger than the previous checkpoint's ({self.time}), got {time}")
         between = _check_between(between)
-        xT, visited, lam = self.run(map, lyapunov=True)
+        xT, visited, lam = self.run(map, lyapunov=True) if run is None else run
         labels = probe_attractors(
-            map, xT, attractors=self.labels, steps=self.steps, tol=self.tol, match_radius=self.match_radius
+            map,
+            xT,
+            attractors=self.labels,
+            steps=self.steps,
+            tol=self.tol,
+            match_radius=self.match_radius,
+            orbits=orbits,
         )
         crossed = np.zeros(0, dtype=int)
         at = np.zeros(0, dtype=int)

@@ -176,12 +176,15 @@ class RNNMap(Map):
         """``W_rec (σ′(x) ∘ V)``: J V without forming J (rule 9).
 
         Square frames (``k = n``) are stacked small products; thin frames (``k < n``) one GEMM
-        ``W_rec @ [n, (batch)·k]``, a single pass over ``W_rec``.
+        ``W_rec @ [n, (batch)·k]``, a single pass over ``W_rec``; single vectors (``k = 1``) the
+        batch as the rows of one GEMM ``[(batch), n] @ W_recᵀ``.
         """
         d = self.activation.deriv(x)
         Z = d[..., :, None] * V
         if Z.shape[-1] >= Z.shape[-2]:
             return self.W_rec @ Z
+        if Z.shape[-1] == 1:  # single vectors: the batch as rows of one GEMM, no transposes
+            return (Z[..., 0] @ self.W_rec.T)[..., None]
         return _one_gemm(self.W_rec, Z)
 
     def step_tangent(self, x, u, V):

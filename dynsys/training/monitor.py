@@ -248,6 +248,7 @@ class TrainingMonitor:
 
     def observe(self, state, members) -> None:
         """One row for each of ``members`` at the current update."""
+        from ..analysis.tracking import landscape_orbits
         from ..io import append_record
 
         u = state.update
@@ -258,8 +259,15 @@ class TrainingMonitor:
             between = [(t, self._lazy_map(p, k)) for t, p in self.buf_params[k]]
             # crossings are located to their update only around a gradient spike (a clipped update,
             # or a norm above spike_factor times the interval's median): elsewhere to the interval
-            pstep = self.probes[k].observe(u, m, between=between if self._spiky(k) else ())
-            lstep = self.landscapes[k].observe(u, m, between=between, fresh=self.probes[k].visited)
+            run = self.probes[k].run(m, lyapunov=True)  # its visited states seed the fresh starts
+            lstep = self.landscapes[k].observe(u, m, between=between, fresh=run[1])
+            pstep = self.probes[k].observe(
+                u,
+                m,
+                between=between if self._spiky(k) else (),
+                orbits=landscape_orbits(lstep, m),  # the zero input's points: solved, radii known
+                run=run,
+            )
             info = self.buf_info[k]
             init, method, seed = self.ens.members[k]
             ev = [e.to_dict() for e in lstep.events]

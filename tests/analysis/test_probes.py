@@ -150,6 +150,40 @@ def test_period_two_orbit_is_one_attractor():
     assert np.all(r1.labels == -1) and np.all(r1.status == "undecided") and r1.attractors == ()
 
 
+@pytest.mark.parametrize("p", [3, 4, 6])
+def test_a_spiral_into_a_fixed_point_is_the_fixed_point_not_a_cycle(p):
+    # x ↦ W tanh x with W = 0.95 R(2π/p): 0 is a stable spiral with multipliers 0.95 e^{±2πi/p};
+    # near it x_t − x_{t−p} = (μ^p − 1) e is much smaller than x_t − x_{t−1} = (μ − 1) e, so the
+    # period test passes for p first; the attractor is still the fixed point, radius 0.95
+    th = 2 * np.pi / p
+    W = 0.95 * np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    m = RNNMap(W)
+    x = np.random.default_rng(p).uniform(-0.5, 0.5, size=(24, 2))
+    for tol in (1e-4, 1e-8):
+        r = probe_attractors(m, x, steps=3000, tol=tol)
+        assert r.periods.tolist() == [1] and r.counts.tolist() == [24], (tol, r.periods)
+        (att,) = r.attractors
+        np.testing.assert_allclose(att.points, 0.0, atol=1e-8)
+        assert att.radius == pytest.approx(0.95, rel=1e-6)
+
+
+def test_solved_orbits_give_their_points_and_radii_and_change_no_label():
+    m = RNNMap(np.array([[-2.0]]))  # the stable 2-cycle ±a of x ↦ −2 tanh x
+    a = _tanh_root(2.0)
+    x = np.array([[0.3], [-1.0], [2.0], [-5.0]])
+    plain = probe_attractors(m, x)
+    given = probe_attractors(m, x, orbits=[(np.array([[a], [-a]]), 0.123), (np.zeros((1, 1)), 2.0)])
+    assert given.labels.tolist() == plain.labels.tolist() == [0, 0, 0, 0]
+    (att,) = given.attractors
+    assert att.radius == 0.123  # taken as given: no eigenvalue problem
+    np.testing.assert_array_equal(att.points[:, 0], [-a, a])
+    # a fixed point given with its radius also stands for its spirals' period-p "orbits"
+    th = np.pi / 3
+    W = 0.95 * np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    r = probe_attractors(RNNMap(W), np.full((3, 2), 0.3), orbits=[(np.zeros((1, 2)), 0.95)])
+    assert r.periods.tolist() == [1] and r.attractors[0].radius == 0.95
+
+
 def test_chaotic_logistic_map_is_undecided():
     x = np.random.default_rng(1).uniform(0.05, 0.95, size=(16, 1))
     r = probe_attractors(LogisticMap(r=4.0), x, steps=500)
@@ -188,6 +222,12 @@ def test_diverging_probes_and_json_record():
         ({"attractors": [1, 2]}, "attractors"),
         ({"attractors": [ProbeAttractor(1, 1, np.zeros((1, 1)), 0.5)]}, "attractors"),
         ({"attractors": [ProbeAttractor(0, 1, np.zeros((1, 2)), 0.5)]}, "attractors"),
+        ({"orbits": 3}, "orbits"),
+        ({"orbits": [np.zeros((1, 1))]}, "orbits"),
+        ({"orbits": [(np.zeros((1, 2)), 0.5)]}, "orbits"),
+        ({"orbits": [(np.zeros((9, 1)), 0.5)]}, "orbits"),
+        ({"orbits": [(np.zeros((1, 1)), np.nan)]}, "orbits"),
+        ({"orbits": [(np.zeros((1, 1)), -1.0)]}, "orbits"),
     ],
 )
 def test_probe_attractors_bad_input(kwargs, match):

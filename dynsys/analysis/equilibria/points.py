@@ -141,10 +141,41 @@ class FixedPoints:
         return f"FixedPoints(k={len(self)}, period={self.period}, stability={self.stability})"
 
 
+#: up to this many points :func:`dedup` compares all pairs directly (no k-d tree, no sparse graph)
+_DENSE_DEDUP = 64
+
+
+def _dedup_dense(states, score, tol):
+    """:func:`dedup` for a few points: the same components (Euclidean distance ≤ ``tol``), the
+    same representatives, in the same order (components numbered by their first point)."""
+    N = states.shape[0]
+    diff = states[:, None, :] - states[None, :, :]
+    close = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff)) <= tol
+    labels = np.full(N, -1)
+    k = 0
+    for i in range(N):
+        if labels[i] >= 0:
+            continue
+        comp = close[i].copy()
+        while True:  # grow the component to its closure
+            grown = close[comp].any(axis=0)
+            if np.array_equal(grown, comp):
+                break
+            comp = grown
+        labels[comp] = k
+        k += 1
+    order = np.lexsort((score, labels))
+    first = np.ones(N, dtype=bool)
+    first[1:] = labels[order][1:] != labels[order][:-1]
+    return order[first]
+
+
 def dedup(states, score, tol):
     """Indices of representatives: points closer than ``tol`` are merged (lowest score kept)."""
     if states.shape[0] <= 1:
         return np.arange(states.shape[0])
+    if states.shape[0] <= _DENSE_DEDUP:
+        return _dedup_dense(states, score, tol)
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree

@@ -288,3 +288,29 @@ def test_linear_solvers_agree_on_a_64_unit_network():
         assert len(fp) >= (13 if lin == "lu" else 12), lin
     with pytest.raises(DynsysError, match="linear"):
         find_fixed_points(m, linear="qr")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    N=st.integers(2, 64),
+    n=st.integers(1, 5),
+    tol=st.sampled_from([1e-6, 1e-2, 0.3, 1.0]),
+)
+def test_dense_dedup_equals_the_k_d_tree_one(seed, N, n, tol):
+    # the small-N path of dedup (all pairs) gives the k-d tree path's representatives, in order
+    from dynsys.analysis.equilibria import points
+
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((int(rng.integers(1, N + 1)), n))
+    jitter = rng.choice([0.0, 1e-9, 1e-3, 0.5], size=(N, 1)) * rng.standard_normal((N, n))
+    states = base[rng.integers(len(base), size=N)] + jitter
+    score = rng.choice([0.0, 1.0, 2.0], size=N)
+    dense = points._dedup_dense(states, score, tol)
+    saved = points._DENSE_DEDUP
+    points._DENSE_DEDUP = 0
+    try:
+        tree = points.dedup(states, score, tol)
+    finally:
+        points._DENSE_DEDUP = saved
+    np.testing.assert_array_equal(dense, tree)
