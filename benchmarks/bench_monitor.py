@@ -1,10 +1,13 @@
 """Cost of the training monitor (issue 15): monitored vs plain training, measured side by side.
 
 The issue's number: monitoring at the default cadence (a row every 25 updates) adds <= 25 % to the
-training time of a 50-unit temporal-order run. The run: ``TrainConfig(task="temporal_order",
+training time of a 50-unit temporal-order run. Two ways of monitoring are timed: *inline* (the rows
+computed in the training process: the monitor's whole cost in CPU time) and *background* (the
+default where a second CPU is there, ``train(..., monitor_background=None)``: a worker process
+computes the rows while training goes on; the rows are the same bit for bit — checked here). The run: ``TrainConfig(task="temporal_order",
 length=50, n_hidden=50, batch=20, updates=U, methods=("msgd-c",), seeds=(0,),
 confirm_sequences=0)`` with the other defaults (evaluation every 500 updates on 1000 sequences),
-``U = 2000``; ``train(cfg)`` against ``train(cfg, monitor=True)`` (no run folder). One BLAS thread
+``U = 2000``; ``train(cfg)`` against ``train(cfg, monitor=True)`` inline and in the background (no run folder). One BLAS thread
 (the trainer sets it anyway).
 
 Before timing, one short run of each warms the imports up: the monitor's first use imports the
@@ -70,8 +73,8 @@ def warm_up(updates=50):
     had_optimize = "scipy.optimize" in sys.modules
     timed(lambda: train(cfg))
     t_plain, _ = timed(lambda: train(cfg))
-    t_first, _ = timed(lambda: train(cfg, monitor=True))
-    t_second, _ = timed(lambda: train(cfg, monitor=True))
+    t_first, _ = timed(lambda: train(cfg, monitor=True, monitor_background=False))
+    t_second, _ = timed(lambda: train(cfg, monitor=True, monitor_background=False))
     loaded = not had_optimize and "scipy.optimize" in sys.modules
     print(f"warm-up ({updates} updates, msgd-c): plain {t_plain:.3f} s; monitored: first {t_first:.3f} s,")
     print(
@@ -98,7 +101,7 @@ def breakdown(cfg):
 
         cls.observe = wrapped
     try:
-        h = train(cfg, monitor=True)
+        h = train(cfg, monitor=True, monitor_background=False)  # observe is timed in this process
     finally:
         for cls, fn in originals.items():
             cls.observe = fn
@@ -118,15 +121,22 @@ def same_training(a, b) -> bool:
 
 def run(name, methods, updates, repeat, show_breakdown=True):
     cfg = config(methods, updates)
-    plain, mon, ratios, outside = [], [], [], []
-    h_plain = h_mon = None
+    from dynsys.training import background_available
+
+    plain, mon, ratios, outside, bg, bg_ratios = [], [], [], [], [], []
+    h_plain = h_mon = h_bg = None
+    background = background_available()
     for _ in range(repeat):
         tp, h_plain = timed(lambda: train(cfg))
-        tm, h_mon = timed(lambda: train(cfg, monitor=True))
+        tm, h_mon = timed(lambda: train(cfg, monitor=True, monitor_background=False))
         plain.append(tp)
         mon.append(tm)
         ratios.append(tm / tp)
         outside.append(tm - tp - sum(r["seconds"] for r in h_mon.monitor))
+        if background:
+            tb, h_bg = timed(lambda: train(cfg, monitor=True, monitor_background=True))
+            bg.append(tb)
+            bg_ratios.append(tb / tp)
     rows = h_mon.monitor
     t_rows = sum(r["seconds"] for r in rows)
     n_events = sum(len(r["events"]) for r in rows)
@@ -143,10 +153,26 @@ def run(name, methods, updates, repeat, show_breakdown=True):
         f"{name}: {K} member(s) {', '.join(methods)}; {updates} updates, a row every {EVERY}; {repeat} repeats"
     )
     print(f"  plain training      {tp:8.3f} s   ({1e3 * tp / updates:.3f} ms/update; runs {_fmt(plain)})")
-    print(f"  monitored training  {tm:8.3f} s   (runs {_fmt(mon)})")
-    print(f"  ratio mon / plain   {ratio:8.3f}    (per repeat {', '.join(f'{r:.3f}' for r in ratios)})")
-    verdict = "meets" if overhead <= TARGET else "MISSES"
-    print(f"  overhead            {100 * overhead:7.1f} %   ({verdict} the issue's <= {100 * TARGET:.0f} %)")
+    print(f"  monitored, inline   {tm:8.3f} s   (runs {_fmt(mon)})")
+    print(f"  ratio inline/plain  {ratio:8.3f}    (per repeat {', '.join(f'{r:.3f}' for r in ratios)})")
+    print(f"  overhead, inline    {100 * overhead:7.1f} %   (the monitor's whole cost, in CPU time)")
+    if background:
+        tb, bratio = statistics.median(bg), statistics.median(bg_ratios)
+        verdict = "meets" if bratio - 1.0 <= TARGET else "MISSES"
+        print(f"  monitored, worker   {tb:8.3f} s   (runs {_fmt(bg)}; the default here)")
+        print(
+            f"  ratio worker/plain  {bratio:8.3f}    (per repeat {', '.join(f'{r:.3f}' for r in bg_ratios)})"
+        )
+        print(
+            f"  overhead, default   {100 * (bratio - 1.0):7.1f} %   ({verdict} the issue's <= {100 * TARGET:.0f} %; "
+            "wall-clock, a second CPU free)"
+        )
+        same_rows = _rows_text(h_bg.monitor) == _rows_text(h_mon.monitor)
+        print(f"  worker rows = inline rows (bit for bit, timing aside): {'yes' if same_rows else 'NO'}")
+        overhead = bratio - 1.0
+    else:
+        verdict = "meets" if overhead <= TARGET else "MISSES"
+        print(f"  (no worker process here: one CPU or no fork) the default is inline: {verdict} the <= 25 %")
     print(
         f"  monitor rows        {len(rows):8d}    sum of row seconds {t_rows:.3f} s "
         f"({100 * t_rows / tp:.1f} % of plain), {1e3 * t_rows / len(rows):.2f} ms per row"
@@ -172,6 +198,12 @@ def run(name, methods, updates, repeat, show_breakdown=True):
         f"  monitored run trains exactly like the plain run (final weights, eval log): {'yes' if same else 'NO'}"
     )
     return overhead, same
+
+
+def _rows_text(rows):
+    import json
+
+    return [json.dumps({k: v for k, v in r.items() if k != "seconds"}, sort_keys=True) for r in rows]
 
 
 def _fmt(ts):

@@ -127,6 +127,12 @@ def add_arguments(p):
         default=None,
         help="updates between monitor rows (default 25; implies --monitor)",
     )
+    p.add_argument(
+        "--monitor-inline",
+        action="store_true",
+        help="compute the monitor's rows in the training process (default: in a worker process beside "
+        "it when a second CPU is free; the rows are the same; implies --monitor)",
+    )
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -164,14 +170,21 @@ def run(args) -> int:
         checkpoint_every=args.checkpoint_every,
     )
     monitor = None
-    if args.monitor or args.monitor_every is not None:
+    if args.monitor or args.monitor_every is not None or args.monitor_inline:
         from ..training.monitor import MonitorConfig
 
         monitor = MonitorConfig() if args.monitor_every is None else MonitorConfig(every=args.monitor_every)
     lname = f"{length[0]}-{length[1]}" if isinstance(length, tuple) else str(length)
     out = Path(args.out or f"runs/{cfg.task}-{lname}-{cfg.inits[0]}-{cfg.methods[0]}-s{args.seed}")
     check_writable_dir(out, "--out")
-    hist = train(cfg, out, resume=not args.fresh, progress=not args.no_progress, monitor=monitor)
+    hist = train(
+        cfg,
+        out,
+        resume=not args.fresh,
+        progress=not args.no_progress,
+        monitor=monitor,
+        monitor_background=False if args.monitor_inline else None,
+    )
     io.save_weights(out / "weights.npz", hist.member_map(0))
     arrays = {"eval_updates": hist.eval_updates}
     for k in EVAL_FIELDS:  # the per-evaluation logs of the (single) member

@@ -198,7 +198,8 @@ def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
     The optional key ``monitor`` (a dict of :class:`~dynsys.training.MonitorConfig` fields, or
     true for the defaults) watches the run (:mod:`dynsys.training.monitor`): the record is
     ``workdir/monitor.jsonl`` and ``metrics["monitor"]`` holds its
-    :func:`~dynsys.training.report.monitor_report` (per member and per method).
+    :func:`~dynsys.training.report.monitor_report` (per member and per method). A sweep runs its
+    runs side by side already, so the monitor computes its rows in the run's own process.
     """
     from ..training.config import _activation_of
     from ..training.step import evaluate
@@ -206,7 +207,7 @@ def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
     from ..training.trainer import train
 
     cfg, gen_lengths, monitor = _parse_train_config(config)
-    h = train(cfg, workdir, monitor=monitor)
+    h = train(cfg, workdir, monitor=monitor, monitor_background=False)
 
     def last(a):
         ok = a[~np.isnan(a)]

@@ -18,7 +18,14 @@ from .config import METHODS, NONFINITE_POLICIES, OMEGA_FORMS, OPTIMIZERS, SUCCES
 from .evaluation import error_rates, evaluate_ensemble
 from .history import EVAL_FIELDS, TrainingHistory
 from .initializers import initialize, initializer_names
-from .monitor import RECORD_NAME, MonitorConfig, TrainingMonitor, task_conditions
+from .monitor import (
+    RECORD_NAME,
+    BackgroundMonitor,
+    MonitorConfig,
+    TrainingMonitor,
+    background_available,
+    task_conditions,
+)
 from .optimizers import optimizer_step
 from .report import EVENT_KINDS, MemberTrains, MonitorReport, member_trains, monitor_report
 from .runtime import InterruptGuard, blas_threads, deferred_interrupts
@@ -48,6 +55,8 @@ __all__ = [
     "initialize",
     "MonitorConfig",
     "TrainingMonitor",
+    "BackgroundMonitor",
+    "background_available",
     "task_conditions",
     "RECORD_NAME",
     "EVENT_KINDS",

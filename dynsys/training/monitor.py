@@ -22,6 +22,10 @@ crash-safe, readable without dynsys). A row holds:
 * ``seconds``: the time the monitor spent on the row.
 
 The monitor only reads the weights: a monitored run trains bit for bit like an unmonitored one.
+Where a second CPU is there, the rows are computed by a worker process beside the training
+(:class:`BackgroundMonitor`, ``train(..., monitor_background=None)``, the default; ``False`` or
+``dynsys train --monitor-inline``: in the training process): the same rows, bit for bit, and
+training waits for them only at a checkpoint and at the end.
 Its state (the tracked points, the probe labels, the stored weights since the last row) is saved in
 the training checkpoint, so a resumed run continues the record exactly (rows after the checkpoint
 are cut first, :func:`dynsys.io.truncate_records`).
@@ -43,7 +47,14 @@ from ..errors import DynsysError
 from .cells import build_map
 from .tasks import Task
 
-__all__ = ["MonitorConfig", "TrainingMonitor", "task_conditions", "RECORD_NAME"]
+__all__ = [
+    "MonitorConfig",
+    "TrainingMonitor",
+    "BackgroundMonitor",
+    "background_available",
+    "task_conditions",
+    "RECORD_NAME",
+]
 
 #: the record's file name in a run folder
 RECORD_NAME = "monitor.jsonl"
@@ -248,27 +259,39 @@ class TrainingMonitor:
 
     def observe(self, state, members) -> None:
         """One row for each of ``members`` at the current update."""
+        u = int(state.update)
+        jobs = []
+        for k in members:
+            k = int(k)
+            jobs.append((k, self._params_of(state, k), self.buf_params[k], self.buf_info[k]))
+            self.last[k] = u
+            self._reset_buffers([k])
+        self._submit(u, jobs)
+
+    def _submit(self, u: int, jobs: list) -> None:
+        """Compute the rows of ``jobs`` (:class:`BackgroundMonitor` hands them to its worker)."""
+        self._observe_jobs(u, jobs)
+
+    def _observe_jobs(self, u: int, jobs: list) -> None:
+        """The rows at update ``u`` of ``jobs``: ``(member, weights, buffered weights, telemetry)``."""
         from ..analysis.tracking import landscape_orbits
         from ..io import append_record
 
-        u = state.update
-        for k in members:
+        for k, params, buf, info in jobs:
             t0 = time.perf_counter()
-            params = self._params_of(state, k)
             m = self.member_map(params, k)
-            between = [(t, self._lazy_map(p, k)) for t, p in self.buf_params[k]]
-            # crossings are located to their update only around a gradient spike (a clipped update,
-            # or a norm above spike_factor times the interval's median): elsewhere to the interval
+            between = [(t, self._lazy_map(p, k)) for t, p in buf]
             run = self.probes[k].run(m, lyapunov=True)  # its visited states seed the fresh starts
             lstep = self.landscapes[k].observe(u, m, between=between, fresh=run[1])
             pstep = self.probes[k].observe(
                 u,
                 m,
-                between=between if self._spiky(k) else (),
+                # crossings are located to their update only around a gradient spike (a clipped
+                # update, or a norm above spike_factor times the interval's median)
+                between=between if self._spiky(info) else (),
                 orbits=landscape_orbits(lstep, m),  # the zero input's points: solved, radii known
                 run=run,
             )
-            info = self.buf_info[k]
             init, method, seed = self.ens.members[k]
             ev = [e.to_dict() for e in lstep.events]
             row = {
@@ -290,10 +313,8 @@ class TrainingMonitor:
                 append_record(self.record, row, name="monitor record", parents=True)
             self.last[k] = u
             self._last_params[k] = params
-            self._reset_buffers([k])
 
-    def _spiky(self, k: int) -> bool:
-        info = self.buf_info[k]
+    def _spiky(self, info: list) -> bool:
         if not info:
             return False
         norms = np.array([i[1] for i in info])
@@ -302,9 +323,18 @@ class TrainingMonitor:
         big = finite.size and finite.max() > self.config.spike_factor * np.median(finite)
         return bool(clipped or big or finite.size < norms.size)
 
+    def close(self) -> None:
+        """Every row computed (nothing to wait for here; see :class:`BackgroundMonitor`)."""
+
     # -- checkpoints --------------------------------------------------------------------------
     def state(self) -> tuple[dict, dict]:
         """Arrays (prefixed ``monitor_``) and metadata for the training checkpoint."""
+        arrays, meta = self._tracker_state()
+        self._add_buffers(arrays, meta)
+        return arrays, meta
+
+    def _tracker_state(self) -> tuple[dict, dict]:
+        """The trackers' part of :meth:`state` (what the rows so far leave behind)."""
         arrays, meta = {}, {"config": self.config.to_dict(), "last": self.last.tolist(), "members": []}
         for k in range(self.ens.K):
             la, lm = self.landscapes[k].get_state()
@@ -313,20 +343,21 @@ class TrainingMonitor:
                 arrays[f"{_PREFIX}{k}_land_{key}"] = v
             for key, v in pa.items():
                 arrays[f"{_PREFIX}{k}_probe_{key}"] = v
-            mem = {
-                "land": lm,
-                "probe": pm,
-                "buffer": [t for t, _ in self.buf_params[k]],
-                "info": self.buf_info[k],
-            }
-            meta["members"].append(mem)
+            meta["members"].append({"land": lm, "probe": pm})
             if self._last_params[k] is not None:
                 for name, v in self._last_params[k].items():
                     arrays[f"{_PREFIX}{k}_last_{name}"] = v
+        return arrays, meta
+
+    def _add_buffers(self, arrays: dict, meta: dict) -> None:
+        """The buffers' part of :meth:`state`: the weights and telemetry since each member's last row."""
+        meta["last"] = self.last.tolist()
+        for k, mem in enumerate(meta["members"]):
+            mem["buffer"] = [t for t, _ in self.buf_params[k]]
+            mem["info"] = self.buf_info[k]
             for i, (_, p) in enumerate(self.buf_params[k]):
                 for name, v in p.items():
                     arrays[f"{_PREFIX}{k}_buf{i}_{name}"] = v
-        return arrays, meta
 
     def restore(self, arrays: Mapping, meta: Mapping) -> None:
         """Continue from :meth:`state` (saved in a checkpoint); refuses another monitor config."""
@@ -350,3 +381,174 @@ class TrainingMonitor:
             self.probes[k].set_state(pick("probe"), mem["probe"])
             self.buf_params[k] = [(t, pick(f"buf{i}")) for i, t in enumerate(mem["buffer"])]
             self.buf_info[k] = [tuple(x) for x in mem["info"]]
+
+
+def background_available() -> bool:
+    """Whether :class:`BackgroundMonitor` can run here: ``fork`` processes, two or more CPUs, and
+    a process that may have children (not a daemonic pool worker)."""
+    import multiprocessing as mp
+    import os
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return "fork" in mp.get_all_start_methods() and cpus >= 2 and not mp.current_process().daemon
+
+
+def _worker_main(monitor: TrainingMonitor, jobs, results, parent: int) -> None:
+    """The worker of :class:`BackgroundMonitor`: rows and tracker states on request, in order."""
+    import os
+    import queue
+    import signal
+
+    from .runtime import blas_threads
+
+    # the parent decides when to stop (Ctrl-C and SIGTERM reach the whole process group: the
+    # parent defers them to the end of an update and then asks for the state it checkpoints)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    monitor._proc = None  # the worker computes its rows itself
+    monitor.rows = []
+    with blas_threads(1):
+        while True:
+            try:
+                msg = jobs.get(timeout=1.0)
+            except queue.Empty:
+                if os.getppid() != parent:  # the trainer is gone without saying so
+                    return
+                continue
+            if msg is None:
+                return
+            try:
+                if msg[0] == "rows":
+                    monitor._observe_jobs(msg[1], msg[2])
+                    results.put(("rows", monitor.rows))
+                    monitor.rows = []
+                else:  # "state"
+                    results.put(("state", monitor._tracker_state()))
+            except BaseException as e:  # reported to the trainer, which raises it
+                results.put(("error", f"{type(e).__name__}: {e}"))
+                return
+
+
+class BackgroundMonitor(TrainingMonitor):
+    """A :class:`TrainingMonitor` whose rows are computed by a worker process while training goes on.
+
+    The monitor's analysis only reads the weights, so it can run beside the training: at a row
+    the trainer hands the member's weights, the weights buffered since its last row and the
+    telemetry to a forked worker that holds the trackers, and goes on with the next update. The
+    worker writes the record; its rows are the ones :class:`TrainingMonitor` computes (the same
+    code, the same inputs, in the same order: bit for bit). A checkpoint waits for the rows before
+    it and takes the trackers' state from the worker. Chosen by :func:`~dynsys.training.train`
+    where :func:`background_available` (``monitor_background``).
+    """
+
+    def __init__(self, ensemble, config: MonitorConfig, record: Path | None = None):
+        super().__init__(ensemble, config, record)
+        self._proc = None
+        self._jobs = self._results = None
+        self._pending = 0  # row messages sent and not yet answered
+
+    @property
+    def rows(self) -> list[dict]:
+        """Every row so far (waits for the worker's)."""
+        self._sync()
+        return self._rows
+
+    @rows.setter
+    def rows(self, value: list) -> None:
+        self._rows = value
+
+    def start(self, state) -> None:
+        super().start(state)  # the record cut to the state and a fresh run's first row, here
+        import multiprocessing as mp
+        import os
+
+        ctx = mp.get_context("fork")
+        self._jobs, self._results = ctx.Queue(), ctx.Queue()
+        self._proc = ctx.Process(
+            target=_worker_main,
+            args=(self, self._jobs, self._results, os.getpid()),
+            name="dynsys-monitor",
+            daemon=True,
+        )
+        self._proc.start()
+
+    def _submit(self, u: int, jobs: list) -> None:
+        if self._proc is None:  # before start (a fresh run's first row)
+            self._observe_jobs(u, jobs)
+            return
+        self._jobs.put(("rows", u, jobs))
+        self._pending += 1
+        self._drain(block=False)
+
+    def _reply(self, block: bool):
+        import queue
+
+        while True:
+            try:
+                return self._results.get(timeout=1.0 if block else 0.0)
+            except queue.Empty:
+                if not block:
+                    return None
+                if not self._proc.is_alive():
+                    raise DynsysError(
+                        f"monitor: the worker process ended (exit code {self._proc.exitcode}) before answering"
+                    ) from None
+
+    def _take(self, msg) -> None:
+        kind, payload = msg
+        if kind == "error":
+            self._stop()
+            raise DynsysError(f"monitor worker: {payload}")
+        if kind != "rows":
+            raise DynsysError(f"monitor: unexpected {kind!r} from the worker")
+        self._rows.extend(payload)
+        self._pending -= 1
+
+    def _drain(self, block: bool) -> None:
+        while self._pending and (msg := self._reply(block)) is not None:
+            self._take(msg)
+
+    def _sync(self) -> None:
+        if self._proc is not None:
+            self._drain(block=True)
+
+    def state(self) -> tuple[dict, dict]:
+        if self._proc is None:
+            return super().state()
+        self._jobs.put(("state",))
+        while True:
+            msg = self._reply(block=True)
+            if msg[0] == "state":
+                arrays, meta = msg[1]
+                break
+            self._take(msg)
+        self._add_buffers(arrays, meta)
+        return arrays, meta
+
+    def close(self) -> None:
+        """Wait for the rows and stop the worker."""
+        if self._proc is None:
+            return
+        try:
+            self._sync()
+        finally:
+            self._stop()
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            self._jobs.put(None)
+        except (OSError, ValueError):
+            pass
+        proc.join(timeout=10.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        for q in (self._jobs, self._results):
+            q.cancel_join_thread()  # the worker is gone: nothing left to deliver
+            q.close()

@@ -226,3 +226,66 @@ def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_rerun_resumes(tmp_path, sig):
     for k in a:
         if k.startswith("param_"):
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def _default_signals():
+    # a test runner started as a background job has SIGINT ignored; the child must see Ctrl-C
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
+def test_ctrl_c_to_the_process_group_of_a_monitored_run_loses_no_row(tmp_path):
+    # Ctrl-C reaches the whole process group, the monitor's worker process too: the worker leaves
+    # the stopping to the trainer, which saves a checkpoint with every row before it; the resumed
+    # record equals an uninterrupted inline-monitored run's
+    from dynsys.io import read_records
+
+    run_dir = tmp_path / "run"
+    base = [sys.executable, "-m", "dynsys", "train", "--json", *ARGS, "--seed", "4", "--monitor-every", "10"]
+    base += ["--checkpoint-every", "50", "--eval-every", "100000"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [*base, "--updates", "100000", "--out", str(run_dir)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_default_signals,
+    )
+    try:
+        deadline = time.time() + 120
+        while not (run_dir / "checkpoint.npz").exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130, err
+    _, meta = io.load_checkpoint(run_dir / "checkpoint.npz")
+    done = meta["update"]
+    rows = read_records(run_dir / "monitor.jsonl").rows
+    assert rows[-1]["update"] >= done - 10  # the rows up to the checkpoint were all written
+    budget = ["--updates", str(done + 15)]
+    res = subprocess.run(
+        [*base, *budget, "--out", str(run_dir)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+    fresh = tmp_path / "fresh"
+    res = subprocess.run(
+        [*base, *budget, "--monitor-inline", "--out", str(fresh)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+
+    def text(folder):
+        rows = read_records(folder / "monitor.jsonl").rows
+        return [json.dumps({k: v for k, v in r.items() if k != "seconds"}, sort_keys=True) for r in rows]
+
+    assert text(run_dir) == text(fresh)
+    assert json.loads(text(fresh)[-1])["update"] == done + 15

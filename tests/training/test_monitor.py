@@ -18,6 +18,7 @@ from dynsys.training import (
     RECORD_NAME,
     MonitorConfig,
     TrainConfig,
+    background_available,
     get_task,
     task_conditions,
     train,
@@ -112,6 +113,62 @@ def test_a_stopped_and_resumed_run_writes_the_same_record(runs, tmp_path):
     assert _without_seconds(rest.monitor) == full
     for k in NAMES:
         np.testing.assert_array_equal(rest.params[k], plain.params[k])
+
+
+needs_background = pytest.mark.skipif(
+    not background_available(), reason="the background monitor needs fork and two CPUs"
+)
+
+
+@needs_background
+@pytest.mark.parametrize("background", [False, True])
+def test_the_background_monitor_writes_the_inline_monitors_record(runs, tmp_path, background):
+    # the rows computed by a worker process are the inline ones, bit for bit, also across a stop
+    _, _, record = runs
+    full = _without_seconds(_rows(record))
+    kw = dict(monitor={"every": EVERY}, monitor_background=background)
+    one = train(_cfg(), tmp_path / "one", **kw)
+    assert _without_seconds(one.monitor) == full == _without_seconds(_rows(tmp_path / "one" / RECORD_NAME))
+    train(_cfg(), tmp_path / "two", stop_after=45, **kw)  # a checkpoint between rows
+    rest = train(_cfg(), tmp_path / "two", monitor={"every": EVERY}, monitor_background=not background)
+    assert _without_seconds(_rows(tmp_path / "two" / RECORD_NAME)) == full == _without_seconds(rest.monitor)
+
+
+def _fail_after_first_row(monkeypatch, action):
+    from dynsys.analysis.tracking import LandscapeTracker
+
+    observe = LandscapeTracker.observe
+
+    def failing(self, time, *a, **kw):
+        if time > 0:  # rows after the first, computed in the worker
+            action()
+        return observe(self, time, *a, **kw)
+
+    monkeypatch.setattr(LandscapeTracker, "observe", failing)
+
+
+@needs_background
+def test_an_error_in_the_worker_is_raised_by_train(monkeypatch, tmp_path):
+    def boom():
+        raise RuntimeError("planted failure")
+
+    _fail_after_first_row(monkeypatch, boom)
+    with pytest.raises(DynsysError, match="monitor worker: RuntimeError: planted failure"):
+        train(_cfg(), tmp_path / "run", monitor={"every": EVERY}, monitor_background=True)
+
+
+@needs_background
+def test_a_worker_that_dies_is_reported_not_waited_for(monkeypatch, tmp_path):
+    import os
+
+    _fail_after_first_row(monkeypatch, lambda: os._exit(3))
+    with pytest.raises(DynsysError, match="worker process ended .exit code 3"):
+        train(_cfg(), tmp_path / "run", monitor={"every": EVERY}, monitor_background=True)
+
+
+def test_monitor_background_must_be_a_bool():
+    with pytest.raises(DynsysError, match="monitor_background"):
+        train(_cfg(), monitor=True, monitor_background="yes")
 
 
 def test_a_resume_with_other_monitor_options_is_refused(tmp_path):
