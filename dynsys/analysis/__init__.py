@@ -44,7 +44,10 @@ _PARTS = {
     "coincidence": "CoincidenceResult coincidence_test spike_times_from_norms MIN_SHIFTS",
     "probes": "BasinCrossings ProbeAttractor ProbeLabels basin_crossings probe_attractors",
     "landscape": "Event LandscapeStep InterpolationPath interpolate_maps track_landscape",
-    "tracking": "Condition TrackedPoints TrackedEvent ConditionStep TrackStep LandscapeTracker ProbeStep ProbeTracker",
+    "tracking": (
+        "Condition TrackedPoints TrackedEvent ConditionStep TrackStep LandscapeTracker ProbeStep ProbeTracker "
+        "landscape_orbits"
+    ),
     "lyapunov": "LyapunovSpectrum lyapunov_spectrum orbit_lyapunov sampled_lyapunov LARGE_N",
 }
 _EXPORTS = {name: part for part, names in _PARTS.items() for name in names.split()}

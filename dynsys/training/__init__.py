@@ -1,7 +1,7 @@
 """Training: the paper's tasks and initializations, the cells it trains (RNN, residual, LN, GRU,
 LSTM), the config of a run, one update (MSGD,
 MSGD-C, MSGD-CR) and its options, optimizers, the state and history of a run, its evaluation and
-the trainer loop."""
+the trainer loop; the Bach chorales as piano rolls (natural data)."""
 
 from .cells import (
     CELLS,
@@ -26,6 +26,7 @@ from .monitor import (
     background_available,
     task_conditions,
 )
+from .music import Chorales, chorale_split, load_chorales, score_to_roll
 from .optimizers import optimizer_step
 from .report import EVENT_KINDS, MemberTrains, MonitorReport, member_trains, monitor_report
 from .runtime import InterruptGuard, blas_threads, deferred_interrupts
@@ -65,6 +66,10 @@ __all__ = [
     "member_trains",
     "monitor_report",
     "initializer_names",
+    "Chorales",
+    "load_chorales",
+    "score_to_roll",
+    "chorale_split",
     "optimizer_step",
     "blas_threads",
     "deferred_interrupts",
