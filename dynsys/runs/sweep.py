@@ -382,9 +382,15 @@ class _LocalExecutor:
         for proc in procs:
             proc.join(timeout=max(0.0, deadline - time.monotonic()))
         for proc in procs:
-            if proc.is_alive():
-                proc.kill()
-                proc.join(timeout=5)
+            # by pid, whatever is_alive says: a worker's exit status comes through the fork server,
+            # and a signal to the whole process group kills the fork server too — is_alive() then
+            # reports the worker dead while it runs on, takes the next queued run (the trainer
+            # turns its SIGTERM into a KeyboardInterrupt the pool worker survives) and outlives the sweep
+            try:
+                os.kill(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError, TypeError):
+                pass
+            proc.join(timeout=5)
 
 
 class _DaskExecutor:

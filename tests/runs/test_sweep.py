@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -213,6 +214,88 @@ def test_interrupting_the_sweep_process_stops_its_workers_then_resume(tmp_path, 
     keys = [run_key(spec.runner, c) for c in spec.configs]
     assert any(statuses.get(k) == "running" for k in keys)
     assert all(statuses.get(k) in (None, "running", "done") for k in keys)
+
+
+TRAIN_FOREVER = """
+[sweep]
+runner = "train"
+store = "t.sqlite"
+
+[base]
+task = "temporal_order"
+length = 20
+n_hidden = 8
+batch = 5
+updates = 100000000
+eval_every = 100000000
+eval_sequences = 20
+confirm_sequences = 0
+checkpoint_every = 50
+methods = ["msgd"]
+
+[grid]
+seeds = [[0], [1], [2]]
+"""
+
+
+def _session(sid: int) -> list[int]:
+    """The pids of the live processes of session ``sid`` (Linux /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                fields = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":  # session id; zombies do not run
+                out.append(int(d))
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table from /proc")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_whole_process_group_leaves_no_worker_behind(tmp_path, sig):
+    # Ctrl-C (or kill -TERM -PGID) reaches the sweep, the fork server and the workers at once. The
+    # fork server dies, so the pool believes its workers dead; a trainer turns the signal into a
+    # KeyboardInterrupt its pool worker survives, and the worker went on to the next queued run —
+    # training, and writing checkpoints, after the sweep had exited
+    (tmp_path / "t.toml").write_text(TRAIN_FOREVER)
+    cmd = [
+        sys.executable,
+        "-m",
+        "dynsys",
+        "sweep",
+        str(tmp_path / "t.toml"),
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_default_signals,
+    )
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not list(tmp_path.rglob("checkpoint.npz")):
+            time.sleep(0.1)  # a worker is inside its first run
+        os.killpg(proc.pid, sig)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        deadline = time.time() + 10
+        while _session(proc.pid) and time.time() < deadline:
+            time.sleep(0.2)
+        assert _session(proc.pid) == [], "a worker outlived the sweep"
+    finally:
+        for pid in _session(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 @pytest.mark.parametrize(
