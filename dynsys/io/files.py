@@ -145,9 +145,10 @@ def _atomic_open(path: Path, mode: str = "wb", **kwargs):
         raise
 
 
-def _atomic_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> Path:
+def _atomic_npz(path: Path, arrays: Mapping[str, np.ndarray], compress: bool = False) -> Path:
+    save = np.savez_compressed if compress else np.savez
     with _atomic_open(path, "wb") as fh:
-        np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+        save(fh, **{k: np.asarray(v) for k, v in arrays.items()})
     return path
 
 
@@ -268,7 +269,8 @@ def save_result(stem, arrays: Mapping[str, np.ndarray], meta: Mapping) -> Path:
 
     The extensions are appended to ``stem``, which may contain dots (``o/run.v1`` writes
     ``o/run.v1.npz`` and ``o/run.v1.json``; :func:`result_paths` names them). Missing parent folders
-    are created. The JSON is written last, so its presence marks a complete result.
+    are created. The JSON is written last, so its presence marks a complete result. The arrays are
+    stored deflate-compressed (results are kept, some committed; checkpoints are not compressed).
 
     Returns
     -------
@@ -277,7 +279,7 @@ def save_result(stem, arrays: Mapping[str, np.ndarray], meta: Mapping) -> Path:
     """
     stem = Path(stem)
     npz, meta_path = result_paths(stem)
-    _atomic_npz(npz, arrays)
+    _atomic_npz(npz, arrays, compress=True)
     write_text_atomic(meta_path, to_json(meta, indent=2, sort_keys=True) + "\n")
     return stem
 

@@ -94,6 +94,19 @@ def test_result_roundtrip_and_atomicity(tmp_path, rng):
         load_result(stem)
 
 
+def test_results_are_stored_compressed_and_load_bit_for_bit(tmp_path):
+    import zipfile
+
+    counts = np.repeat(np.arange(50), 1000)  # int64 event indices: 400 kB raw, very compressible
+    stem = save_result(tmp_path / "r", {"counts": counts}, {"m": 1})
+    with zipfile.ZipFile(tmp_path / "r.npz") as z:
+        assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in z.infolist())
+    assert (tmp_path / "r.npz").stat().st_size < counts.nbytes / 20
+    a, _ = load_result(stem)
+    assert a["counts"].dtype == counts.dtype
+    np.testing.assert_array_equal(a["counts"], counts)
+
+
 def test_result_stems_with_dots_keep_their_profiles_apart(tmp_path):
     save_result(tmp_path / "exp.default", {"a": np.zeros(1)}, {"p": "default"})
     save_result(tmp_path / "exp.paper", {"a": np.ones(1)}, {"p": "paper"})
