@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
@@ -56,3 +58,16 @@ def refused_cheaply():
         return str(e.value)
 
     return check
+
+
+def _default_signals():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def default_signals():
+    """A ``preexec_fn`` for a child process that must see Ctrl-C: SIGINT and SIGQUIT back to their
+    defaults. A test runner started as a background job of a non-interactive shell has them
+    ignored, the child would inherit that, and Python then installs no KeyboardInterrupt handler."""
+    return _default_signals

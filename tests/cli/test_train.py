@@ -228,13 +228,7 @@ def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_rerun_resumes(tmp_path, sig):
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
-def _default_signals():
-    # a test runner started as a background job has SIGINT ignored; the child must see Ctrl-C
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
-
-
-def test_ctrl_c_to_the_process_group_of_a_monitored_run_loses_no_row(tmp_path):
+def test_ctrl_c_to_the_process_group_of_a_monitored_run_loses_no_row(tmp_path, default_signals):
     # Ctrl-C reaches the whole process group, the monitor's worker process too: the worker leaves
     # the stopping to the trainer, which saves a checkpoint with every row before it; the resumed
     # record equals an uninterrupted inline-monitored run's
@@ -251,7 +245,7 @@ def test_ctrl_c_to_the_process_group_of_a_monitored_run_loses_no_row(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        preexec_fn=_default_signals,
+        preexec_fn=default_signals,
     )
     try:
         deadline = time.time() + 120

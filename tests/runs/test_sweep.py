@@ -160,16 +160,8 @@ def test_sigkill_mid_sweep_then_resume(tmp_path):
     assert all(after[k] == v for k, v in before.items())  # no finished run repeated
 
 
-def _default_signals():
-    """In the child: SIGINT and SIGQUIT back to their defaults. A test runner started as a background
-    job of a non-interactive shell has them ignored, the child would inherit that, and Python then
-    installs no KeyboardInterrupt handler (a user's Ctrl-C reaches a default disposition)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupting_the_sweep_process_stops_its_workers_then_resume(tmp_path, sig):
+def test_interrupting_the_sweep_process_stops_its_workers_then_resume(tmp_path, sig, default_signals):
     # only the parent gets the signal (as from `kill`): it must stop its running workers at once
     # instead of waiting for their runs (~10 s each here), exit 130 with one line, and leave a
     # store that a rerun completes
@@ -182,7 +174,7 @@ def test_interrupting_the_sweep_process_stops_its_workers_then_resume(tmp_path, 
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        preexec_fn=_default_signals,
+        preexec_fn=default_signals,
     )
     deadline = time.time() + 60
     running = 0
@@ -254,7 +246,7 @@ def _session(sid: int) -> list[int]:
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table from /proc")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_to_the_whole_process_group_leaves_no_worker_behind(tmp_path, sig):
+def test_a_signal_to_the_whole_process_group_leaves_no_worker_behind(tmp_path, sig, default_signals):
     # Ctrl-C (or kill -TERM -PGID) reaches the sweep, the fork server and the workers at once. The
     # fork server dies, so the pool believes its workers dead; a trainer turns the signal into a
     # KeyboardInterrupt its pool worker survives, and the worker went on to the next queued run —
@@ -277,7 +269,7 @@ def test_a_signal_to_the_whole_process_group_leaves_no_worker_behind(tmp_path, s
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        preexec_fn=_default_signals,
+        preexec_fn=default_signals,
     )
     try:
         deadline = time.time() + 60
