@@ -225,9 +225,7 @@ def _canonical(orbit: np.ndarray) -> np.ndarray:
 def _near_orbit(Y: np.ndarray, pts: np.ndarray) -> float:
     """``min_s max_i ‖Y_i − pts_{(i+s) mod q}‖∞``: how far the p points ``Y`` are from going round
     the q-orbit ``pts`` (q dividing p) p/q times."""
-    p, q = Y.shape[0], pts.shape[0]
-    tiled = np.tile(pts, (p // q, 1))
-    return min(float(np.abs(Y - np.roll(tiled, -s, axis=0)).max()) for s in range(q))
+    return _orbit_distance(Y, np.tile(pts, (Y.shape[0] // pts.shape[0], 1)))
 
 
 def _minimal(orbit: np.ndarray, rho: float, ctol: float) -> tuple[np.ndarray, float]:

@@ -259,16 +259,12 @@ def _newton(map: Map, x, U, period: int, tol: float) -> tuple[np.ndarray, np.nda
     return x, np.isfinite(res) & (res < tol)
 
 
-_NO_BOX = object()
-
-
-def _distinct(map, cond, states, period, box=_NO_BOX) -> np.ndarray:
+def _distinct(map, cond, states, period, box) -> np.ndarray:
     """The distinct points (minimal period ``period``, one per 2-cycle) among converged ``states``
-    (``box``: ``map.periodic_box(cond.u)`` when the caller has it)."""
+    (``box``: ``map.periodic_box(cond.u)``, or None)."""
     n = map.dim
     states = np.asarray(states, dtype=float).reshape(-1, n)
     if states.shape[0]:
-        box = map.periodic_box(cond.u) if box is _NO_BOX else box
         if box is not None:
             lo, hi = (np.asarray(b, float) for b in box)
             w = 1e-9 * (1.0 + hi - lo)

@@ -476,8 +476,8 @@ class BackgroundMonitor(TrainingMonitor):
         self._proc.start()
 
     def _submit(self, u: int, jobs: list) -> None:
-        if self._proc is None:  # before start (a fresh run's first row)
-            self._observe_jobs(u, jobs)
+        if self._proc is None:  # before start (a fresh run's first row): here
+            super()._submit(u, jobs)
             return
         self._jobs.put(("rows", u, jobs))
         self._pending += 1
