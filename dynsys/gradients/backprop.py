@@ -64,6 +64,10 @@ __all__ = [
 # The stacked core
 # ---------------------------------------------------------------------------------------
 
+#: a stack of K > 1 networks whose batch is at most this takes its weight gradients in one product
+#: after the backward loop instead of one per step
+_DEFER_BATCH = 4
+
 
 def _buffer(workspace, name, shape, dtype):
     """``np.empty(shape)``, or a reused array from ``workspace`` (grown along axis 0 as needed).
@@ -131,7 +135,10 @@ def _core(W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T, workspace=
     inject = dict(zip(steps.tolist(), range(len(steps))))
     m = W_in.shape[-1]
     with_inputs = inputs is not None and m
-    om = None if omega_bound is None or K == 1 else OmegaAccumulator(K, n, omega_bound)
+    # a stack with a small batch (one piano roll per update): the per-step gradient products are
+    # outer products, which cost more than one large product over the stored history after the loop
+    defer = K > 1 and B <= _DEFER_BATCH
+    om = None if omega_bound is None or K == 1 else OmegaAccumulator(K, n, omega_bound, defer=defer)
     omega_sums = None
     if K == 1:  # one network: single large gradient products after the loop (views, no copies)
         Wv, dv, sv, gl = W_rec[0], deltas[:, 0], dsig[:, 0], gh_loss[:, 0]
@@ -164,14 +171,25 @@ def _core(W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T, workspace=
             s_t[...] = act.d_from_output(hs[t])
             d = deltas[t]
             np.multiply(gh, s_t, out=d)
-            dT = np.swapaxes(d, -1, -2)
-            gW += np.matmul(dT, hs[t - 1])
-            if with_inputs:
-                gU += np.matmul(dT, inputs[t - 1])  # (B, m) shared or (K, B, m)
+            if not defer:
+                dT = np.swapaxes(d, -1, -2)
+                gW += np.matmul(dT, hs[t - 1])
+                if with_inputs:
+                    gU += np.matmul(dT, inputs[t - 1])  # (B, m) shared or (K, B, m)
             dh, gh = gh, np.matmul(d, W_rec)
             if om is not None:  # Ω of the code form from this step's δ, g and v (eq. 9–10)
                 om.step(dh, d, gh)
         dsig[0] = act.d_from_output(hs[0])
+        if defer:  # Σ_t δ_tᵀ h_{t-1} (and δ_tᵀ u_t) as one product per member over (t, b)
+            D = np.ascontiguousarray(deltas[1:].transpose(1, 3, 0, 2)).reshape(K, n, T * B)
+            gW = np.matmul(D, np.ascontiguousarray(hs[:-1].transpose(1, 0, 2, 3)).reshape(K, T * B, n))
+            if with_inputs:
+                U = (
+                    inputs.reshape(T * B, m)
+                    if inputs.ndim == 3
+                    else inputs.transpose(1, 0, 2, 3).reshape(K, T * B, m)
+                )
+                gU = np.matmul(D, U)
         grads["W_rec"] = gW
         grads["W_in"] = gU
     if x0 is None:
@@ -355,9 +373,15 @@ def _validate(rnn, inputs, loss, x0, h0, steps, dtype, *, readout=None):
     if isinstance(loss, ReadoutLoss):
         if k_out is None:
             raise DynsysError(f"a ReadoutLoss needs {need}")
-        if loss.kind not in ("softmax", "mse"):
-            raise DynsysError(f"loss.kind must be 'softmax' or 'mse', got {loss.kind!r}")
+        if loss.kind not in ("softmax", "mse", "bernoulli"):
+            raise DynsysError(f"loss.kind must be 'softmax', 'mse' or 'bernoulli', got {loss.kind!r}")
     S = len(resolve_steps(loss.steps, T, "loss.steps"))
+    if isinstance(loss, ReadoutLoss) and loss.weights is not None:
+        w = as_float_array(loss.weights, "loss.weights")
+        if w.shape != (S, B):
+            raise DynsysError(f"loss.weights must have shape ({S}, {B}) (read steps, batch), got {w.shape}")
+        if np.any(w < 0):
+            raise DynsysError("loss.weights must be non-negative")
     tg = np.asarray(loss.targets)
     if isinstance(loss, ReadoutLoss) and loss.kind == "softmax":
         k = k_out
@@ -375,7 +399,9 @@ def _validate(rnn, inputs, loss, x0, h0, steps, dtype, *, readout=None):
             raise DynsysError(
                 f"loss.targets must broadcast to ({S}, {B}, {k}), got shape {tg.shape}"
             ) from None
-        as_float_array(tg, "loss.targets")
+        tg = as_float_array(tg, "loss.targets")
+        if isinstance(loss, ReadoutLoss) and loss.kind == "bernoulli" and (tg.min() < 0 or tg.max() > 1):
+            raise DynsysError("loss.targets must lie in [0, 1] for a Bernoulli loss (binary targets)")
     return inputs, init, T, B, dtype
 
 

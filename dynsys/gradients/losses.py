@@ -8,7 +8,11 @@ of eq. 2 and the one-unit map, the state itself by default, ``h`` for a gated ce
 * :class:`StateLoss` — ``Σ_i (h_{t,i} − y_{t,i})²`` on the hidden state (e.g. the one-unit
   ``E = (σ(x_50) − 0.7)²`` of paper Fig. 6).
 * :class:`ReadoutLoss` — through ``y_t = W_out h_t + b_out`` (the map's readout): softmax
-  cross-entropy against integer labels, or squared error ``Σ_j (y_tj − target_j)²``.
+  cross-entropy against integer labels, squared error ``Σ_j (y_tj − target_j)²``, or the Bernoulli
+  negative log-likelihood of independent sigmoid outputs ``Σ_j [log(1 + e^{y_tj}) − target_tj y_tj]``
+  (binary cross-entropy with logits: polyphonic music, one sigmoid per key). Optional per-step,
+  per-sequence ``weights`` mask out the padding of variable-length sequences and set the
+  averaging (e.g. ``mask / length``: the cost averaged over each sequence).
 """
 
 from __future__ import annotations
@@ -69,29 +73,78 @@ class StateLoss:
         return loss, (2.0 / B) * diff, {}
 
 
+def _softplus(y):
+    """``log(1 + e^y)`` without overflow (``max(y, 0) + log1p(e^{−|y|})``)."""
+    return np.maximum(y, 0.0) + np.log1p(np.exp(-np.abs(y)))
+
+
+def _sigmoid(y):
+    """``1 / (1 + e^{−y})`` without overflow."""
+    e = np.exp(-np.abs(y))
+    return np.where(y >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
 @dataclass(frozen=True, eq=False)
 class ReadoutLoss:
     """A loss through the linear readout ``y_t = W_out h_t + b_out`` (``h_t = hidden(x_t)``, ``σ(x_t)``
     for the RNN; the map's ``W_out``, ``b_out``).
 
+    The value is ``(1/B) Σ_{s,b} w_{sb} ℓ(y_{sb}, target_{sb})`` over the read steps ``s`` and the
+    ``B`` sequences, with ``w = 1`` by default (the mean over the batch of the sum over the steps).
+
     Parameters
     ----------
     targets : array_like
         ``kind="softmax"``: integer labels, shape (S, B) (or (S, K, B) for an ensemble);
-        ``kind="mse"``: float targets, shape (S, B, k) (or (S, K, B, k)).
-    kind : {'softmax', 'mse'}
-        Softmax cross-entropy or squared error ``Σ_j (y_tj − target_j)²``.
+        ``kind="mse"`` and ``kind="bernoulli"``: float targets, shape (S, B, k) (or (S, K, B, k));
+        Bernoulli targets lie in [0, 1] (binary piano rolls; soft targets allowed).
+    kind : {'softmax', 'mse', 'bernoulli'}
+        Softmax cross-entropy ``log Σ_j e^{y_j} − y_label``; squared error ``Σ_j (y_j − t_j)²``;
+        Bernoulli NLL of independent sigmoid outputs ``Σ_j [log(1 + e^{y_j}) − t_j y_j]``
+        (= ``−Σ_j [t_j log p_j + (1 − t_j) log(1 − p_j)]`` with ``p = sigmoid(y)``, in nats).
     steps : 'last', 'all' or sequence of int in 1..T
+    weights : array_like, shape (S, B) or (S, K, B), optional
+        Non-negative weight of each (step, sequence) loss: 0 on the padding of a shorter sequence,
+        ``1/length`` for the cost averaged over each sequence (None: all 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> h = np.zeros((2, 1, 1, 3)); W_out = np.zeros((1, 88, 3)); b_out = np.zeros((1, 88))
+    >>> loss = ReadoutLoss(np.ones((2, 1, 88)), kind="bernoulli", weights=[[0.5], [0.5]])
+    >>> value, _, _ = loss.value_and_grad(h, (W_out, b_out))
+    >>> bool(np.isclose(value[0], 88 * np.log(2)))   # p = 1/2 everywhere: ln 2 per key and step
+    True
     """
 
     targets: object
-    kind: Literal["softmax", "mse"] = "softmax"
+    kind: Literal["softmax", "mse", "bernoulli"] = "softmax"
     steps: object = "last"
+    weights: object = None
 
-    def value_and_grad(self, hidden, readout):
+    def _logits(self, hidden, readout):
         W_out, b_out = readout  # (K, k, n), (K, k)
-        y = np.matmul(hidden, np.swapaxes(W_out, -1, -2)[None]) + b_out[None, :, None, :]
-        B = hidden.shape[2]
+        return np.matmul(hidden, np.swapaxes(W_out, -1, -2)[None]) + b_out[None, :, None, :]
+
+    def _weights(self, shape):
+        """The weights as an (S, K, B) array (or None), from (S, B) or (S, K, B)."""
+        if self.weights is None:
+            return None
+        w = np.asarray(self.weights, dtype=np.float64)
+        if w.ndim == 2:
+            w = w[:, None]
+        return np.broadcast_to(w, shape)
+
+    def step_losses(self, hidden, readout) -> np.ndarray:
+        """The unweighted loss ``ℓ`` of every read step and sequence, shape (S, K, B).
+
+        ``hidden`` is (S, K, B, n), ``readout`` = ``(W_out (K, k, n), b_out (K, k))``. The value of
+        :meth:`value_and_grad` is ``(w · ℓ).sum(axis=(0, 2)) / B``.
+        """
+        return self._step_losses(self._logits(hidden, readout))[0]
+
+    def _step_losses(self, y):
+        """``(ℓ (S, K, B), ∂ℓ/∂y (S, K, B, k))`` at the logits ``y``."""
         if self.kind == "softmax":
             labels = np.asarray(self.targets)
             if labels.ndim == 2:
@@ -99,17 +152,36 @@ class ReadoutLoss:
             z = y - y.max(axis=-1, keepdims=True)
             logsum = np.log(np.exp(z).sum(axis=-1))
             picked = np.take_along_axis(z, labels[..., None], axis=-1)[..., 0]
-            loss = (logsum - picked).sum(axis=(0, 2)) / B
             gy = np.exp(z - logsum[..., None])
             np.put_along_axis(gy, labels[..., None], np.take_along_axis(gy, labels[..., None], -1) - 1.0, -1)
-            gy /= B
-        else:
+            return logsum - picked, gy
+        t = np.asarray(self.targets, dtype=y.dtype)
+        if t.ndim == 3:
+            t = t[:, None]
+        if self.kind == "bernoulli":
+            # log(1 + e^y) − t y, stably; its derivative sigmoid(y) − t
+            return (_softplus(y) - t * y).sum(axis=-1), _sigmoid(y) - t
+        diff = y - t
+        return np.einsum("skbj,skbj->skb", diff, diff), 2.0 * diff
+
+    def value_and_grad(self, hidden, readout):
+        W_out = readout[0]
+        y = self._logits(hidden, readout)
+        B = hidden.shape[2]
+        if self.weights is None and self.kind == "mse":  # (the arithmetic of earlier versions, bit for bit)
             t = np.asarray(self.targets, dtype=hidden.dtype)
-            if t.ndim == 3:
-                t = t[:, None]
-            diff = y - t
+            diff = y - (t[:, None] if t.ndim == 3 else t)
             loss = np.einsum("skbj,skbj->k", diff, diff) / B
             gy = (2.0 / B) * diff
+        else:
+            ell, gy = self._step_losses(y)
+            w = self._weights(ell.shape)
+            if w is None:
+                loss = ell.sum(axis=(0, 2)) / B
+                gy /= B
+            else:
+                loss = (w * ell).sum(axis=(0, 2)) / B
+                gy *= (w / B)[..., None]
         gh = np.matmul(gy, W_out[None])
         grads = {
             "W_out": np.einsum("skbj,skbn->kjn", gy, hidden),

@@ -158,11 +158,13 @@ class OmegaAccumulator:
         Steps with ``‖δ_k‖² < bound`` are skipped (code: 1e-20).
     """
 
-    def __init__(self, K: int, n: int, bound: float = 1e-20):
+    def __init__(self, K: int, n: int, bound: float = 1e-20, *, defer: bool = False):
         self.bound = bound
         self.sum_c2 = np.zeros(K)
         self.count = np.zeros(K, dtype=int)
         self.grad = np.zeros((K, n, n))
+        # defer: keep the steps' factors and form ∂Ω/∂W_rec in one product at the end (small batches)
+        self._factors: list | None = [] if defer else None
 
     def step(self, delta_h, g, v) -> None:
         """Add step ``k``: arrays of shape (K, B, n) — ``δ_k``, ``g_k`` and ``v_k`` (row form)."""
@@ -172,9 +174,17 @@ class OmegaAccumulator:
         c = np.where(valid, np.einsum("kbi,kbi->kb", v, v) / safe - 1.0, 0.0)
         self.sum_c2 += np.einsum("kb,kb->k", c, c)
         self.count += valid.sum(axis=1)
-        self.grad += np.matmul(np.swapaxes((c / safe)[..., None] * g, -1, -2), v)
+        if self._factors is not None:
+            self._factors.append(((c / safe)[..., None] * g, v.copy()))
+        else:
+            self.grad += np.matmul(np.swapaxes((c / safe)[..., None] * g, -1, -2), v)
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(Ω (K,), ∂Ω/∂W_rec (K, n, n), valid pairs (K,))``: the mean over valid (step, sequence) pairs."""
+        if self._factors:
+            a = np.concatenate([f for f, _ in self._factors], axis=1)  # (K, steps·B, n)
+            v = np.concatenate([w for _, w in self._factors], axis=1)
+            self.grad += np.matmul(np.ascontiguousarray(np.swapaxes(a, -1, -2)), v)
+            self._factors = []
         cnt = np.maximum(self.count, 1)
         return self.sum_c2 / cnt, 4.0 * self.grad / cnt[:, None, None], self.count

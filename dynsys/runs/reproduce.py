@@ -99,6 +99,11 @@ class Experiment:
         ``report(arrays, meta) -> str``: markdown with the numbers found.
     order : int
         Position in the report.
+    requires : tuple of str
+        Optional packages (import names) that ``compute`` needs; without them ``dynsys reproduce``
+        skips the experiment with one line (a saved result is still drawn and reported).
+    extra : str or None
+        The dynsys extra that installs them (``pip install 'dynsys[EXTRA]'``).
     """
 
     name: str
@@ -109,6 +114,22 @@ class Experiment:
     draw: Callable
     report: Callable
     order: int = 100
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+
+    def missing(self) -> list[str]:
+        """The packages of :attr:`requires` that are not installed."""
+        return [name for name in self.requires if importlib.util.find_spec(name) is None]
+
+    def install_hint(self) -> str:
+        """How to install what :meth:`missing` lists."""
+        return (
+            f"pip install 'dynsys[{self.extra}]'" if self.extra else "pip install " + " ".join(self.missing())
+        )
+
+    def skip_line(self) -> str:
+        """The one line ``dynsys reproduce`` prints when it skips this experiment."""
+        return f"{self.name}: skipped (needs {', '.join(self.missing())}; {self.install_hint()})"
 
     def config(self, profile: str) -> dict:
         if profile not in PROFILES:
@@ -224,7 +245,7 @@ def run(
     prog = progress_wrapper(bool(progress))
     inner = functools.partial(prog, leave=False) if progress else prog  # inner bars vanish when done
     chunks: dict[str, str] = {}
-    status = {"computed": [], "reused": [], "kept": {}, "stale": [], "missing": []}
+    status = {"computed": [], "reused": [], "kept": {}, "stale": [], "missing": [], "skipped": []}
     t_all = time.perf_counter()
     for exp in prog(exps, desc="reproduce", leave=True):
         cfg = exp.config(profile)
@@ -234,6 +255,10 @@ def run(
         reuse = saved is not None
         if reuse:
             arrays, meta = saved
+        elif exp.missing():
+            log(exp.skip_line())
+            status["skipped"].append(f"{exp.name} ({exp.install_hint()})")
+            continue
         else:
             ctx = RunContext(
                 workdir=datadir / f"{exp.name}.{profile}.work",
@@ -438,6 +463,8 @@ def _report(profile, chunks, total, root, only, status) -> str:
         said.append(
             f"Their config has changed since, rerun them: {', '.join(status['stale'])} ({again} --only {names}`)."
         )
+    if status["skipped"]:
+        said.append(f"Skipped in this run (optional packages missing): {', '.join(status['skipped'])}.")
     if status["missing"]:
         said.append(f"Not computed yet for this profile: {', '.join(status['missing'])} ({again}`).")
     for line in said:

@@ -1,8 +1,9 @@
 """The registered runners of sweeps: ``config -> (metrics, arrays)`` functions, by name.
 
-A sweep file names its runner (never an import path: no code is loaded from files). Two runners:
+A sweep file names its runner (never an import path: no code is loaded from files). Three runners:
 ``train`` (one ensemble run of :func:`dynsys.training.train`, checkpointing in the run's private
-folder) and ``logistic_lyapunov`` (a cheap reference: the Lyapunov exponent of the logistic map,
+folder), ``sequences`` (one run of :func:`dynsys.training.sequences.train_sequences` on natural
+data) and ``logistic_lyapunov`` (a cheap reference: the Lyapunov exponent of the logistic map,
 ln 2 at r = 4).
 """
 
@@ -23,6 +24,8 @@ __all__ = [
     "get_runner",
     "logistic_lyapunov",
     "train_runner",
+    "sequence_runner",
+    "validate_sequence_config",
     "validate_train_config",
     "validate_logistic_config",
 ]
@@ -261,6 +264,73 @@ def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
     return metrics, arrays
 
 
+#: the datasets a ``sequences`` run may train on (name -> loader ``"module:function"`` inside dynsys)
+SEQUENCE_DATASETS = {"chorales": "dynsys.training.music:load_chorales"}
+
+
+def _parse_sequence_config(config: Mapping):
+    """``(dataset name, corpus limit or None, SequenceConfig)`` of a ``sequences`` sweep config."""
+    from ..training.sequences import SequenceConfig
+
+    if not isinstance(config, Mapping):
+        raise DynsysError(f"config must be a table of keys, got {type(config).__name__}")
+    rest = dict(config)
+    dataset = rest.pop("dataset", "chorales")
+    check_choice(dataset, "dataset", SEQUENCE_DATASETS)
+    limit = rest.pop("corpus_limit", None)
+    if limit is not None:
+        limit = _integer(limit, "corpus_limit", minimum=1)
+    return dataset, limit, SequenceConfig.from_dict(rest)
+
+
+def validate_sequence_config(config: Mapping) -> None:
+    """Reject a bad ``sequences`` config before anything runs (unknown keys, bad values)."""
+    try:
+        _parse_sequence_config(config)
+    except DynsysError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        raise DynsysError(f"bad sequences config: {_one_line(exc)}") from None
+
+
+def sequence_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
+    """One run of :func:`dynsys.training.sequences.train_sequences` (natural data) as a sweep runner.
+
+    ``config`` holds :class:`~dynsys.training.sequences.SequenceConfig` fields, ``dataset``
+    (:data:`SEQUENCE_DATASETS`; default ``"chorales"``, loaded from its cache) and optionally
+    ``corpus_limit`` (parse only the corpus's first files, without the cache: tests). Checkpoints go to
+    ``workdir``, so a killed sweep resumes the run. Metrics are per member (method, seed) at the
+    early-stopping epoch.
+    """
+    from ..training.sequences import train_sequences
+
+    dataset, limit, cfg = _parse_sequence_config(config)
+    load = _resolve(SEQUENCE_DATASETS[dataset])
+    # corpus_limit: the first files only, parsed afresh (tests; the cache holds the whole corpus)
+    data = load(cache=None, _limit=limit) if limit else load(progress=False)
+    h = train_sequences(cfg, data, workdir)
+
+    def per_member(a, fn):
+        return [float(fn(a[:, k])) if np.isfinite(a[:, k]).any() else float("nan") for k in range(a.shape[1])]
+
+    metrics = {
+        "members": [list(m) for m in h.members],
+        "best_epoch": h.best_epoch.tolist(),
+        "stopped_at": h.stopped_at.tolist(),
+        "epochs_done": int(h.train_nll.shape[0]),
+        **{f"{split}_nll": h.best[split].tolist() for split in ("train", "valid", "test")},
+        "nonfinite": [int(v) for v in np.nansum(h.nonfinite, axis=0)],
+        "clip_fraction": per_member(h.clip_fraction, np.nanmean),
+        "max_grad_norm": per_member(h.grad_norm_max, np.nanmax),
+        "final_lr": per_member(h.lr, lambda a: a[np.isfinite(a)][-1]),
+        "seconds": h.seconds,
+    }
+    arrays = {k: h.epochs[k] for k in h.epochs}
+    arrays["alpha"] = h.alpha
+    arrays["update_norm"] = h.update_norm
+    return metrics, arrays
+
+
 RUNNERS: dict[str, Runner] = {
     "logistic_lyapunov": Runner(
         "logistic_lyapunov",
@@ -275,6 +345,12 @@ RUNNERS: dict[str, Runner] = {
         "dynsys.runs.runners:train_runner",
         "one (ensemble) training run of dynsys.training.train; config keys are TrainConfig's",
         validator="dynsys.runs.runners:validate_train_config",
+    ),
+    "sequences": Runner(
+        "sequences",
+        "dynsys.runs.runners:sequence_runner",
+        "one run of dynsys.training.sequences.train_sequences on natural data (the Bach chorales)",
+        validator="dynsys.runs.runners:validate_sequence_config",
     ),
 }
 

@@ -29,7 +29,7 @@ from .config import NONFINITE_POLICIES, OMEGA_FORMS, OPTIMIZERS, TrainConfig
 from .optimizers import optimizer_step
 from .tasks import Task, sequence_errors
 
-__all__ = ["StepInfo", "StepOptions", "evaluate", "training_step"]
+__all__ = ["StepInfo", "StepOptions", "evaluate", "loss_step", "training_step"]
 
 PARAM_NAMES = RNNMap.weight_names
 
@@ -206,11 +206,24 @@ def training_step(
     """
     if cell != "rnn":
         return _generic_step(params, inputs, targets, task, activation, options, opt_state, cell, workspace)
+    scale = task.loss_scale(inputs.shape[0])
+    return loss_step(
+        params, inputs, _readout_loss(task, targets), activation, options, opt_state, workspace, scale
+    )
+
+
+def loss_step(
+    params, inputs, loss, activation, options: StepOptions, opt_state=None, workspace=None, scale=1.0
+):
+    """:func:`training_step` of the eq. 2 RNN on any readout loss (no validation: trusted inputs).
+
+    ``loss`` is a :class:`~dynsys.gradients.ReadoutLoss` for the K stacked members (e.g. the
+    Bernoulli NLL of a piano roll with per-step ``weights``, :mod:`dynsys.training.sequences`);
+    ``scale`` multiplies the loss and its gradients before Ω and clipping. Returns
+    ``(new_params, new_opt_state, StepInfo)`` like :func:`training_step`.
+    """
     lr, clip, alpha = options.lr, options.clip, options.alpha
     K = params["W_rec"].shape[0]
-    T = inputs.shape[0]
-    scale = task.loss_scale(T)
-    loss = _readout_loss(task, targets)
     with np.errstate(all="ignore"):
         value, grads, extra = bptt_stacked(
             params["W_rec"],

@@ -60,6 +60,7 @@ SMALL = {
         "jacobian_batch": 2,
     },
     "gradient_flow": {"n": 12, "T": 20, "batch": 2, "burn_in": 4},
+    "chorales": {"corpus_limit": 12, "n_hidden": 8, "epochs": 2},
     "rnn_wall_slice": {"updates": 300, "warmup": 50, "points": 41, "zoom_points": 21, "hessian_iters": 5},
     "training_telemetry": {"updates": 200, "eval_every": 50, "eval_sequences": 100},
     "training_monitor": {
@@ -85,6 +86,8 @@ def _draw(name, tmp_path, monkeypatch):
 
     mod = _load(name)
     exp = mod.EXPERIMENT
+    for package in exp.requires:
+        pytest.importorskip(package)
     if name in COMMITTED:
         arrays, meta = load_result(DATA / f"{name}.long")
     else:

@@ -276,3 +276,22 @@ def test_gradient_flow_experiment_end_to_end(tmp_path):
         assert rate <= eta + 1e-9
     assert rates[("tanh", 0.5)] < 0.6 and rates[("tanh", 1.5)] > 1.0
     assert np.all(np.diff(arrays["tanh_0.5_mean"]) < 0)
+
+
+def test_an_experiment_without_its_optional_package_is_skipped_with_one_line(project):
+    needy = TOY.replace('name="toy", title="Toy"', 'name="needy", title="Needy"').replace(
+        "compute=compute,", "compute=compute, requires=('dynsys_no_such_package',), extra='music',"
+    )
+    (project / "experiments" / "needy.py").write_text(needy)
+    lines = []
+    report = run(project, progress=False, log=lines.append)
+    assert "needy: skipped (needs dynsys_no_such_package; pip install 'dynsys[music]')" in lines
+    text = report.read_text()
+    assert "Skipped in this run (optional packages missing): needy (pip install 'dynsys[music]')." in text
+    assert "total = 30" in text and "## Needy" not in text  # the others ran
+    assert not (project / "figures" / "data" / "needy.default.work").exists()
+
+
+def test_the_chorales_experiment_declares_music21():
+    exp = next(e for e in discover(ROOT) if e.name == "chorales")
+    assert exp.requires == ("music21",) and exp.extra == "music"
