@@ -7,8 +7,10 @@ from .runners import (
     Runner,
     get_runner,
     logistic_lyapunov,
+    sequence_runner,
     train_runner,
     validate_logistic_config,
+    validate_sequence_config,
     validate_train_config,
 )
 from .store import STATUSES, STORE_SCHEMA_VERSION, ResultStore, config_hash
@@ -35,6 +37,8 @@ __all__ = [
     "logistic_lyapunov",
     "train_runner",
     "validate_train_config",
+    "sequence_runner",
+    "validate_sequence_config",
     "validate_logistic_config",
     "SweepSpec",
     "SweepSummary",

@@ -1,7 +1,8 @@
 """Training: the paper's tasks and initializations, the cells it trains (RNN, residual, LN, GRU,
 LSTM), the config of a run, one update (MSGD,
 MSGD-C, MSGD-CR) and its options, optimizers, the state and history of a run, its evaluation and
-the trainer loop; the Bach chorales as piano rolls (natural data)."""
+the trainer loop; the Bach chorales as piano rolls and the epoch trainer on fixed sequences
+(natural data, :mod:`dynsys.training.sequences`)."""
 
 from .cells import (
     CELLS,
@@ -30,8 +31,9 @@ from .music import Chorales, chorale_split, load_chorales, score_to_roll
 from .optimizers import optimizer_step
 from .report import EVENT_KINDS, MemberTrains, MonitorReport, member_trains, monitor_report
 from .runtime import InterruptGuard, blas_threads, deferred_interrupts
+from .sequences import SequenceConfig, SequenceHistory, check_sequence_data, sequence_nll, train_sequences
 from .state import CHECKPOINT_KIND, Ensemble, TrainState
-from .step import StepInfo, StepOptions, evaluate, training_step
+from .step import StepInfo, StepOptions, evaluate, loss_step, training_step
 from .tasks import Task, TaskBatch, draw_length, get_task, sequence_errors, task_names
 from .trainer import train, update_ensemble
 
@@ -78,6 +80,12 @@ __all__ = [
     "StepOptions",
     "evaluate",
     "training_step",
+    "loss_step",
+    "SequenceConfig",
+    "SequenceHistory",
+    "check_sequence_data",
+    "sequence_nll",
+    "train_sequences",
     "Task",
     "TaskBatch",
     "get_task",
