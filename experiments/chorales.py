@@ -172,14 +172,17 @@ def draw(arrays, meta, figdir):
     return [stem]
 
 
-def _cell(values) -> str:
+def _cell(values, digits: int = 3) -> str:
+    """One value, or mean ± standard deviation over seeds (``digits`` decimals; one more for a mean of
+    integers such as epochs)."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if not v.size:
         return "n/a"
     if v.size == 1:
-        return f"{v[0]:.3f}"
-    return f"{v.mean():.3f} ± {v.std(ddof=1):.3f}"
+        return f"{v[0]:.{digits}f}"
+    d = max(digits, 1)
+    return f"{v.mean():.{d}f} ± {v.std(ddof=1):.{d}f}"
 
 
 def report(arrays, meta):
@@ -200,7 +203,7 @@ def report(arrays, meta):
             lines.append(
                 f"| {unit} | {meth.upper()} | {_cell(arrays['best_train_nll'][r, j])} | "
                 f"{_cell(arrays['best_valid_nll'][r, j])} | {_cell(arrays['best_test_nll'][r, j])} | "
-                f"{_cell(arrays['best_epoch'][r, j]).split('.')[0] if S == 1 else _cell(arrays['best_epoch'][r, j])} "
+                f"{_cell(arrays['best_epoch'][r, j], digits=0)} "
                 f"| {clip:.1f} % | {int(arrays['nonfinite'][r, j].sum())} |"
             )
     lines += ["", "The paper's claim (Table 1): clipping lowers both train and test error. Paired differences "

@@ -61,12 +61,17 @@ def validate_train_config(config: Mapping) -> None:
     a value of the wrong type that slips through as a Python error becomes a one-line
     :class:`~dynsys.errors.DynsysError`.
     """
+    _reject_bad(_parse_train_config, config, "train")
+
+
+def _reject_bad(parse: Callable, config: Mapping, kind: str) -> None:
+    """Run ``parse(config)``; a Python error from a value of the wrong type becomes one line."""
     try:
-        _parse_train_config(config)
+        parse(config)
     except DynsysError:
         raise
     except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
-        raise DynsysError(f"bad train config: {_one_line(exc)}") from None
+        raise DynsysError(f"bad {kind} config: {_one_line(exc)}") from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -285,12 +290,7 @@ def _parse_sequence_config(config: Mapping):
 
 def validate_sequence_config(config: Mapping) -> None:
     """Reject a bad ``sequences`` config before anything runs (unknown keys, bad values)."""
-    try:
-        _parse_sequence_config(config)
-    except DynsysError:
-        raise
-    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
-        raise DynsysError(f"bad sequences config: {_one_line(exc)}") from None
+    _reject_bad(_parse_sequence_config, config, "sequences")
 
 
 def sequence_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:

@@ -148,16 +148,14 @@ class SequenceConfig:
         if _INIT_UNITS[init] != self.units:
             raise DynsysError(f"init {init!r} is for {_INIT_UNITS[init]} units, but units is {self.units!r}")
         set_("init", init)
-        for name, allowed in (("methods", METHODS),):
-            values = (getattr(self, name),) if isinstance(getattr(self, name), str) else getattr(self, name)
-            values = tuple(values)
-            if not values:
-                raise DynsysError(f"{name} must name at least one of {', '.join(allowed)}")
-            for v in values:
-                check_choice(v, name, allowed)
-            if len(set(values)) != len(values):
-                raise DynsysError(f"{name} must not repeat an entry, got {list(values)}")
-            set_(name, values)
+        methods = (self.methods,) if isinstance(self.methods, str) else tuple(self.methods)
+        if not methods:
+            raise DynsysError(f"methods must name at least one of {', '.join(METHODS)}")
+        for v in methods:
+            check_choice(v, "methods", METHODS)
+        if len(set(methods)) != len(methods):
+            raise DynsysError(f"methods must not repeat an entry, got {list(methods)}")
+        set_("methods", methods)
         seeds = (self.seeds,) if isinstance(self.seeds, int | np.integer) else tuple(self.seeds)
         if not seeds:
             raise DynsysError("seeds must hold at least one seed")
