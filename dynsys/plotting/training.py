@@ -28,87 +28,6 @@ def method_positions(lengths, i: int, n_methods: int) -> np.ndarray:
     return lengths + (i - (n_methods - 1) / 2) * 0.025 * span
 
 
-def plot_success_rate(ax, lengths, rates, methods, *, n_seeds=None):
-    """Success rate against sequence length, one curve per method.
-
-    Parameters
-    ----------
-    lengths : ndarray, shape (L,)
-    rates : ndarray, shape (M, L)
-        Fraction of seeds solved.
-    methods : sequence of str, length M
-    """
-    artists = []
-    for i, m in enumerate(methods):
-        # rates are fractions in [0, 1]: overlapping curves are told apart by a horizontal offset
-        # (the same as in plot_best_error, so each marker sits above its error bar), never by
-        # moving the value itself
-        artists += ax.plot(
-            method_positions(lengths, i, len(methods)),
-            np.asarray(rates[i], dtype=float),
-            marker=MARKERS.get(m, "o"),
-            ms=4,
-            color=COLORS.get(m),
-            label=METHOD_LABELS.get(m, m),
-        )
-    ax.set_ylim(-0.06, 1.06)
-    ax.set_xlabel("sequence length")
-    ax.set_ylabel("success rate" + (f" ({n_seeds} seeds)" if n_seeds else ""))
-    return artists
-
-
-def plot_best_error(ax, lengths, errors, methods):
-    """Median (markers) and range (bars) over seeds of the lowest error rate reached.
-
-    errors : ndarray, shape (M, L, S)
-    """
-    artists = []
-    for i, m in enumerate(methods):
-        e = np.asarray(errors[i], dtype=float)
-        med = np.nanmedian(e, axis=-1)
-        lo, hi = np.nanmin(e, axis=-1), np.nanmax(e, axis=-1)
-        x = method_positions(lengths, i, len(methods))
-        artists.append(
-            ax.errorbar(
-                x,
-                100 * med,
-                yerr=[100 * (med - lo), 100 * (hi - med)],
-                marker=MARKERS.get(m, "o"),
-                ms=4,
-                capsize=2,
-                color=COLORS.get(m),
-                label=METHOD_LABELS.get(m, m),
-            )
-        )
-    artists.append(ax.axhline(1.0, color="k", lw=0.8, ls=":"))
-    ax.set_xlabel("sequence length")
-    ax.set_ylabel("best test error (%)")
-    return artists
-
-
-def success_figure(lengths, rates, best_errors, inits, methods, note: str, n_seeds: int):
-    """Paper Fig. 7: one column per initialization; success rate (top) and best error (bottom).
-
-    rates : (I, M, L); best_errors : (I, M, L, S).
-    """
-    from . import new_figure
-
-    titles = {"sigmoid": "sigmoid", "basic_tanh": "basic tanh", "smart_tanh": "smart tanh"}
-    fig, axes = new_figure(2, len(inits), figsize=(3.6 * len(inits), 5.6), sharex=True, squeeze=False)
-    for j, init in enumerate(inits):
-        plot_success_rate(axes[0, j], lengths, rates[j], methods, n_seeds=n_seeds if j == 0 else None)
-        axes[0, j].set_title(titles.get(init, init))
-        plot_best_error(axes[1, j], lengths, best_errors[j], methods)
-        axes[0, j].set_xlabel("")
-        if j:
-            axes[0, j].set_ylabel("")
-            axes[1, j].set_ylabel("")
-    axes[0, 0].legend(loc="best")
-    fig.suptitle("Temporal order: success rate vs length (paper Fig. 7)", fontsize=10)
-    fig.text(0.5, -0.01, note, ha="center", va="top", fontsize=7, wrap=True)
-    return fig
-
-
 def plot_gradient_norms(ax, norms, clipped, threshold=None, *, color=None, label=None):
     """Gradient norm before clipping at every update (log scale), clip events marked.
 
@@ -139,3 +58,140 @@ def plot_spectra(ax, updates, rho, lambda1, *, color=None, label=""):
     ax.set_xlabel("update")
     ax.set_ylabel(r"$\rho$, $\lambda_1$ of $W_{\mathrm{rec}}$")
     return a + b
+
+
+def _variant_style(key: str) -> dict:
+    """Colour, marker and label of a study variant (``msgd-cr-a2``: MSGD-CR with another α)."""
+    from ..analysis.outcomes import variant_label
+
+    if key in MARKERS:
+        return {"color": COLORS.get(key), "marker": MARKERS[key], "label": variant_label(key)}
+    return {"color": "#9467bd", "marker": "v", "label": variant_label(key)}
+
+
+def plot_success_with_intervals(ax, lengths, reached_at, variants, budget: int, *, level=0.95, hollow=False):
+    """Success rate within ``budget`` against length, with the Clopper–Pearson interval of each
+    rate as a bar, one curve per variant.
+
+    reached_at : ndarray of int, shape (V, L, S) — first update of success, −1 never.
+    """
+    from ..analysis.outcomes import success_interval
+
+    artists = []
+    for i, key in enumerate(variants):
+        at = np.asarray(reached_at[i])
+        ok = (at >= 0) & (at <= budget)
+        k, n = ok.sum(axis=-1), ok.shape[-1]
+        rate = k / n
+        lo, hi = success_interval(k, n, level)
+        st = _variant_style(key)
+        artists.append(
+            ax.errorbar(
+                method_positions(lengths, i, len(variants)),
+                rate,
+                yerr=[rate - lo, hi - rate],
+                marker=st["marker"],
+                ms=4,
+                capsize=2,
+                lw=1.0,
+                color=st["color"],
+                mfc="none" if hollow else st["color"],
+                ls="--" if hollow else "-",
+                label=st["label"],
+            )
+        )
+    ax.set_ylim(-0.06, 1.06)
+    ax.set_xlabel("sequence length")
+    return artists
+
+
+def success_rules_figure(arrays, metrics, note: str):
+    """Paper Fig. 7 under both success rules: one column per initialization; success rate with
+    95 % intervals under < 1 % wrong (top) and 0 wrong (middle), lowest error reached (bottom)."""
+    from ..analysis.outcomes import RULE_LABELS, RULES
+    from . import new_figure
+
+    titles = {"sigmoid": "sigmoid", "basic_tanh": "basic tanh", "smart_tanh": "smart tanh"}
+    inits, keys = metrics["inits"], metrics["variants"]
+    lengths = arrays["lengths"]
+    S = arrays["reached_zero_at"].shape[-1]
+    fig, axes = new_figure(3, len(inits), figsize=(3.6 * len(inits), 8.0), sharex=True, squeeze=False)
+    for j, init in enumerate(inits):
+        for r, rule in enumerate(RULES):
+            ax = axes[r, j]
+            plot_success_with_intervals(ax, lengths, arrays[f"reached_{rule}_at"][j], keys, metrics["budget"])
+            ax.set_xlabel("")
+            ax.set_ylabel(f"success, {RULE_LABELS[rule]}" if j == 0 else "")
+            if r == 0:
+                ax.set_title(titles.get(init, init))
+        best = arrays["best_error"][j]
+        for i, key in enumerate(keys):
+            st = _variant_style(key)
+            e = np.asarray(best[i], dtype=float)
+            med = np.nanmedian(e, axis=-1)
+            axes[2, j].errorbar(
+                method_positions(lengths, i, len(keys)),
+                100 * med,
+                yerr=[100 * (med - np.nanmin(e, axis=-1)), 100 * (np.nanmax(e, axis=-1) - med)],
+                marker=st["marker"],
+                ms=4,
+                capsize=2,
+                color=st["color"],
+            )
+        axes[2, j].axhline(1.0, color="k", lw=0.8, ls=":")
+        axes[2, j].set_xlabel("sequence length")
+        axes[2, j].set_ylabel("best screening error (%)" if j == 0 else "")
+    axes[0, 0].legend(loc="best", fontsize=7)
+    fig.suptitle(
+        f"Temporal order: success rate vs length (paper Fig. 7), {S} seeds, bars: 95 % Clopper–Pearson",
+        fontsize=10,
+    )
+    fig.text(0.5, -0.01, note, ha="center", va="top", fontsize=7, wrap=True)
+    return fig
+
+
+def updates_to_success_figure(arrays, metrics, note: str):
+    """The distribution of the updates to success: per (initialization, length) the fraction of
+    seeds solved by each update (log axis), per variant; solid 0 wrong, dashed < 1 % wrong."""
+    from ..analysis.outcomes import solved_curve
+    from . import new_figure
+
+    inits, keys = metrics["inits"], metrics["variants"]
+    lengths = arrays["lengths"].tolist()
+    budget = metrics["budget"]
+    grid = np.unique(np.geomspace(10, budget, 400).astype(int))
+    fig, axes = new_figure(
+        len(inits),
+        len(lengths),
+        figsize=(3.4 * len(lengths), 2.8 * len(inits)),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
+    for i, init in enumerate(inits):
+        for l, L in enumerate(lengths):
+            ax = axes[i, l]
+            for v, key in enumerate(keys):
+                st = _variant_style(key)
+                for rule, ls in (("zero", "-"), ("1pct", "--")):
+                    at = arrays[f"reached_{rule}_at"][i, v, l]
+                    ax.step(
+                        grid,
+                        solved_curve(at, budget, grid),
+                        where="post",
+                        color=st["color"],
+                        ls=ls,
+                        lw=1.0,
+                        label=st["label"] if rule == "zero" else None,
+                    )
+            ax.set_xscale("log")
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_title(f"{init.replace('_', ' ')}, L={L}", fontsize=9)
+            if l == 0:
+                ax.set_ylabel("fraction of seeds solved")
+            if i == len(inits) - 1:
+                ax.set_xlabel("update")
+    axes[0, 0].legend(loc="upper left", fontsize=7)
+    fig.suptitle("Updates to success (solid: 0 wrong, the authors' rule; dashed: < 1 % wrong)", fontsize=10)
+    fig.text(0.5, -0.01, note, ha="center", va="top", fontsize=7, wrap=True)
+    return fig

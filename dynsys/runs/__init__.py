@@ -14,6 +14,7 @@ from .runners import (
     validate_train_config,
 )
 from .store import STATUSES, STORE_SCHEMA_VERSION, ResultStore, config_hash
+from .success_study import METHODS, decided_differences, run_study, study_tables, train_configs, variants
 from .sweep import (
     EXECUTORS,
     SweepSpec,
@@ -54,4 +55,10 @@ __all__ = [
     "discover",
     "report_dir",
     "run",
+    "METHODS",
+    "decided_differences",
+    "run_study",
+    "study_tables",
+    "train_configs",
+    "variants",
 ]

@@ -79,12 +79,12 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-TRAIN_EXTRA_KEYS = ("generalize_lengths", "monitor")
+TRAIN_EXTRA_KEYS = ("generalize_lengths", "monitor", "screen_risk")
 
 
 def _parse_train_config(config: Mapping):
-    """``(TrainConfig, generalize_lengths, MonitorConfig or None)`` of a ``train`` sweep config
-    (lists become tuples)."""
+    """``(TrainConfig, generalize_lengths, MonitorConfig or None, screen_risk or None)`` of a
+    ``train`` sweep config (lists become tuples)."""
     from ..training.config import TrainConfig
     from ..training.monitor import MonitorConfig
 
@@ -97,10 +97,15 @@ def _parse_train_config(config: Mapping):
         if monitor is True:
             monitor = {}
         monitor = MonitorConfig.from_dict(monitor)
+    risk = config.get("screen_risk")
+    if risk is not None:
+        if not isinstance(risk, Mapping) or set(risk) != {"sequences", "repeats"}:
+            raise DynsysError(f"screen_risk must be a table with keys sequences and repeats, got {risk!r}")
+        risk = {k: check_positive_int(risk[k], f"screen_risk.{k}") for k in ("sequences", "repeats")}
     cfg = TrainConfig.from_dict(
         {k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k not in TRAIN_EXTRA_KEYS}
     )
-    return cfg, gen_lengths, monitor
+    return cfg, gen_lengths, monitor, risk
 
 
 #: the config keys of ``logistic_lyapunov`` and their defaults (``r`` has none: it is required)
@@ -203,6 +208,12 @@ def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
     go to ``metrics["generalize_error"]`` (per length, per member) and ``arrays["generalize_error"]``
     (shape (G, K)).
 
+    The optional key ``screen_risk`` (``{"sequences": n, "repeats": R}``) measures the per-check
+    false-negative risk at the weights of each member's first pass of each rule
+    (:func:`~dynsys.training.evaluation.screen_misses`: ``R`` screens of ``n`` fresh sequences):
+    ``metrics["screen_miss_<rule>"]`` (fraction of screens that fail) and
+    ``metrics["pass_error_<rule>"]`` (their pooled error rate), None where a rule was not reached.
+
     The optional key ``monitor`` (a dict of :class:`~dynsys.training.MonitorConfig` fields, or
     true for the defaults) watches the run (:mod:`dynsys.training.monitor`): the record is
     ``workdir/monitor.jsonl`` and ``metrics["monitor"]`` holds its
@@ -214,7 +225,7 @@ def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
     from ..training.tasks import get_task
     from ..training.trainer import train
 
-    cfg, gen_lengths, monitor = _parse_train_config(config)
+    cfg, gen_lengths, monitor, risk = _parse_train_config(config)
     h = train(cfg, workdir, monitor=monitor, monitor_background=False)
 
     def last(a):
@@ -226,6 +237,10 @@ def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
         "members": members,
         "solved_at": h.solved_at.tolist(),
         "zero_error_at": h.zero_error_at.tolist(),
+        "reached_1pct_at": h.reached_at["1pct"].tolist(),
+        "reached_zero_at": h.reached_at["zero"].tolist(),
+        "screens": h.screens.tolist(),
+        "confirms": h.confirms.tolist(),
         "nonfinite": h.nonfinite_count.tolist(),
         "updates_done": h.updates_done.tolist(),
         "best_error": [float(np.nanmin(h.error[:, k])) for k in range(len(members))],
@@ -243,6 +258,9 @@ def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
         "rho": h.rho,
         "lambda1": h.lambda1,
         "omega": h.omega,
+        "confirm_error": h.confirm_error,
+        "verdict_1pct": h.verdict_1pct,
+        "verdict_zero": h.verdict_zero,
     }
     if gen_lengths:
         task = get_task(cfg.task)
@@ -261,6 +279,13 @@ def train_runner(config: Mapping, workdir=None) -> tuple[dict, dict]:
         metrics["generalize_lengths"] = gen_lengths
         metrics["generalize_error"] = gen.tolist()
         arrays["generalize_error"] = gen
+    if risk is not None:
+        from ..training.evaluation import screen_misses
+
+        for rule in ("1pct", "zero"):
+            miss, p_hat = screen_misses(h, rule, risk["sequences"], risk["repeats"])
+            metrics[f"screen_miss_{rule}"] = [None if np.isnan(v) else float(v) for v in miss]
+            metrics[f"pass_error_{rule}"] = [None if np.isnan(v) else float(v) for v in p_hat]
     if monitor is not None:
         from ..training.report import monitor_report
 

@@ -16,7 +16,15 @@ from .cells import (
     recurrent_name,
 )
 from .config import METHODS, NONFINITE_POLICIES, OMEGA_FORMS, OPTIMIZERS, SUCCESS_RULES, TrainConfig
-from .evaluation import error_rates, evaluate_ensemble
+from .evaluation import (
+    check_ensemble,
+    error_counts,
+    error_rates,
+    evaluate_ensemble,
+    screen_miss_rate,
+    screen_misses,
+    verdicts,
+)
 from .history import EVAL_FIELDS, TrainingHistory
 from .initializers import initialize, initializer_names
 from .monitor import (
@@ -97,6 +105,11 @@ __all__ = [
     "CHECKPOINT_KIND",
     "update_ensemble",
     "error_rates",
+    "check_ensemble",
+    "error_counts",
+    "screen_miss_rate",
+    "screen_misses",
+    "verdicts",
     "evaluate_ensemble",
     "train",
 ]

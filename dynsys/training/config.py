@@ -70,7 +70,17 @@ class TrainConfig:
     nonfinite : {"shrink", "skip"}
     eval_every, eval_sequences, confirm_sequences, eval_chunk : int
         Evaluation period (updates), screening set, confirmation set (paper 10,000), chunk size.
+        Every evaluation logs a row of telemetry and both verdicts (:mod:`~dynsys.training.evaluation`).
+    check_every, check_sequences : int
+        Success checks between the evaluations (0: none, the default): every ``check_every``
+        updates the active members are screened on ``check_sequences`` fresh sequences, and a
+        screen that could give a first success of either rule is confirmed on
+        ``confirm_sequences``. ``check_every=20`` is the authors' code's cadence (which evaluates
+        10,000 sequences every 20 updates); a check logs no row, only the first success.
     success : {"1pct", "zero"}
+        The rule that *stops* a member (with ``stop_on_success``). Both rules are always recorded:
+        :attr:`TrainingHistory.reached_at`. ``"zero"`` observes both within one run (a member
+        reaches < 1 % no later than 0 errors), ``"1pct"`` stops before the zero rule may be reached.
     stop_on_success : bool
         Solved members stop training (the authors' code stops at success).
     checkpoint_every : int
@@ -103,6 +113,8 @@ class TrainConfig:
     eval_sequences: int = 1000
     confirm_sequences: int = 10_000
     eval_chunk: int = 500
+    check_every: int = 0
+    check_sequences: int = 100
     success: SuccessRule = "1pct"
     stop_on_success: bool = True
     checkpoint_every: int = 100
@@ -124,7 +136,8 @@ class TrainConfig:
         ints = {}
         for name in ("n_hidden", "batch", "updates", "eval_every", "eval_sequences", "eval_chunk"):
             ints[name] = check_positive_int(getattr(self, name), name)
-        for name in ("confirm_sequences", "checkpoint_every"):
+        ints["check_sequences"] = check_positive_int(self.check_sequences, "check_sequences")
+        for name in ("confirm_sequences", "checkpoint_every", "check_every"):
             ints[name] = check_positive_int(getattr(self, name), name, minimum=0)
         for name in ("inits", "methods", "seeds"):
             set_(self, name, _as_tuple(getattr(self, name), name))
@@ -207,7 +220,7 @@ class TrainConfig:
 #: config fields that may change between a run and its resumption (they do not change the result)
 RESUMABLE_KEYS = ("updates", "checkpoint_every")
 #: fields added after stores and checkpoints were committed, with the default they are omitted at
-_LATER_FIELDS = {"cell": "rnn"}
+_LATER_FIELDS = {"cell": "rnn", "check_every": 0, "check_sequences": 100}
 
 
 def _activation_of(init: str, cell: str = "rnn") -> str:
@@ -304,7 +317,9 @@ def _memory_estimate(cfg: TrainConfig, task: Task, ints: dict) -> tuple[float, s
     K = len(cfg.inits) * len(cfg.methods) * len(cfg.seeds)
     n, B = ints["n_hidden"], ints["batch"]
     # sequences evaluated at once: a chunk, or fewer when the sets are smaller
-    C = min(ints["eval_chunk"], max(ints["eval_sequences"], ints["confirm_sequences"]))
+    C = min(
+        ints["eval_chunk"], max(ints["eval_sequences"], ints["confirm_sequences"], ints["check_sequences"])
+    )
     m, k = task.n_in, task.n_out
     T = _max_steps(task, cfg.length)
     S = T if task.read == "all" else 1

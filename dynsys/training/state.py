@@ -14,7 +14,8 @@ through :func:`dynsys.io.save_checkpoint`) is:
 
 - arrays ``param_<p>``, ``opt_<key>``, ``acc_<key>``, ``eval_<field>``, ``trace_<field>`` (the
   rows done so far), ``eval_updates``, ``active``, ``solved_at``, ``zero_at``, ``nonfinite``,
-  ``done``;
+  ``done``, ``reached_1pct``, ``reached_zero``, ``screens``, ``confirms`` and the weights at each
+  rule's first pass, ``pass1pct_<p>`` / ``passzero_<p>``;
 - the ``__meta__`` JSON: ``kind`` (``"dynsys-train-checkpoint"``), ``config``
   (:meth:`TrainConfig.to_dict`), ``update`` and ``rng_states`` (``bit_generator.state`` of each
   data stream).
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..analysis.outcomes import RULES as _RULES
 from .cells import cell_activation, cell_weight_names, init_weights
 from .config import TrainConfig
 from .history import _TRACE_FIELDS, EVAL_FIELDS, TrainingHistory
@@ -41,6 +43,8 @@ CHECKPOINT_KIND = "dynsys-train-checkpoint"
 _ACC_FIELDS = ("loss", "norm", "norm_max", "clipped", "omega", "count")
 #: per-member flags and counters of a run
 _FLAG_FIELDS = ("active", "solved_at", "zero_at", "nonfinite", "done")
+#: flags and counters added later (a checkpoint written before them is completed from its log)
+_LATER_FLAGS = ("reached_1pct", "reached_zero", "screens", "confirms")
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,6 +133,12 @@ class TrainState:
         Members still training (solved members stop with ``stop_on_success``).
     solved_at, zero_at : ndarray of int, shape (K,)
         First update at which the success rule held / with zero screening errors (−1: never).
+    reached : dict of ndarray of int, shape (K,)
+        Per rule (``"1pct"``, ``"zero"``): first update of a confirmed pass (−1: never).
+    pass_params : dict of dict of ndarray
+        Per rule, the stacked weights at each member's first pass (zeros before it).
+    screens, confirms : ndarray of int, shape (K,)
+        Check screens and confirmations run per member (the cost of the cadence).
     nonfinite, done : ndarray of int, shape (K,)
         Non-finite updates and updates done, per member.
     traces : dict of ndarray, shape (U, K), or None
@@ -148,6 +158,10 @@ class TrainState:
     zero_at: np.ndarray
     nonfinite: np.ndarray
     done: np.ndarray
+    reached: dict = field(default_factory=dict)
+    pass_params: dict = field(default_factory=dict)
+    screens: np.ndarray | None = None
+    confirms: np.ndarray | None = None
     traces: dict | None = field(default=None)
 
     @classmethod
@@ -161,10 +175,11 @@ class TrainState:
             )
             for init, _, seed in ensemble.members
         ]
+        params = {k: np.stack([q[k] for q in nets]) for k in cell_weight_names(cfg.cell)}
         return cls(
             ensemble=ensemble,
             update=0,
-            params={k: np.stack([q[k] for q in nets]) for k in cell_weight_names(cfg.cell)},
+            params=params,
             opt_state={},
             rngs=[np.random.default_rng([s, 1]) for s in ensemble.seeds],
             acc={k: np.zeros(K) for k in _ACC_FIELDS},
@@ -175,6 +190,10 @@ class TrainState:
             zero_at=np.full(K, -1, dtype=np.int64),
             nonfinite=np.zeros(K, dtype=np.int64),
             done=np.zeros(K, dtype=np.int64),
+            reached={r: np.full(K, -1, dtype=np.int64) for r in _RULES},
+            pass_params={r: {k: np.zeros_like(v) for k, v in params.items()} for r in _RULES},
+            screens=np.zeros(K, dtype=np.int64),
+            confirms=np.zeros(K, dtype=np.int64),
             traces=(
                 {k: np.full((cfg.updates, K), np.nan) for k in _TRACE_FIELDS} if cfg.record_updates else None
             ),
@@ -191,6 +210,10 @@ class TrainState:
             a.update({f"trace_{k}": v[: self.update] for k, v in self.traces.items()})
         a["eval_updates"] = self.eval_updates
         a.update({name: getattr(self, name) for name in _FLAG_FIELDS})
+        a.update({f"reached_{r}": v for r, v in self.reached.items()})
+        for r, ps in self.pass_params.items():
+            a.update({f"pass{r}_{k}": v for k, v in ps.items()})
+        a["screens"], a["confirms"] = self.screens, self.confirms
         meta = {
             "kind": CHECKPOINT_KIND,
             "config": self.ensemble.config.to_dict(),
@@ -220,6 +243,8 @@ class TrainState:
                 state.acc[name] = v
             elif head == "eval" and name in EVAL_FIELDS:
                 state.evals[name] = v
+            elif head.startswith("pass") and head[4:] in state.pass_params:
+                state.pass_params[head[4:]][name] = v
             elif head == "trace" and state.traces is not None:
                 U = ensemble.config.updates
                 t = np.full((U, ensemble.K), np.nan)
@@ -228,6 +253,11 @@ class TrainState:
         state.eval_updates = arrays["eval_updates"]
         for name in _FLAG_FIELDS:
             setattr(state, name, arrays[name])
+        if "reached_1pct" in arrays:
+            state.reached = {r: arrays[f"reached_{r}"] for r in _RULES}
+            state.screens, state.confirms = arrays["screens"], arrays["confirms"]
+        else:
+            _complete_legacy(state)
         return state
 
     # -- the result ------------------------------------------------------------------------
@@ -241,8 +271,49 @@ class TrainState:
             **{k: v.copy() for k, v in self.evals.items()},
             solved_at=self.solved_at.copy(),
             zero_error_at=self.zero_at.copy(),
+            reached_at={r: v.copy() for r, v in self.reached.items()},
+            pass_params={r: {k: v.copy() for k, v in ps.items()} for r, ps in self.pass_params.items()},
+            screens=self.screens.copy(),
+            confirms=self.confirms.copy(),
             nonfinite_count=self.nonfinite.copy(),
             updates_done=self.done.copy(),
             params={k: v.copy() for k, v in self.params.items()},
             **{k: (tr[k][: self.update].copy() if k in tr else None) for k in _TRACE_FIELDS},
         )
+
+
+def _complete_legacy(state: TrainState) -> None:
+    """Both verdicts of a checkpoint written before they were recorded, derived from its log.
+
+    Such runs confirmed exactly the screens that passed their rule (``"1pct"``: every screen under
+    1 %, so both verdicts of every row follow from the screen and confirmation errors; ``"zero"``:
+    zero screens only, so a 1 % verdict of a screen under 1 % but not zero is unknown, NaN). The
+    first passes are the first rows that passed; the weights at a pass are not known (zeros) —
+    except at a pass that stopped the member, whose final weights they are.
+    """
+    ens = state.ensemble
+    cfg = ens.config
+    n_eval, n_conf = cfg.eval_sequences, cfg.confirm_sequences
+    err, conf = state.evals["error"], state.evals["confirm_error"]
+    with np.errstate(invalid="ignore"):
+        screen_w = np.rint(err * n_eval)
+        conf_w = np.rint(conf * n_conf)
+        screen = {"1pct": 100 * screen_w < n_eval, "zero": screen_w == 0}
+        confirmed = {"1pct": 100 * conf_w < n_conf, "zero": conf_w == 0}
+    ran = np.isfinite(conf) if n_conf > 0 else np.isfinite(err)
+    for r in _RULES:
+        v = np.where(np.isfinite(err), 0.0, np.nan)
+        ok = screen[r] & (confirmed[r] if n_conf > 0 else True) & ran
+        v[ok] = 1.0
+        v[screen[r] & ~ran & np.isfinite(err)] = np.nan  # passed the screen, never confirmed
+        state.evals[f"verdict_{r}"] = v
+        first = np.full(ens.K, -1, dtype=np.int64)
+        for k in range(ens.K):
+            hit = np.flatnonzero(v[:, k] == 1.0)
+            if hit.size:
+                first[k] = state.eval_updates[hit[0]]
+        state.reached[r] = first
+    for r in _RULES:  # a pass that stopped the member: its weights are the final ones
+        stopped = (state.reached[r] >= 0) & (state.reached[r] == state.solved_at) & ~state.active
+        for k, v in state.params.items():
+            state.pass_params[r][k][stopped] = v[stopped]

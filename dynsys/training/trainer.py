@@ -16,11 +16,14 @@ in one vectorized pass (stacked weights, batched matmuls through
    the rest; ``"skip"``: no update), counted, never crashing the run;
 5. the optimizer step: plain SGD (MSGD, constant learning rate, the paper), or momentum / Adam.
 
-Every ``eval_every`` updates the members are evaluated on fresh sequences; a member is *solved*
-when its error is below 1 % (``success="1pct"``, paper) or zero (``success="zero"``, the authors'
-code), confirmed on ``confirm_sequences`` fresh sequences. The log has, per evaluation and member:
-mean training loss, error rate, mean and max gradient norm before clipping, fraction of clipped
-updates, ``ρ(W_rec)``, ``λ₁(W_rec)`` (largest singular value) and Ω.
+Every ``eval_every`` updates the members are evaluated on fresh sequences and both success rules
+are judged on the same sequences — error below 1 % (the paper) and zero errors (the authors'
+code), each confirmed on ``confirm_sequences`` fresh sequences; a member is *solved* (and stops)
+when the config's rule (``success``) passes. Between evaluations, ``check_every`` adds cheap
+success checks (screen on ``check_sequences``, confirm when the screen passes: the authors' cadence
+of 20 updates). The log has, per evaluation and member: mean training loss, error rate, mean and
+max gradient norm before clipping, fraction of clipped updates, ``ρ(W_rec)``, ``λ₁(W_rec)``
+(largest singular value), Ω and both verdicts; per member, the first update each rule passed.
 
 Checkpoints (one atomic ``.npz`` through :func:`dynsys.io.save_checkpoint`) hold the weights,
 optimizer state, the data generators' states (``bit_generator.state`` as JSON) and the log, so a
@@ -43,7 +46,7 @@ import numpy as np
 from .._validate import progress_loop, progress_postfix
 from ..errors import DynsysError
 from .config import TrainConfig
-from .evaluation import evaluate_ensemble
+from .evaluation import check_ensemble, evaluate_ensemble
 from .history import TrainingHistory
 from .runtime import blas_threads, deferred_interrupts
 from .state import CHECKPOINT_KIND, Ensemble, TrainState
@@ -331,6 +334,8 @@ def _train_loop(cfg, state, ckpt, mon, progress, stop_after):
             if at_eval:
                 evaluate_ensemble(state)
                 progress_postfix(updates, **_latest_eval(state))
+            elif cfg.check_every and state.update % cfg.check_every == 0:
+                check_ensemble(state)
             if mon is not None:
                 mon.after_update(state, info, was_active)
             if guard.signum is not None:

@@ -69,6 +69,32 @@ def test_train_cli_errors(run_cli, tmp_path):
     assert code == 2 and "method" in err
 
 
+def test_train_cli_checks_and_both_rules(run_cli, tmp_path):
+    """``--check-every`` screens between evaluations; both rules' first successes are reported."""
+    out = tmp_path / "run"
+    args = ["--task", "temporal_order", "--length", "10", "--hidden", "20", "--batch", "20", "--lr", "0.05"]
+    args += ["--method", "msgd-c", "--eval-every", "100", "--eval-sequences", "200", "--no-progress"]
+    args += [
+        "--confirm-sequences",
+        "1000",
+        "--check-every",
+        "20",
+        "--check-sequences",
+        "50",
+        "--success",
+        "zero",
+    ]
+    code, stdout, err = run_cli("train", "--json", *args, "--updates", "400", "--out", out)
+    assert code == 0, err
+    s = json.loads(stdout)
+    assert set(s["reached_at"]) == {"1pct", "zero"} and s["reached_at"]["zero"] == s["solved_at"] > 0
+    assert s["reached_at"]["zero"] % 20 == 0 and 0 < s["reached_at"]["1pct"] <= s["reached_at"]["zero"]
+    code, _, err = run_cli("train", *args, "--check-every", "-5", "--out", tmp_path / "bad")
+    assert code == 2 and "--check-every" in err and len(err.strip().splitlines()) == 1
+    code, stdout, err = run_cli("train", *args, "--updates", "400", "--out", out)
+    assert code == 0 and "first success: under 1 % wrong update" in stdout
+
+
 def test_sigkill_halfway_then_resume_equals_uninterrupted(tmp_path):
     base = [
         sys.executable,

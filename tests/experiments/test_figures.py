@@ -60,6 +60,19 @@ SMALL = {
         "jacobian_batch": 2,
     },
     "gradient_flow": {"n": 12, "T": 20, "batch": 2, "burn_in": 4},
+    "fig7_deciding": {
+        "lengths": [10],
+        "seeds": [0, 1],
+        "n_hidden": 8,
+        "updates": 60,
+        "short_budget": 30,
+        "eval_every": 30,
+        "eval_sequences": 40,
+        "confirm_sequences": 80,
+        "check_sequences": 20,
+        "screen_risk": {"sequences": 20, "repeats": 3},
+        "checkpoint_every": 30,
+    },
     "chorales": {"corpus_limit": 12, "n_hidden": 8, "epochs": 2},
     "rnn_wall_slice": {"updates": 300, "warmup": 50, "points": 41, "zoom_points": 21, "hessian_iters": 5},
     "training_telemetry": {"updates": 200, "eval_every": 50, "eval_sequences": 100},
@@ -257,33 +270,73 @@ def test_rnn_wall_slice_twin_axis_names_its_curve(drawn):
     assert any("right axis" in s for s in labels) and any("left axis" in s for s in labels)
 
 
-def test_success_rates_are_drawn_at_their_value_and_apart():
-    """Fig. 7's markers: exactly the fractions (in [0, 1]), methods told apart sideways only,
-    each success marker above its method's error bar."""
-    from dynsys.plotting.training import success_figure
+def _study_arrays(reached):
+    """The arrays of a success study with first-success updates ``reached`` (I, V, L, S)."""
+    I, V, L, S = reached.shape
+    arrays = {
+        "lengths": np.array([20, 50, 100])[:L],
+        "reached_1pct_at": reached,
+        "reached_zero_at": np.where(reached >= 0, reached + 10, -1),
+        "best_error": np.full((I, V, L, S), 0.5),
+    }
+    metrics = {
+        "inits": ["sigmoid", "basic_tanh", "smart_tanh"][:I],
+        "variants": ["msgd", "msgd-c", "msgd-cr", "msgd-cr-a2"][:V],
+        "budget": 1000,
+    }
+    return arrays, metrics
 
-    lengths = np.array([20, 50, 100])
-    methods = ["msgd", "msgd-c", "msgd-cr"]
-    rates = np.zeros((3, 3, 3))
-    rates[1] = 1.0  # all methods equal: the case the old vertical jitter pushed outside [0, 1]
-    rates[2, 2] = [1.0, 0.4, 0.0]
-    best = np.full((3, 3, 3, 5), 0.5)
-    fig = success_figure(lengths, rates, best, ["sigmoid", "basic_tanh", "smart_tanh"], methods, "n", 5)
-    top = fig.axes[:3]
-    for j, ax in enumerate(top):
-        lines = ax.get_lines()
-        assert len(lines) == len(methods)
-        xs = [np.asarray(ln.get_xdata(), float) for ln in lines]
-        for i, ln in enumerate(lines):
-            y = np.asarray(ln.get_ydata(), float)
-            assert np.all((y >= 0) & (y <= 1))
-            np.testing.assert_array_equal(y, rates[j, i])
-        for a in range(len(methods)):
-            for b in range(a + 1, len(methods)):
-                assert np.all(np.abs(xs[a] - xs[b]) >= 0.02 * (lengths.max() - lengths.min()))
-        bars = fig.axes[3 + j].containers  # the error bars below, one per method
-        for i, cont in enumerate(bars):
-            np.testing.assert_allclose(cont.lines[0].get_xdata(), xs[i])
+
+def test_success_rates_are_drawn_at_their_value_with_exact_intervals():
+    """Fig. 7's markers: exactly the fractions solved within the budget (in [0, 1]), variants told
+    apart sideways only, bars the Clopper–Pearson interval, both rules in their own row."""
+    from dynsys.analysis.outcomes import success_interval
+    from dynsys.plotting.training import success_rules_figure
+
+    reached = np.full((3, 4, 3, 5), -1)
+    reached[1] = 100  # every variant solves everything: the case a vertical jitter pushed outside [0, 1]
+    reached[2, 2, 0, :] = 100
+    reached[2, 2, 1, :2] = 200
+    reached[2, 2, 2, :4] = 995  # the zero rule (reached + 10) is past the budget here
+    arrays, metrics = _study_arrays(reached)
+    fig = success_rules_figure(arrays, metrics, "n")
+    lengths = arrays["lengths"]
+    for r, rule in enumerate(("1pct", "zero")):
+        for j in range(3):
+            ax = fig.axes[3 * r + j]
+            conts = ax.containers
+            assert len(conts) == 4
+            xs = []
+            for v, cont in enumerate(conts):
+                line = cont.lines[0]
+                y = np.asarray(line.get_ydata(), float)
+                at = arrays[f"reached_{rule}_at"][j, v]
+                k = ((at >= 0) & (at <= 1000)).sum(axis=-1)
+                np.testing.assert_array_equal(y, k / 5)
+                lo, hi = success_interval(k, 5)
+                seg = cont.lines[2][0].get_segments()
+                np.testing.assert_allclose([s[:, 1].min() for s in seg], lo)
+                np.testing.assert_allclose([s[:, 1].max() for s in seg], hi)
+                xs.append(np.asarray(line.get_xdata(), float))
+            for a in range(4):
+                for b in range(a + 1, 4):
+                    assert np.all(np.abs(xs[a] - xs[b]) >= 0.02 * (lengths.max() - lengths.min()))
+    # smart tanh, MSGD-CR, L=100: 4/5 under < 1 %, 0/5 under 0 wrong (past the budget)
+    assert fig.axes[2].containers[2].lines[0].get_ydata()[2] == 0.8
+    assert fig.axes[5].containers[2].lines[0].get_ydata()[2] == 0.0
+
+
+def test_updates_to_success_curves_are_the_fractions_solved():
+    from dynsys.plotting.training import updates_to_success_figure
+
+    reached = np.full((1, 3, 2, 4), -1)
+    reached[0, 2, 0] = [50, 300, -1, 900]
+    arrays, metrics = _study_arrays(reached)
+    fig = updates_to_success_figure(arrays, metrics, "n")
+    zero = fig.axes[0].get_lines()[4]  # MSGD-CR, 0 wrong (= reached + 10), L=20
+    x, y = np.asarray(zero.get_xdata()), np.asarray(zero.get_ydata())
+    for u, want in ((59, 0.0), (60, 0.25), (400, 0.5), (1000, 0.75)):
+        assert y[np.searchsorted(x, u, side="right") - 1] == want
 
 
 def test_committed_fig7_markers_stay_in_the_unit_interval(drawn):

@@ -414,7 +414,8 @@ def test_fig7_experiment_small_profile_is_resumable(tmp_path):
     )
     ctx = RunContext(workdir=tmp_path / "work")
     arrays, metrics = mod.compute(cfg, ctx)
-    assert arrays["success_rate"].shape == (3, 3, 1) and arrays["best_error"].shape == (3, 3, 1, 2)
+    assert arrays["success_zero"].shape == (3, 3, 1) and arrays["best_error"].shape == (3, 3, 1, 2)
+    assert arrays["reached_1pct_at"].shape == (3, 3, 1, 2)
     assert np.all(arrays["updates_done"] == 20)
     again, _ = mod.compute(cfg, ctx)  # finished ensembles are loaded, not retrained
     for k in arrays:
@@ -430,30 +431,14 @@ def test_fig7_experiment_small_profile_is_resumable(tmp_path):
         and {r["runner"] for r in rows} == {"train"}
     )
     text = mod.report(arrays, {"config": cfg, "metrics": metrics, "profile": "default"})
-    assert "| smart_tanh | msgd-cr |" in text
+    assert "| smart_tanh | MSGD-CR |" in text and "0 wrong (authors' code)" in text
 
 
 def test_training_plots_draw_what_they_are_given():
     pytest.importorskip("matplotlib")
     from dynsys.plotting import new_figure
-    from dynsys.plotting.training import plot_gradient_norms, plot_spectra, success_figure
+    from dynsys.plotting.training import plot_gradient_norms, plot_spectra
 
-    lengths = np.array([20, 50])
-    rates = np.zeros((3, 3, 2))
-    rates[2, 2] = [1.0, 0.4]
-    best = np.full((3, 3, 2, 5), 0.5)
-    fig = success_figure(
-        lengths,
-        rates,
-        best,
-        ["sigmoid", "basic_tanh", "smart_tanh"],
-        ["msgd", "msgd-c", "msgd-cr"],
-        "note",
-        n_seeds=5,
-    )
-    ax = fig.axes[2]
-    y = ax.lines[2].get_ydata()  # MSGD-CR, smart tanh: exact rates
-    np.testing.assert_allclose(y, [1.0, 0.4])
     fig2, ax2 = new_figure()
     norms = np.array([0.5, 2.0, 0.7, 3.0])
     arts = plot_gradient_norms(ax2, norms, np.array([0, 1, 0, 1]), 1.0)
@@ -470,21 +455,27 @@ def test_success_rule_screen_then_confirm(monkeypatch, rule):
     confirm = {20: 0.02, 30: 0.004, 40: 0.0}
     calls = []
 
-    def fake_rates(state, members, n_seq, stream):
+    def fake_counts(state, members, n_seq, stream):
         calls.append((state.update, stream, members.tolist()))
         table = screen if stream == 2 else confirm
-        return np.full(len(members), table[state.update])
+        return np.full(len(members), round(table[state.update] * n_seq), dtype=np.int64)
 
-    monkeypatch.setattr(evaluation, "error_rates", fake_rates)
-    h = train(_cfg(updates=40, eval_every=10, success=rule))
+    monkeypatch.setattr(evaluation, "error_counts", fake_counts)
+    h = train(_cfg(updates=40, eval_every=10, eval_sequences=1000, confirm_sequences=1000, success=rule))
     if rule == "1pct":
         # update 20: screened 0.5 % but confirmed 2 % -> not solved; update 30: confirmed 0.4 % -> solved, stops
         assert h.solved_at.tolist() == [30] and h.updates_done.tolist() == [30]
         assert [c[:2] for c in calls] == [(10, 2), (20, 2), (20, 3), (30, 2), (30, 3)]
+        assert h.reached_at["zero"].tolist() == [-1]  # stopped before 0 errors were confirmed
     else:
-        # only zero errors count: update 30 passes the screen but confirms 0.4 % -> continues; 40 solves
+        # only zero errors solve: update 30 passes the screen but confirms 0.4 % -> 1 % reached,
+        # continues; 40 solves. Every screen under 1 % is confirmed (both verdicts in each row).
         assert h.solved_at.tolist() == [40] and h.updates_done.tolist() == [40]
-        assert [c[:2] for c in calls] == [(10, 2), (20, 2), (30, 2), (30, 3), (40, 2), (40, 3)]
+        assert [c[:2] for c in calls] == [(10, 2), (20, 2), (20, 3), (30, 2), (30, 3), (40, 2), (40, 3)]
+        assert h.reached_at["zero"].tolist() == [40]
+        np.testing.assert_array_equal(h.verdict_zero[:, 0], [0, 0, 0, 1])
+    assert h.reached_at["1pct"].tolist() == [30]
+    np.testing.assert_array_equal(h.verdict_1pct[:3, 0], [0, 0, 1])
     assert h.zero_error_at.tolist() == [30]
     assert np.isnan(h.confirm_error[0, 0]) and h.confirm_error[-1, 0] == confirm[h.eval_updates[-1]]
 
