@@ -25,7 +25,7 @@ import numpy as np
 from dynsys.analysis.outcomes import RULE_LABELS, RULES, variant_label
 from dynsys.io import save_figure
 from dynsys.runs import Experiment
-from dynsys.runs.success_study import decided_differences, run_study, study_tables
+from dynsys.runs.success_study import claim_lines, decided_differences, run_study, study_tables
 
 
 def _fig7():
@@ -133,7 +133,9 @@ def report(arrays, meta):
             + ("; ".join(decided) if decided else "none."),
             "",
         ]
-    lines += ["Updates to success (each solved seed):", "", *_quantiles(arrays, m), ""]
+    for budget in (c["short_budget"], m["budget"]):
+        lines += claim_lines(arrays, m, budget)
+    lines += ["", "Updates to success (each solved seed):", "", *_quantiles(arrays, m), ""]
     lines += ["Check cadence (screen, then confirm):", *_FIG7.screen_risk_lines(arrays, c)]
     return "\n".join(lines)
 

@@ -32,7 +32,7 @@ import numpy as np
 from dynsys.analysis.outcomes import RULE_LABELS, RULES, variant_label
 from dynsys.io import save_figure
 from dynsys.runs import Experiment
-from dynsys.runs.success_study import decided_differences, run_study, study_tables
+from dynsys.runs.success_study import claim_lines, decided_differences, run_study, study_tables
 
 INITS = ("sigmoid", "basic_tanh", "smart_tanh")
 
@@ -163,7 +163,8 @@ def report(arrays, meta):
         f"Differences the seeds decide (two-sided Fisher exact test, p < 0.05{can}): "
         + ("; ".join(decided) if decided else "none.")
     )
-    lines += ["", "Check cadence (screen, then confirm):", *screen_risk_lines(arrays, c), ""]
+    lines += ["", "The paper's claims on these counts:", *claim_lines(arrays, m), ""]
+    lines += ["Check cadence (screen, then confirm):", *screen_risk_lines(arrays, c), ""]
     nf = int(arrays["nonfinite"].sum())
     keys = m["variants"]
     clip = {variant_label(k): float(np.nanmean(arrays["clip_fraction"][:, v])) for v, k in enumerate(keys)}

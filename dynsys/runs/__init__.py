@@ -14,7 +14,15 @@ from .runners import (
     validate_train_config,
 )
 from .store import STATUSES, STORE_SCHEMA_VERSION, ResultStore, config_hash
-from .success_study import METHODS, decided_differences, run_study, study_tables, train_configs, variants
+from .success_study import (
+    METHODS,
+    claim_lines,
+    decided_differences,
+    run_study,
+    study_tables,
+    train_configs,
+    variants,
+)
 from .sweep import (
     EXECUTORS,
     SweepSpec,
@@ -56,6 +64,7 @@ __all__ = [
     "report_dir",
     "run",
     "METHODS",
+    "claim_lines",
     "decided_differences",
     "run_study",
     "study_tables",

@@ -56,3 +56,33 @@ def test_study_equals_direct_training(tmp_path):
     early = "\n".join(study_tables(arrays, metrics, budget=0))
     assert "| 2/2" not in early and "| 1/2" not in early
     assert decided_differences(arrays, metrics, budget=0) == []
+
+
+def test_claim_lines_count_what_they_say():
+    from dynsys.runs.success_study import claim_lines
+
+    at = np.full((1, 4, 2, 5), -1)
+    at[0, 2, 0] = 100  # MSGD-CR 5/5 at L=20, MSGD 0/5: decided (p = 0.008)
+    at[0, 1, 0, :2] = 100  # MSGD-C 2/5 at L=20
+    at[0, 3, 1, :1] = 100  # MSGD-CR α=2 1/5 at L=50, all others 0: MSGD-CR not best there
+    arrays = {
+        "lengths": np.array([20, 50]),
+        "alphas": np.array([4.0, 2.0]),
+        "reached_1pct_at": at,
+        "reached_zero_at": at,
+    }
+    metrics = {
+        "inits": ["smart_tanh"],
+        "variants": ["msgd", "msgd-c", "msgd-cr", "msgd-cr-a2"],
+        "budget": 1000,
+    }
+    lines = claim_lines(arrays, metrics)
+    assert "at 2 of 2 (initialization, length) points" in lines[0]
+    assert "at least as many seeds as MSGD and MSGD-C at 2 of them" in lines[0]  # ties at L=50 count
+    assert "strictly more than both at 1 (smart_tanh L=20)" in lines[0]
+    assert "decided (Fisher p < 0.05) at 1 (smart_tanh L=20)" in lines[0]
+    assert "L=20: 2 vs 0 (+2); L=50: 0 vs 0 (+0)" in lines[1]
+    assert "1 vs 5 seeds solved" in lines[2]
+    assert claim_lines(arrays, metrics, budget=50)[0].startswith(
+        "- < 1 % wrong (paper's text), within 50 updates: some method solved a seed at 0 of 2"
+    )
