@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validate import as_float_array, check_positive_int
-from ..activations import get_activation
+from ..activations import ACTIVATIONS, _sigmoid, get_activation
 from ..errors import DynsysError
 from ..maps.base import Map, _param_vjp_names
 from ..maps.rnn import RNNMap
@@ -83,6 +83,33 @@ def _buffer(workspace, name, shape, dtype):
     return buf[: shape[0]]
 
 
+def _activate_into(act, x, out) -> None:
+    """``out[...] = act.fn(x)`` without temporaries for tanh and the sigmoid (the same operations
+    in the same order as ``act.fn``, so the same bits)."""
+    if act.fn is np.tanh:
+        np.tanh(x, out=out)
+    elif act.fn is _sigmoid:  # 0.5 · (1 + tanh(0.5 · x))
+        np.multiply(x, 0.5, out=out)
+        np.tanh(out, out=out)
+        np.add(out, 1.0, out=out)
+        np.multiply(out, 0.5, out=out)
+    else:
+        out[...] = act.fn(x)
+
+
+def _derivative_into(act, h, out) -> None:
+    """``out[...] = act.d_from_output(h)`` without temporaries for tanh (``1 − h²``) and the
+    sigmoid (``h (1 − h)``): the same operations, the same bits."""
+    if act.deriv_from_output is ACTIVATIONS["tanh"].deriv_from_output:
+        np.multiply(h, h, out=out)
+        np.subtract(1.0, out, out=out)
+    elif act.deriv_from_output is ACTIVATIONS["sigmoid"].deriv_from_output:
+        np.subtract(1.0, h, out=out)
+        np.multiply(h, out, out=out)
+    else:
+        out[...] = act.d_from_output(h)
+
+
 def _forward(W_rec, W_in, b, act, inputs, h0, x0, T, workspace=None):
     K, B, n = h0.shape
     dtype = h0.dtype
@@ -110,16 +137,20 @@ def _forward(W_rec, W_in, b, act, inputs, h0, x0, T, workspace=None):
         WT, xv, hv, dv = WT[0], xs[:, 0], hs[:, 0], drive[:, 0]
     else:
         xv, hv, dv = xs, hs, drive
-    h = hv[0]
-    for t in range(1, T + 1):
-        x = xv[t]
-        np.matmul(h, WT, out=x)
-        x += dv[t - 1]
-        h = hv[t]
-        if act.name == "tanh":
-            np.tanh(x, out=h)  # in place: no temporary per step
-        else:
-            h[...] = act.fn(x)
+    # the per-step views made once (lists): the loop does only the step's operations, in place
+    steps = zip(list(xv[1 : T + 1]), list(hv[:T]), list(dv[:T]), list(hv[1 : T + 1]))
+    matmul, add = np.matmul, np.add
+    if act.fn is np.tanh:
+        tanh = np.tanh
+        for x, h, d, h_next in steps:
+            matmul(h, WT, out=x)
+            add(x, d, out=x)
+            tanh(x, out=h_next)
+    else:
+        for x, h, d, h_next in steps:
+            matmul(h, WT, out=x)
+            add(x, d, out=x)
+            _activate_into(act, x, h_next)
     return xs, hs
 
 
@@ -138,17 +169,24 @@ def _core(W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T, workspace=
     # a stack with a small batch (one piano roll per update): the per-step gradient products are
     # outer products, which cost more than one large product over the stored history after the loop
     defer = K > 1 and B <= _DEFER_BATCH
-    om = None if omega_bound is None or K == 1 else OmegaAccumulator(K, n, omega_bound, defer=defer)
+    om = (
+        None
+        if omega_bound is None or K == 1
+        else OmegaAccumulator(K, n, omega_bound, defer=defer, dtype=xs.dtype)
+    )
     omega_sums = None
     if K == 1:  # one network: single large gradient products after the loop (views, no copies)
         Wv, dv, sv, gl = W_rec[0], deltas[:, 0], dsig[:, 0], gh_loss[:, 0]
         gh = np.zeros((B, n), dtype=xs.dtype)
+        bufs = (np.empty((B, n), dtype=xs.dtype), np.empty((B, n), dtype=xs.dtype))  # gh, alternately
+        matmul, multiply = np.matmul, np.multiply
         for t in range(T, 0, -1):
-            if t in inject:
-                gh += gl[inject[t]]
+            j = inject.get(t)
+            if j is not None:
+                gh += gl[j]
             d = dv[t]
-            np.multiply(gh, sv[t], out=d)
-            gh = np.matmul(d, Wv)
+            multiply(gh, sv[t], out=d)
+            gh = matmul(d, Wv, out=bufs[t & 1])
         D = deltas[1:, 0].reshape(T * B, n).T  # views (no copy for K = 1)
         grads["W_rec"] = (D @ hs[:-1, 0].reshape(T * B, n))[None]
         grads["W_in"] = (D @ inputs.reshape(T * B, m))[None] if with_inputs else np.zeros_like(W_in)
@@ -164,11 +202,14 @@ def _core(W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T, workspace=
         gh = np.zeros((K, B, n), dtype=xs.dtype)
         gW = np.zeros_like(W_rec)
         gU = np.zeros_like(W_in)
+        # gh in two alternating buffers (Ω's step reads the previous one, dh, beside the new one)
+        bufs = (np.empty((K, B, n), dtype=xs.dtype), np.empty((K, B, n), dtype=xs.dtype))
         for t in range(T, 0, -1):
-            if t in inject:
-                gh += gh_loss[inject[t]]
+            j = inject.get(t)
+            if j is not None:
+                gh += gh_loss[j]
             s_t = dsig[t]
-            s_t[...] = act.d_from_output(hs[t])
+            _derivative_into(act, hs[t], s_t)
             d = deltas[t]
             np.multiply(gh, s_t, out=d)
             if not defer:
@@ -176,7 +217,7 @@ def _core(W_rec, W_in, b, W_out, b_out, act, inputs, loss, h0, x0, T, workspace=
                 gW += np.matmul(dT, hs[t - 1])
                 if with_inputs:
                     gU += np.matmul(dT, inputs[t - 1])  # (B, m) shared or (K, B, m)
-            dh, gh = gh, np.matmul(d, W_rec)
+            dh, gh = gh, np.matmul(d, W_rec, out=bufs[t & 1])
             if om is not None:  # Ω of the code form from this step's δ, g and v (eq. 9–10)
                 om.step(dh, d, gh)
         dsig[0] = act.d_from_output(hs[0])
@@ -219,6 +260,10 @@ def bptt_stacked(
     omega_bound=None,
 ):
     """BPTT for K networks of the same size in one vectorized pass (no validation: trusted inputs).
+
+    The pass computes in the floating-point type of its arrays: float32 weights, inputs and loss
+    targets give float32 histories, gradients and Ω (pass them all in one type; the workspace
+    buffers follow it).
 
     Parameters
     ----------

@@ -14,7 +14,9 @@ the recurrent weights) and zero to every other parameter. Here that is the ``"sh
 ``"skip"`` returns a zero update and ``"raise"`` raises :class:`~dynsys.errors.DynsysError`.
 
 Every function is pure: it returns new arrays in the same container type it was given (a dict,
-a list, a tuple, or a single array) together with a :class:`ClipInfo` telemetry record.
+a list, a tuple, or a single array) together with a :class:`ClipInfo` telemetry record. The
+arrays keep their floating-point type (float32 gradients are clipped in float32; integer arrays
+become float64); the norms are float64.
 
 Examples
 --------
@@ -87,16 +89,22 @@ class ClipInfo:
 # containers
 
 
+def _as_float(a) -> np.ndarray:
+    """``a`` as a float array: its own floating-point type (float32 stays float32), else float64."""
+    a = np.asarray(a)
+    return a if a.dtype.kind == "f" else a.astype(float)
+
+
 def _unpack(grads, name: str = "grads") -> tuple[list[str] | None, list[np.ndarray], str]:
     """Return (keys or None, list of float arrays, kind) for a dict / sequence / array."""
     if isinstance(grads, Mapping):
         keys = list(grads.keys())
-        arrays = [np.asarray(grads[k], dtype=float) for k in keys]
+        arrays = [_as_float(grads[k]) for k in keys]
         kind = "mapping"
     elif isinstance(grads, np.ndarray):
-        keys, arrays, kind = None, [np.asarray(grads, dtype=float)], "array"
+        keys, arrays, kind = None, [_as_float(grads)], "array"
     elif isinstance(grads, Sequence) and not isinstance(grads, str):
-        keys, arrays = None, [np.asarray(g, dtype=float) for g in grads]
+        keys, arrays = None, [_as_float(g) for g in grads]
         kind = "tuple" if isinstance(grads, tuple) else "list"
     else:
         raise DynsysError(
@@ -139,8 +147,8 @@ def _norm(arrays) -> float:
 
 
 def _is_nonfinite(norm, limit=NONFINITE_LIMIT):
-    with np.errstate(invalid="ignore"):
-        return ~np.isfinite(norm) | (np.abs(np.nan_to_num(norm, nan=0.0, posinf=np.inf)) > limit)
+    with np.errstate(invalid="ignore"):  # (NaN compares False; isfinite flags it)
+        return ~np.isfinite(norm) | (np.abs(norm) > limit)
 
 
 def _check_limit(limit) -> float:
@@ -159,7 +167,7 @@ def _shrink_param(keys, arrays, params, recurrent: str = "W_rec") -> tuple[int, 
         raise DynsysError(f'nonfinite="shrink" needs a dict of gradients with a "{recurrent}" entry')
     if params is None or not isinstance(params, Mapping) or recurrent not in params:
         raise DynsysError(f'nonfinite="shrink" needs params with the current "{recurrent}" (a dict)')
-    w = np.asarray(params[recurrent], dtype=float)
+    w = _as_float(params[recurrent])
     i = keys.index(recurrent)
     if w.shape != arrays[i].shape:
         raise DynsysError(f'params["{recurrent}"] must have shape {arrays[i].shape}, got {w.shape}')
@@ -244,6 +252,7 @@ def clip_grad_norm_stacked(
     shrink: float = SHRINK_FACTOR,
     limit: float = NONFINITE_LIMIT,
     recurrent: str = "W_rec",
+    copy: bool = True,
 ):
     """Algorithm 1 for an ensemble of K networks at once: one norm per member.
 
@@ -261,6 +270,11 @@ def clip_grad_norm_stacked(
     recurrent : str
         The recurrent matrix the ``"shrink"`` policy shrinks (``"W_rec"``; a gated cell's
         ``"weight_hh"``).
+    copy : bool
+        True (default): new arrays, ``grads`` untouched. False: the float arrays of ``grads`` are
+        scaled in place and returned (as they are when no member is clipped), for a caller that
+        owns its gradients (:func:`dynsys.training.step.loss_step` with ``inplace=True``); the
+        same arithmetic, so the same values.
 
     Returns
     -------
@@ -302,15 +316,17 @@ def clip_grad_norm_stacked(
         scale = np.where(clipped, threshold / (norm + eps), 1.0)
     scale = np.where(bad, 0.0, scale)
     out = []
+    unit = not copy and bool(np.all(scale == 1.0))  # in place and nothing to scale: x · 1 = x
     with np.errstate(over="ignore", invalid="ignore"):
         for a in arrays:
             shape = (K,) + (1,) * (a.ndim - 1)
-            g = a * scale.reshape(shape)
+            s = scale.astype(a.dtype, copy=False).reshape(shape)  # (float32 gradients stay float32)
+            g = a * s if copy else a if unit else np.multiply(a, s, out=a)
             out.append(np.where(bad.reshape(shape), 0.0, g) if bad.any() else g)
     if bad.any() and nonfinite == "shrink":
         i, w = _shrink_param(keys, arrays, params, recurrent)
         mask = bad.reshape((K,) + (1,) * (w.ndim - 1))
-        out[i] = np.where(mask, shrink * w, out[i])
+        out[i] = np.where(mask, float(shrink) * w.astype(out[i].dtype, copy=False), out[i])
     return _repack(keys, out, kind, grads), ClipInfo(norm, scale, clipped, bad)
 
 

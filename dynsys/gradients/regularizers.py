@@ -97,9 +97,9 @@ def omega(
     -------
     OmegaResult
     """
-    W = np.asarray(W_rec, dtype=float)
-    d = np.asarray(deltas, dtype=float)
-    s = np.asarray(deriv, dtype=float)
+    # float arrays keep their type (float32 histories give a float32 Ω and gradient), others float64
+    W, d, s = (np.asarray(a) for a in (W_rec, deltas, deriv))
+    W, d, s = (a if a.dtype.kind == "f" else a.astype(float) for a in (W, d, s))
     if W.ndim not in (2, 3) or W.shape[-1] != W.shape[-2]:
         raise DynsysError(f"W_rec must have shape (n, n) or (K, n, n), got {W.shape}")
     if d.shape != s.shape or d.ndim != W.ndim + 1 or d.shape[-1] != W.shape[-1]:
@@ -121,8 +121,9 @@ def omega(
         r = np.einsum("...i,...i->...", v, v) / safe
         count = valid.sum(axis=(0, 2))  # (K,)
         c = np.where(valid, r - 1.0, 0.0)
-        value = np.sum(c * c, axis=(0, 2)) / np.maximum(count, 1)
-        coef = 4.0 * c / safe / np.maximum(count, 1)[None, :, None]
+        cnt = np.maximum(count, 1).astype(c.dtype)  # (the counts in the histories' type: no upcast)
+        value = np.sum(c * c, axis=(0, 2)) / cnt
+        coef = 4.0 * c / safe / cnt[None, :, None]
         grad = _outer_sum(coef[..., None] * g, v)
     else:
         w = np.matmul(d, W[None])  # W_recᵀ d (row form)
@@ -156,13 +157,18 @@ class OmegaAccumulator:
         Stacked networks and units.
     bound : float
         Steps with ``‖δ_k‖² < bound`` are skipped (code: 1e-20).
+    defer : bool
+        Keep every step's factors and form ``∂Ω/∂W_rec`` in one product in :meth:`result`
+        (cheaper for small batches) instead of one product per step.
+    dtype : float64 (default) or float32
+        The floating-point type of the sums (that of the backward pass).
     """
 
-    def __init__(self, K: int, n: int, bound: float = 1e-20, *, defer: bool = False):
+    def __init__(self, K: int, n: int, bound: float = 1e-20, *, defer: bool = False, dtype=np.float64):
         self.bound = bound
-        self.sum_c2 = np.zeros(K)
+        self.sum_c2 = np.zeros(K, dtype=dtype)
         self.count = np.zeros(K, dtype=int)
-        self.grad = np.zeros((K, n, n))
+        self.grad = np.zeros((K, n, n), dtype=dtype)
         # defer: keep the steps' factors and form ∂Ω/∂W_rec in one product at the end (small batches)
         self._factors: list | None = [] if defer else None
 
@@ -186,5 +192,5 @@ class OmegaAccumulator:
             v = np.concatenate([w for _, w in self._factors], axis=1)
             self.grad += np.matmul(np.ascontiguousarray(np.swapaxes(a, -1, -2)), v)
             self._factors = []
-        cnt = np.maximum(self.count, 1)
+        cnt = np.maximum(self.count, 1).astype(self.grad.dtype)
         return self.sum_c2 / cnt, 4.0 * self.grad / cnt[:, None, None], self.count

@@ -15,7 +15,7 @@ __all__ = ["optimizer_step"]
 PARAM_NAMES = RNNMap.weight_names
 
 
-def optimizer_step(params, upd, lr, state, optimizer, momentum, adam):
+def optimizer_step(params, upd, lr, state, optimizer, momentum, adam, *, inplace=False):
     """Apply the (clipped) updates ``upd`` to ``params`` with one optimizer step.
 
     Parameters
@@ -29,10 +29,16 @@ def optimizer_step(params, upd, lr, state, optimizer, momentum, adam):
     optimizer : {"sgd", "momentum", "adam"}
     momentum : float
     adam : (beta1, beta2, eps)
+    inplace : bool
+        Write the new weights into the arrays of ``params`` (returned in the new dict) instead of
+        new arrays; plain SGD also overwrites ``upd`` (its scratch). The same arithmetic, so the
+        same values: for a caller that owns both (the sequence trainer).
 
     Returns
     -------
     new_params, new_state : dict
+        In the floating-point type of each parameter (``lr`` and the Adam bias corrections are
+        cast to it: float32 weights stay float32).
 
     Examples
     --------
@@ -50,7 +56,11 @@ def optimizer_step(params, upd, lr, state, optimizer, momentum, adam):
     new = {}
     for k in params:
         shape = (K,) + (1,) * (upd[k].ndim - 1)
-        lrk = lr.reshape(shape)
+        dt = params[k].dtype if params[k].dtype.kind == "f" else np.float64
+        lrk = lr.astype(dt, copy=False).reshape(shape)
+        if optimizer == "sgd" and inplace:  # θ − lr · g, without temporaries
+            new[k] = np.subtract(params[k], np.multiply(lrk, upd[k], out=upd[k]), out=params[k])
+            continue
         if optimizer == "sgd":
             new[k] = params[k] - lrk * upd[k]
         elif optimizer == "momentum":
@@ -61,5 +71,9 @@ def optimizer_step(params, upd, lr, state, optimizer, momentum, adam):
             m = b1 * state.get(f"m_{k}", np.zeros_like(upd[k])) + (1 - b1) * upd[k]
             s = b2 * state.get(f"s_{k}", np.zeros_like(upd[k])) + (1 - b2) * upd[k] ** 2
             state[f"m_{k}"], state[f"s_{k}"] = m, s
-            new[k] = params[k] - lrk * (m / bc1.reshape(shape)) / (np.sqrt(s / bc2.reshape(shape)) + eps)
+            c1, c2 = (c.astype(dt, copy=False).reshape(shape) for c in (bc1, bc2))
+            new[k] = params[k] - lrk * (m / c1) / (np.sqrt(s / c2) + eps)
+        if inplace:
+            params[k][...] = new[k]
+            new[k] = params[k]
     return new, state

@@ -213,7 +213,16 @@ def training_step(
 
 
 def loss_step(
-    params, inputs, loss, activation, options: StepOptions, opt_state=None, workspace=None, scale=1.0
+    params,
+    inputs,
+    loss,
+    activation,
+    options: StepOptions,
+    opt_state=None,
+    workspace=None,
+    scale=1.0,
+    *,
+    inplace: bool = False,
 ):
     """:func:`training_step` of the eq. 2 RNN on any readout loss (no validation: trusted inputs).
 
@@ -221,6 +230,11 @@ def loss_step(
     Bernoulli NLL of a piano roll with per-step ``weights``, :mod:`dynsys.training.sequences`);
     ``scale`` multiplies the loss and its gradients before Ω and clipping. Returns
     ``(new_params, new_opt_state, StepInfo)`` like :func:`training_step`.
+
+    Everything computes in the floating-point type of ``params`` (float32 weights and inputs:
+    float32 gradients, clipping and update; the per-member ``options`` are cast to it).
+    ``inplace=True`` writes the new weights into the arrays of ``params`` (``new_params`` holds
+    them) and clips the gradients in place: no copies of the weights per update, the same values.
     """
     lr, clip, alpha = options.lr, options.clip, options.alpha
     K = params["W_rec"].shape[0]
@@ -249,12 +263,21 @@ def loss_step(
             else:
                 om[reg], g_om = _omega_term(params, extra, reg, options.omega_bound)
             grads["W_rec"] = grads["W_rec"].copy()
-            grads["W_rec"][reg] += alpha[reg, None, None] * g_om
+            # (α in the gradients' type: float32 gradients stay float32 arithmetic)
+            grads["W_rec"][reg] += alpha[reg, None, None].astype(grads["W_rec"].dtype, copy=False) * g_om
+        own = {"copy": False} if inplace else {}  # (the default call unchanged: tests substitute it)
         upd, clip_info = clip_grad_norm_stacked(
-            {k: grads[k] for k in PARAM_NAMES}, clip, nonfinite=options.nonfinite, params=params
+            {k: grads[k] for k in PARAM_NAMES}, clip, nonfinite=options.nonfinite, params=params, **own
         )
     new_params, new_state = optimizer_step(
-        params, upd, lr, opt_state, options.optimizer, options.momentum, options.adam
+        params,
+        upd,
+        lr,
+        opt_state,
+        options.optimizer,
+        options.momentum,
+        options.adam,
+        **({"inplace": True} if inplace else {}),
     )
     return new_params, new_state, StepInfo(value, clip_info.norm, clip_info.clipped, clip_info.nonfinite, om)
 

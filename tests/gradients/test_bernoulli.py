@@ -206,3 +206,26 @@ def test_small_batch_stacks_take_the_same_gradients_after_the_loop(monkeypatch, 
         np.testing.assert_allclose(g1[p], g0[p], rtol=1e-13, atol=1e-14)
     np.testing.assert_array_equal(e0["omega"][0], e1["omega"][0])
     np.testing.assert_allclose(e1["omega"][1], e0["omega"][1], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("K, B", [(1, 1), (1, 4), (3, 1), (3, 4)])
+@pytest.mark.parametrize("kind", ["bernoulli", "softmax", "mse"])
+def test_the_single_gemm_readout_gives_the_same_loss_and_gradients(K, B, kind):
+    # ReadoutLoss(gemm=True): one matrix product per network over all steps (another summation order)
+    import dataclasses
+
+    rng = np.random.default_rng(K * 10 + B)
+    S, n, k = 6, 5, 4
+    h = rng.normal(size=(S, K, B, n))
+    Wo, bo = rng.normal(size=(K, k, n)), rng.normal(size=(K, k))
+    targets = {"bernoulli": (rng.uniform(size=(S, K, B, k)) < 0.3) * 1.0, "softmax": rng.integers(0, k, (S, B)),
+               "mse": rng.normal(size=(S, B, k))}[kind]  # fmt: skip
+    for weights in (None, rng.uniform(size=(S, B))):
+        loss = ReadoutLoss(targets, kind, "all", weights=weights)
+        (v0, gh0, g0), (v1, gh1, g1) = (
+            lo.value_and_grad(h, (Wo, bo)) for lo in (loss, dataclasses.replace(loss, gemm=True))
+        )
+        np.testing.assert_allclose(v1, v0, rtol=1e-13)
+        np.testing.assert_allclose(gh1, gh0, rtol=1e-12, atol=1e-15)
+        for p in g0:
+            np.testing.assert_allclose(g1[p], g0[p], rtol=1e-12, atol=1e-15)

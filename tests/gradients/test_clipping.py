@@ -254,3 +254,25 @@ def test_matches_torch_clip_grad_value(rng):
     assert info.clipped
     for p, v in zip(params, out.values()):
         np.testing.assert_array_equal(v, p.grad.numpy())
+
+
+@pytest.mark.parametrize("nonfinite", ["skip", "shrink"])
+def test_stacked_keeps_float32_and_clips_in_place_on_request(rng, nonfinite):
+    members = [_grads(rng, scale=s) for s in (3.0, 0.01, 1.0)]
+    members[2]["b"][0] = np.nan
+    stacked = {k: np.stack([m[k] for m in members]).astype(np.float32) for k in members[0]}
+    W = rng.standard_normal((3, 4, 4)).astype(np.float32)
+    kw = dict(nonfinite=nonfinite, params={"W_rec": W})
+    out, info = clip_grad_norm_stacked(stacked, 1.0, **kw)
+    assert all(v.dtype == np.float32 for v in out.values())  # float32 gradients are clipped in float32
+    np.testing.assert_array_equal(info.clipped, [True, False, False])
+    own = {k: v.copy() for k, v in stacked.items()}
+    out2, info2 = clip_grad_norm_stacked(own, 1.0, copy=False, **kw)
+    np.testing.assert_array_equal(info2.norm, info.norm)
+    for k in out:
+        np.testing.assert_array_equal(out2[k], out[k])
+    np.testing.assert_array_equal(own["W_in"][0], out["W_in"][0])  # member 0 was scaled in place
+    # nothing to clip: the arrays themselves
+    small = {k: 1e-3 * v[:2] for k, v in stacked.items()}
+    out3, _ = clip_grad_norm_stacked(small, 1.0, copy=False)
+    assert all(out3[k] is small[k] for k in small)

@@ -44,3 +44,21 @@ def test_optimizer_step_matches_torch_per_member(rng, opt):
         np.testing.assert_array_equal(state["t"], np.full(K, 4.0))
         for i in range(K):
             assert all(float(topts[i].state[t_]["step"]) == 4.0 for t_ in tparams[i])
+
+
+@pytest.mark.parametrize("opt", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_optimizer_step_keeps_the_dtype_and_in_place_has_the_same_bits(rng, opt, dtype):
+    K = 2
+    lr = np.array([0.1, 0.3])  # float64 rates: cast to the weights' type
+    params = {k: rng.standard_normal((K, *SHAPES[k])).astype(dtype) for k in PARAM_NAMES}
+    upd = {k: rng.standard_normal((K, *SHAPES[k])).astype(dtype) for k in PARAM_NAMES}
+    pure, state = optimizer_step(params, upd, lr, None, opt, 0.9, (0.9, 0.999, 1e-8))
+    assert all(v.dtype == dtype for v in pure.values())
+    own = {k: v.copy() for k, v in params.items()}
+    new, state2 = optimizer_step(own, {k: v.copy() for k, v in upd.items()}, lr, None, opt, 0.9,
+                                 (0.9, 0.999, 1e-8), inplace=True)  # fmt: skip
+    for k in PARAM_NAMES:
+        assert new[k] is own[k]
+        np.testing.assert_array_equal(new[k], pure[k])
+    assert sorted(state2) == sorted(state)
