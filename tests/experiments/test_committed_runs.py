@@ -8,12 +8,10 @@ retrain them; these tests fail instead.
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from dynsys.runs import config_hash, run_key
@@ -46,31 +44,6 @@ def test_other_tasks_long_store_keys_are_the_committed_ones():
         statuses = dict(con.execute("SELECT key, status FROM runs"))
     keys = [run_key("train", c) for c in cfgs]
     assert {statuses.get(k) for k in keys} == {"done"}, "a rerun would retrain the committed ensembles"
-
-
-def test_fig7_long_run_folders_and_checkpoints_are_reused(tmp_path):
-    work = DATA / "fig7_success_rate.long.work"
-    if not work.is_dir():
-        pytest.skip("no committed fig7 long checkpoints")
-    from dynsys.runs.success_study import _folder, train_configs
-    from dynsys.training import TrainConfig, train
-
-    mod = _load("fig7_success_rate")
-    config = mod.EXPERIMENT.config("long")
-    cfgs = train_configs(config)
-    folders = {job: _folder(job, d) for job, d in cfgs.items()}
-    assert {f for f in folders.values() if (work / f / "checkpoint.npz").exists()} == set(folders.values())
-    # every committed store row is one of the profile's runs (nothing stale is reported)
-    with closing(sqlite3.connect(f"file:{work / 'runs.sqlite'}?mode=ro&immutable=1", uri=True)) as con:
-        statuses = dict(con.execute("SELECT key, status FROM runs"))
-    assert {statuses.get(run_key("train", d)) for d in cfgs.values()} == {"done"}
-    # one checkpoint, resumed with the current trainer: same config, nothing retrained
-    job = ("basic_tanh", 20, 4.0)
-    shutil.copytree(work / folders[job], tmp_path / "run")
-    d = {k: tuple(v) if isinstance(v, list) else v for k, v in cfgs[job].items() if k != "screen_risk"}
-    h = train(TrainConfig.from_dict(d), tmp_path / "run", stop_after=0)
-    assert h.updates_done.max() > 0 and np.all(h.updates_done <= config["updates"])
-    assert h.error.shape == (len(h.eval_updates), 15) and (h.reached_at["zero"] >= 0).any()
 
 
 @pytest.mark.parametrize("name", ["fig7_success_rate", "other_tasks"])
